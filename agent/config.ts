@@ -1,0 +1,181 @@
+import { accessSync, constants } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { absolutePath, durationField, sizeField } from '../shared/config-types';
+import { loadConfigFile, deepFreeze, type ExtraCheck } from '../shared/config-file';
+import { nameSchema, targetSchema, tierSchema, type Target } from '../shared/protocol';
+import { retentionSchema, type Retention } from '../shared/retention-policy';
+import { scheduleError } from '../shared/schedule';
+import { resolveTiers, type TierId } from '../shared/tiers';
+import { DRIVERS } from './drivers';
+
+export const DEFAULT_AGENT_CONFIG = '/etc/lifeline/agent.yaml';
+export const DEFAULT_STATE_DIR = '/var/lib/lifeline-agent';
+
+const scheduleField = z.string().superRefine((s, ctx) => {
+  const why = scheduleError(s);
+  if (why) ctx.addIssue({ code: 'custom', message: `invalid schedule ${JSON.stringify(s)}: ${why}` });
+});
+
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name');
+
+const baseJobShape = {
+  name: nameSchema,
+  asset: nameSchema,
+  tier: tierSchema,
+  target: nameSchema,
+  driver: z.string(),
+  schedule: scheduleField.optional(),
+  retention: retentionSchema.optional(),
+  timeout: durationField.default(6 * 3_600_000),
+  env: z.record(envName, z.string()).default({}),
+  // Secrets: the variable's value is read from the file at run time and redacted from logs.
+  envFiles: z.record(envName, absolutePath).default({}),
+  verify: z.object({ schedule: scheduleField }).strict().optional(),
+  restoreTest: z.object({ schedule: scheduleField }).strict().optional(),
+  workdir: absolutePath.optional(),
+};
+
+// Driver options live under a key named after the driver; checkJobs validates them, the
+// transform only reshapes.
+const jobSchema = z
+  .object(baseJobShape)
+  .loose()
+  .transform((job) => {
+    const { name, asset, tier, target, driver, schedule, retention, timeout, env, envFiles, verify, restoreTest, workdir } = job;
+    const options = DRIVERS[driver]?.options.parse((job as Record<string, unknown>)[driver]) as unknown;
+    return { name, asset, tier, target, driver, schedule, retention, timeoutMs: timeout, env, envFiles, verify, restoreTest, workdir, options };
+  });
+
+const tierOverrideSchema = z
+  .object({ schedule: scheduleField.optional(), retention: retentionSchema.optional(), rpo: durationField.optional(), rto: durationField.optional() })
+  .strict();
+
+const spoolDefaults = { maxBytes: 64 * 2 ** 20, batch: 100 };
+
+export const agentConfigSchema = z
+  .object({
+    agent: z
+      .object({
+        name: nameSchema.optional(),
+        collector: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
+        keyFile: absolutePath.optional(),
+        stateDir: absolutePath.default(DEFAULT_STATE_DIR),
+        heartbeat: durationField.default(60_000),
+        killGrace: durationField.default(10_000),
+        spool: z
+          .object({ maxBytes: sizeField.default(spoolDefaults.maxBytes), batch: z.int().min(1).max(500).default(spoolDefaults.batch) })
+          .strict()
+          .default(spoolDefaults),
+      })
+      .strict(),
+    targets: z.array(targetSchema.strict()).default([]),
+    tiers: z.partialRecord(z.enum(['1', '2', '3', '4']), tierOverrideSchema).default({}),
+    jobs: z.array(jobSchema).default([]),
+  })
+  .strict();
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const BASE_JOB_KEYS = new Set(Object.keys(baseJobShape));
+
+/** Checks the schema cannot express: driver options, unknown keys, references, secret files. */
+export const checkJobs: ExtraCheck = (data) => {
+  const problems: { path: PropertyKey[]; message: string }[] = [];
+  if (!isRecord(data)) return problems;
+  const targetNames = new Set<string>();
+  (Array.isArray(data.targets) ? data.targets : []).forEach((t, i) => {
+    if (!isRecord(t) || typeof t.name !== 'string') return;
+    if (targetNames.has(t.name)) problems.push({ path: ['targets', i, 'name'], message: `duplicate target name ${JSON.stringify(t.name)}` });
+    targetNames.add(t.name);
+  });
+  const jobNames = new Set<string>();
+  (Array.isArray(data.jobs) ? data.jobs : []).forEach((job, i) => {
+    if (!isRecord(job)) return;
+    const at = (...p: PropertyKey[]) => ['jobs', i, ...p];
+    if (typeof job.name === 'string') {
+      if (jobNames.has(job.name)) problems.push({ path: at('name'), message: `duplicate job name ${JSON.stringify(job.name)}` });
+      jobNames.add(job.name);
+    }
+    if (typeof job.target === 'string' && !targetNames.has(job.target)) {
+      problems.push({ path: at('target'), message: `unknown target ${JSON.stringify(job.target)}; declare it under "targets:"` });
+    }
+    if (isRecord(job.envFiles)) {
+      for (const [name, file] of Object.entries(job.envFiles)) {
+        if (typeof file !== 'string' || !file.startsWith('/')) continue;
+        try {
+          accessSync(file, constants.R_OK);
+        } catch {
+          problems.push({ path: at('envFiles', name), message: `secret file ${file} is missing or not readable` });
+        }
+      }
+    }
+    const driverName = job.driver;
+    if (typeof driverName !== 'string') return;
+    const driver = DRIVERS[driverName];
+    if (!driver) {
+      problems.push({ path: at('driver'), message: `unknown driver ${JSON.stringify(driverName)}; expected one of: ${Object.keys(DRIVERS).join(', ')}` });
+      return;
+    }
+    for (const key of Object.keys(job)) {
+      if (!BASE_JOB_KEYS.has(key) && key !== driverName) problems.push({ path: at(key), message: `unknown key for a ${driverName} job` });
+    }
+    if (job[driverName] === undefined) {
+      problems.push({ path: at(driverName), message: `a ${driverName} job needs its options under "${driverName}:"` });
+      return;
+    }
+    const parsed = driver.options.safeParse(job[driverName]);
+    if (!parsed.success) for (const issue of parsed.error.issues) problems.push({ path: at(driverName, ...issue.path), message: issue.message });
+  });
+  return problems;
+};
+
+type ParsedAgentConfig = z.output<typeof agentConfigSchema>;
+type ParsedJob = ParsedAgentConfig['jobs'][number];
+
+export interface JobConfig extends Omit<ParsedJob, 'target' | 'schedule' | 'retention'> {
+  target: Target;
+  schedule: string;
+  retention: Retention;
+}
+
+export interface AgentConfig {
+  file: string;
+  name: string;
+  collector?: string;
+  keyFile: string;
+  stateDir: string;
+  heartbeatMs: number;
+  killGraceMs: number;
+  spool: { maxBytes: number; batch: number };
+  targets: readonly Target[];
+  jobs: readonly JobConfig[];
+}
+
+/** Loads, validates and resolves the agent config: tier defaults applied, targets looked up, frozen. */
+export function loadAgentConfig(file: string): AgentConfig {
+  return resolveAgentConfig(loadConfigFile(file, agentConfigSchema, checkJobs), file);
+}
+
+export function resolveAgentConfig(cfg: ParsedAgentConfig, file: string): AgentConfig {
+  const overrides = Object.fromEntries(Object.entries(cfg.tiers).map(([id, t]) => [id, { ...t, rpoMs: t.rpo, rtoMs: t.rto }]));
+  const tiers = resolveTiers(overrides as never);
+  const targets = new Map(cfg.targets.map((t) => [t.name, t]));
+  const jobs = cfg.jobs.map((j): JobConfig => {
+    const tier = tiers[j.tier as TierId];
+    return { ...j, target: targets.get(j.target)!, schedule: j.schedule ?? tier.schedule, retention: j.retention ?? tier.retention };
+  });
+  const stateDir = cfg.agent.stateDir;
+  return deepFreeze({
+    file,
+    name: cfg.agent.name ?? hostname().split('.')[0],
+    collector: cfg.agent.collector,
+    keyFile: cfg.agent.keyFile ?? join(stateDir, 'agent.key'),
+    stateDir,
+    heartbeatMs: cfg.agent.heartbeat,
+    killGraceMs: cfg.agent.killGrace,
+    spool: cfg.agent.spool,
+    targets: cfg.targets,
+    jobs,
+  });
+}

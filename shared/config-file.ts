@@ -1,0 +1,92 @@
+import { readFileSync } from 'node:fs';
+import { LineCounter, parseDocument, isNode, type Node as YamlNode } from 'yaml';
+import type { z } from 'zod';
+import { formatPath } from './protocol';
+
+export interface ConfigProblem {
+  file: string;
+  line: number;
+  column: number;
+  path: string;
+  message: string;
+}
+
+/** Every problem found in a config file, listed at once so the operator fixes them in one go. */
+export class ConfigError extends Error {
+  readonly code = 'E_CONFIG';
+  constructor(readonly problems: ConfigProblem[]) {
+    super(problems.map(formatProblem).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  const where = p.line > 0 ? `${p.file}:${p.line}:${p.column}` : p.file;
+  return p.path ? `${where}: ${p.path}: ${p.message}` : `${where}: ${p.message}`;
+}
+
+/** Reads, parses and validates a YAML config file; throws ConfigError naming file, line and key. */
+/** A check the schema cannot express (cross references, files on disk), run over the raw data. */
+export type ExtraCheck = (data: unknown) => { path: PropertyKey[]; message: string }[];
+
+export function loadConfigFile<S extends z.ZodType>(file: string, schema: S, extra?: ExtraCheck): Readonly<z.output<S>> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'ENOENT' ? 'file not found' : e.code === 'EACCES' ? 'permission denied' : e.message;
+    throw new ConfigError([{ file, line: 0, column: 0, path: '', message: `cannot read config: ${why}` }]);
+  }
+  return parseConfigText(text, file, schema, extra);
+}
+
+export function parseConfigText<S extends z.ZodType>(text: string, file: string, schema: S, extra?: ExtraCheck): Readonly<z.output<S>> {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => {
+        const pos = lineCounter.linePos(e.pos[0]);
+        return { file, line: pos.line, column: pos.col, path: '', message: `YAML syntax: ${e.message.split('\n')[0]}` };
+      }),
+    );
+  }
+  const data = doc.toJS() ?? {};
+  const result = schema.safeParse(data);
+  // Schema issues and extra checks are merged, so one run reports every problem in the file.
+  const issues = [...(result.success ? [] : result.error.issues), ...(extra ? extra(data) : [])];
+  if (issues.length > 0) {
+    const seen = new Set<string>();
+    const problems: ConfigProblem[] = [];
+    for (const issue of issues) {
+      const path = issue.path as PropertyKey[];
+      const key = `${formatPath(path)}\0${issue.message}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const node = nearestNode(doc, path);
+      const pos = node?.range ? lineCounter.linePos(node.range[0]) : { line: 0, col: 0 };
+      problems.push({ file, line: pos.line, column: pos.col, path: formatPath(path), message: issue.message });
+    }
+    problems.sort((a, b) => a.line - b.line || a.column - b.column);
+    throw new ConfigError(problems);
+  }
+  return deepFreeze(result.data as z.output<S>);
+}
+
+// A missing key has no node of its own: point at the closest ancestor that exists.
+function nearestNode(doc: ReturnType<typeof parseDocument>, path: PropertyKey[]): YamlNode | undefined {
+  for (let n = path.length; n >= 0; n--) {
+    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n) as unknown[], true);
+    if (isNode(node)) return node;
+  }
+  return undefined;
+}
+
+export function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as object)) deepFreeze(v);
+  }
+  return value;
+}

@@ -1,0 +1,167 @@
+import { z } from 'zod';
+import { retentionSchema } from './retention-policy';
+
+// Protocol version 1: the messages an agent sends. Each schema gives both the validation the
+// collector runs on untrusted input and the TypeScript type the agent builds messages with.
+export const PROTOCOL_VERSION = 1;
+
+export const SIGNATURE_HEADER = 'x-lifeline-signature';
+export const AGENT_HEADER = 'x-lifeline-agent';
+
+export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const nameSchema = z.string().regex(NAME_RE, 'expected a name of letters, digits, ".", "_" or "-" (at most 64)');
+
+const isoTime = z.iso.datetime({ offset: true });
+const count = z.number().int().nonnegative();
+const text = (max: number) => z.string().max(max);
+
+export const locationSchema = z.enum(['onsite', 'offsite']);
+export const mediaSchema = z.enum(['disk', 'usb', 'nas', 'pbs', 'cloud', 'tape']);
+export const runStatusSchema = z.enum(['success', 'warning', 'failure', 'timeout', 'skipped']);
+export const tierSchema = z
+  .int({ error: 'expected a tier number 1..4' })
+  .min(1, 'expected a tier number 1..4')
+  .max(4, 'expected a tier number 1..4')
+  .transform((n) => n as 1 | 2 | 3 | 4);
+
+export const targetSchema = z.object({
+  name: nameSchema,
+  location: locationSchema,
+  media: mediaSchema,
+});
+
+export const catalogJobSchema = z.object({
+  name: nameSchema,
+  asset: nameSchema,
+  tier: tierSchema,
+  driver: text(32),
+  target: targetSchema,
+  schedule: text(128),
+  timeoutMs: count,
+  retention: retentionSchema,
+  verify: z.object({ schedule: text(128) }).optional(),
+  restoreTest: z.object({ schedule: text(128) }).optional(),
+});
+
+const base = {
+  agent: nameSchema,
+  seq: count,
+  sentAt: isoTime,
+};
+
+export const helloSchema = z.object({
+  ...base,
+  kind: z.literal('hello'),
+  version: text(64),
+  protocol: z.literal(PROTOCOL_VERSION),
+  hostname: text(255),
+  timezone: text(64),
+  heartbeatMs: count,
+  jobs: z.array(catalogJobSchema).max(1000),
+});
+
+export const heartbeatSchema = z.object({
+  ...base,
+  kind: z.literal('heartbeat'),
+  uptimeMs: count,
+  spool: z.object({ pending: count, dropped: count }),
+});
+
+export const runStartSchema = z.object({
+  ...base,
+  kind: z.literal('run-start'),
+  runId: z.uuid(),
+  job: nameSchema,
+  trigger: z.enum(['schedule', 'manual']),
+  startedAt: isoTime,
+});
+
+export const runSchema = z.object({
+  ...base,
+  kind: z.literal('run'),
+  runId: z.uuid(),
+  job: nameSchema,
+  trigger: z.enum(['schedule', 'manual']),
+  startedAt: isoTime,
+  finishedAt: isoTime,
+  status: runStatusSchema,
+  exitCode: z.number().int().nullable(),
+  signal: text(16).nullable().optional(),
+  durationMs: count,
+  bytesAdded: count.optional(),
+  bytesTotal: count.optional(),
+  files: count.optional(),
+  snapshotId: text(128).optional(),
+  error: text(4096).optional(),
+  logTail: text(70_000),
+});
+
+export const snapshotSchema = z.object({
+  id: text(128),
+  time: isoTime,
+  bytes: count.optional(),
+});
+
+export const inventorySchema = z.object({
+  ...base,
+  kind: z.literal('inventory'),
+  job: nameSchema,
+  target: nameSchema,
+  snapshots: z.array(snapshotSchema).max(100_000),
+});
+
+export const filesystemSchema = z.object({
+  mount: text(4096),
+  fs: text(4096),
+  type: text(64),
+  sizeBytes: count,
+  usedBytes: count,
+});
+
+export const hostSchema = z.object({
+  ...base,
+  kind: z.literal('host'),
+  filesystems: z.array(filesystemSchema).max(500),
+  load1: z.number().nonnegative().optional(),
+  uptimeS: count.optional(),
+});
+
+export const messageSchema = z.discriminatedUnion('kind', [
+  helloSchema,
+  heartbeatSchema,
+  runStartSchema,
+  runSchema,
+  inventorySchema,
+  hostSchema,
+]);
+
+export const MAX_BATCH = 500;
+export const reportBodySchema = z.object({
+  messages: z.array(messageSchema).min(1).max(MAX_BATCH),
+});
+
+export type CatalogJob = z.infer<typeof catalogJobSchema>;
+export type Target = z.infer<typeof targetSchema>;
+export type RunStatus = z.infer<typeof runStatusSchema>;
+export type Message = z.infer<typeof messageSchema>;
+export type MessageKind = Message['kind'];
+export type HelloMessage = z.infer<typeof helloSchema>;
+export type HeartbeatMessage = z.infer<typeof heartbeatSchema>;
+export type RunStartMessage = z.infer<typeof runStartSchema>;
+export type RunMessage = z.infer<typeof runSchema>;
+export type InventoryMessage = z.infer<typeof inventorySchema>;
+export type HostMessage = z.infer<typeof hostSchema>;
+export type ReportBody = z.infer<typeof reportBodySchema>;
+
+/** A message before the spool gives it its sequence number and send time. */
+export type Unsequenced<M extends Message = Message> = M extends Message ? Omit<M, 'seq' | 'sentAt' | 'agent'> : never;
+
+export interface ReportAck {
+  accepted: number;
+  duplicates: number;
+}
+
+/** "messages.3.runId" style path for error messages. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path.map(String).join('.');
+}

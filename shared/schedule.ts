@@ -1,0 +1,60 @@
+import { Cron } from 'croner';
+
+// One schedule language for the agent (when to run) and the collector (when a run is due), so
+// both sides always agree. Standard 5-field cron, plus croner's "#n" (nth weekday: "SUN#1" is
+// the first Sunday) and "L", plus a few readable aliases.
+const ALIASES: Record<string, string> = {
+  '@hourly': '0 * * * *',
+  '@daily': '0 0 * * *',
+  '@weekly': '0 0 * * 0',
+  '@monthly': '0 0 1 * *',
+  '@quarterly': '0 0 1 1,4,7,10 *',
+  '@yearly': '0 0 1 1 *',
+};
+
+const EVERY_RE = /^every\s+(\d+)\s*(m|min|minutes?|h|hours?)$/i;
+
+/** Turns an alias or "every 5m" into a plain cron expression; cron expressions pass through. */
+export function normalizeSchedule(schedule: string): string {
+  const s = schedule.trim().replace(/\s+/g, ' ');
+  if (ALIASES[s]) return ALIASES[s];
+  const every = EVERY_RE.exec(s);
+  if (every) {
+    const n = Number(every[1]);
+    return every[2].toLowerCase().startsWith('h') ? `0 */${n} * * *` : `*/${n} * * * *`;
+  }
+  return s;
+}
+
+function compile(schedule: string, timezone?: string): Cron {
+  // Legacy (OR) day-of-month/day-of-week logic, like Vixie cron, so crontab lines mean what users expect.
+  return new Cron(normalizeSchedule(schedule), { timezone, legacyMode: true, mode: '5-part', paused: true });
+}
+
+/** Returns a reason when the schedule cannot be parsed, or null when it is valid. */
+export function scheduleError(schedule: string, timezone?: string): string | null {
+  try {
+    const c = compile(schedule, timezone);
+    if (c.nextRun(new Date(0)) === null) return 'never fires';
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** The first fire time strictly after `after`, in the given IANA zone (host local zone by default). */
+export function nextRun(schedule: string, after: Date, timezone?: string): Date | null {
+  return compile(schedule, timezone).nextRun(after);
+}
+
+/** The latest fire time at or before `at`, searched within `lookbackMs`. */
+export function previousRun(schedule: string, at: Date, timezone?: string, lookbackMs = 400 * 86_400_000): Date | null {
+  const runs = compile(schedule, timezone).previousRuns(1, new Date(at.getTime() + 1));
+  const prev = runs[0] ?? null;
+  return prev && at.getTime() - prev.getTime() <= lookbackMs ? prev : null;
+}
+
+/** The host's IANA time zone, sent to the collector so it computes due times in the agent's zone. */
+export function localTimeZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+}
