@@ -16,6 +16,10 @@ export class LogTail {
     this.secrets.sort((a, b) => b.length - a.length);
   }
 
+  redactText(text: string): string {
+    return redact(text, this.secrets);
+  }
+
   write(chunk: Buffer | string): void {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     if (buf.length >= this.capacity) {
@@ -48,7 +52,7 @@ export class LogTail {
       const nl = text.indexOf('\n');
       text = `[… earlier output truncated …]\n${nl >= 0 ? text.slice(nl + 1) : ''}`;
     }
-    return redact(text, this.secrets);
+    return this.redactText(text);
   }
 }
 

@@ -12,6 +12,8 @@ export interface ProcessSpec {
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
   stdin?: 'ignore' | Buffer;
+  /** Aborting ends the whole process group, as a timeout does (the agent is stopping). */
+  signal?: AbortSignal;
 }
 
 export interface ProcessResult {
@@ -68,11 +70,19 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
       }, spec.killGraceMs);
     }, spec.timeoutMs);
 
+    const onAbort = () => {
+      spec.tail.line('[lifeline] the agent is stopping: sending SIGTERM to the process group');
+      killGroup('SIGTERM');
+      killTimer ??= setTimeout(() => killGroup('SIGKILL'), spec.killGraceMs);
+    };
+    spec.signal?.addEventListener('abort', onAbort, { once: true });
+
     const finish = (spawnError?: string) => {
       if (settled) return;
       settled = true;
       clearTimeout(timeoutTimer);
       clearTimeout(killTimer);
+      spec.signal?.removeEventListener('abort', onAbort);
       resolve({
         exitCode: exited?.code ?? null,
         signal: exited?.signal ?? null,

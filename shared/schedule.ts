@@ -1,8 +1,8 @@
 import { Cron } from 'croner';
 
 // One schedule language for the agent (when to run) and the collector (when a run is due), so
-// both sides always agree. Standard 5-field cron, plus croner's "#n" (nth weekday: "SUN#1" is
-// the first Sunday) and "L", plus a few readable aliases.
+// both sides always agree. Standard 5-field cron (6 fields: seconds first), plus croner's "#n"
+// (nth weekday: "SUN#1" is the first Sunday) and "L", plus a few readable aliases.
 const ALIASES: Record<string, string> = {
   '@hourly': '0 * * * *',
   '@daily': '0 0 * * *',
@@ -26,10 +26,16 @@ export function normalizeSchedule(schedule: string): string {
   return s;
 }
 
-function compile(schedule: string, timezone?: string): Cron {
-  // Legacy (OR) day-of-month/day-of-week logic, like Vixie cron, so crontab lines mean what users expect.
-  return new Cron(normalizeSchedule(schedule), { timezone, legacyMode: true, mode: '5-part', paused: true });
+/**
+ * A croner job for the schedule; without `fire` it is only used to compute times. Legacy (OR)
+ * day-of-month/day-of-week logic, like Vixie cron, so crontab lines mean what users expect.
+ */
+export function cronFor(schedule: string, timezone?: string, fire?: () => void): Cron {
+  const options = { timezone, legacyMode: true, mode: '5-or-6-parts' as const, catch: true };
+  return fire ? new Cron(normalizeSchedule(schedule), options, fire) : new Cron(normalizeSchedule(schedule), { ...options, paused: true });
 }
+
+const compile = (schedule: string, timezone?: string) => cronFor(schedule, timezone);
 
 /** Returns a reason when the schedule cannot be parsed, or null when it is valid. */
 export function scheduleError(schedule: string, timezone?: string): string | null {

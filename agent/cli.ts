@@ -1,0 +1,207 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { AGENT_HEADER, SIGNATURE_HEADER } from '../shared/protocol';
+import { ConfigError } from '../shared/config-file';
+import { nextRun } from '../shared/schedule';
+import { sign } from '../shared/signing';
+import { VERSION } from '../shared/version';
+import { collectorUrl, saveEnrollment } from './collector-url';
+import { DEFAULT_AGENT_CONFIG, loadAgentConfig, type AgentConfig } from './config';
+import { Daemon } from './daemon';
+import { runJob } from './job-runner';
+import { KeyError, loadKey, publicKeyBase64, writeNewKey } from './keys';
+import { consoleLogger } from './logger';
+import { Sender } from './sender';
+import { Spool } from './spool';
+
+const USAGE = `lifeline-agent ${VERSION} — runs and reports this host's backups
+
+Usage: lifeline-agent COMMAND [--config FILE]
+
+Commands:
+  keygen               create the agent key (0600) and print its public key
+  enroll URL TOKEN     register this agent's key with the collector using a one-time token
+  check-config         validate the config file and list every problem
+  run JOB              run one job now, in the foreground, and report it
+  daemon               run jobs on their schedules (the systemd service)
+  status [--json]      show jobs, their schedules, last runs and the spool
+
+Options:
+  --config FILE        config file (default: $LIFELINE_CONFIG or ${DEFAULT_AGENT_CONFIG})
+  -h, --help           show this help
+  -V, --version        print the version
+
+Exit codes: 0 ok · 1 run failed or timed out · 2 bad usage or config · 3 run finished with warnings · 4 run skipped (already running)
+`;
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, warning: 3, skipped: 4 } as const;
+
+export async function main(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'V' },
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
+    return EXIT.usage;
+  }
+  const { values, positionals } = args;
+  if (values.version) {
+    process.stdout.write(`${VERSION}\n`);
+    return EXIT.ok;
+  }
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(USAGE);
+    return values.help ? EXIT.ok : EXIT.usage;
+  }
+  const configFile = values.config ?? process.env.LIFELINE_CONFIG ?? DEFAULT_AGENT_CONFIG;
+  try {
+    switch (command) {
+      case 'keygen':
+        return keygen(loadAgentConfig(configFile));
+      case 'enroll':
+        if (rest.length !== 2) return usage('enroll needs URL and TOKEN');
+        return await enroll(loadAgentConfig(configFile), rest[0], rest[1]);
+      case 'check-config':
+        return checkConfig(configFile);
+      case 'run':
+        if (rest.length !== 1) return usage('run needs the name of one job');
+        return await runNow(loadAgentConfig(configFile), rest[0]);
+      case 'daemon':
+        return await daemon(loadAgentConfig(configFile));
+      case 'status':
+        return status(loadAgentConfig(configFile), Boolean(values.json));
+      default:
+        return usage(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`invalid config:\n${err.message}\n`);
+      return EXIT.usage;
+    }
+    if (err instanceof KeyError) {
+      process.stderr.write(`${err.message}\n`);
+      return EXIT.usage;
+    }
+    throw err;
+  }
+}
+
+function usage(msg: string): number {
+  process.stderr.write(`${msg}\n\n${USAGE}`);
+  return EXIT.usage;
+}
+
+function keygen(config: AgentConfig): number {
+  const pair = writeNewKey(config.keyFile);
+  process.stderr.write(`wrote ${config.keyFile} (mode 0600); public key of agent "${config.name}":\n`);
+  process.stdout.write(`${publicKeyBase64(pair)}\n`);
+  return EXIT.ok;
+}
+
+async function enroll(config: AgentConfig, url: string, token: string): Promise<number> {
+  const base = url.replace(/\/+$/, '');
+  const pair = existsSync(config.keyFile) ? loadKey(config.keyFile) : writeNewKey(config.keyFile);
+  const body = Buffer.from(JSON.stringify({ token, name: config.name, publicKey: publicKeyBase64(pair) }));
+  let res: Response;
+  try {
+    res = await fetch(`${base}/api/v1/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', [AGENT_HEADER]: config.name, [SIGNATURE_HEADER]: sign(body, pair.secretKey) },
+      body,
+      signal: AbortSignal.timeout(15_000),
+    });
+  } catch (err) {
+    process.stderr.write(`cannot reach the collector at ${base}: ${(err as Error).cause ?? (err as Error).message}\n`);
+    return EXIT.failed;
+  }
+  const reply = (await res.json().catch(() => ({}))) as { error?: { message?: string } };
+  if (!res.ok) {
+    process.stderr.write(`enrollment refused (${res.status}): ${reply.error?.message ?? res.statusText}\n`);
+    return EXIT.failed;
+  }
+  saveEnrollment(config.stateDir, { collector: base, agent: config.name, enrolledAt: new Date().toISOString() });
+  process.stdout.write(`enrolled "${config.name}" with ${base}; start the agent: systemctl enable --now lifeline-agent\n`);
+  return EXIT.ok;
+}
+
+function checkConfig(file: string): number {
+  const config = loadAgentConfig(file);
+  process.stdout.write(`OK: ${file}: agent "${config.name}", ${config.jobs.length} job(s), ${config.targets.length} target(s)\n`);
+  if (!collectorUrl(config)) process.stdout.write('note: no collector set (agent.collector) and not enrolled yet\n');
+  return EXIT.ok;
+}
+
+function openSpool(config: AgentConfig): Spool {
+  return new Spool(join(config.stateDir, 'spool'), { maxBytes: config.spool.maxBytes, agent: config.name });
+}
+
+async function runNow(config: AgentConfig, name: string): Promise<number> {
+  const job = config.jobs.find((j) => j.name === name);
+  if (!job) return usage(`no job "${name}" in ${config.file}; jobs: ${config.jobs.map((j) => j.name).join(', ') || '(none)'}`);
+  const spool = openSpool(config);
+  const report = await runJob(job, { config, spool, trigger: 'manual' });
+  process.stdout.write(`${job.name}: ${report.status} in ${report.durationMs} ms${report.exitCode !== null ? `, exit code ${report.exitCode}` : ''}${report.error ? ` — ${report.error}` : ''}\n`);
+  const url = collectorUrl(config);
+  if (url) {
+    const sender = new Sender({ spool, url, agent: config.name, secretKey: loadKey(config.keyFile).secretKey, batch: config.spool.batch, log: () => {} });
+    const delivered = await sender.flush(10_000);
+    await sender.stop();
+    if (!delivered) process.stderr.write(`collector ${url} not reachable now: the report stays in the spool and the daemon will deliver it\n`);
+  }
+  return { success: EXIT.ok, warning: EXIT.warning, skipped: EXIT.skipped, failure: EXIT.failed, timeout: EXIT.failed }[report.status];
+}
+
+async function daemon(config: AgentConfig): Promise<number> {
+  const log = consoleLogger();
+  const d = new Daemon(config, log);
+  d.start();
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string) => {
+      log.info(`${sig} received: stopping`);
+      d.stop().then(resolve, resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => d.reload());
+  });
+  return EXIT.ok;
+}
+
+function status(config: AgentConfig, json: boolean): number {
+  const spool = openSpool(config);
+  const now = new Date();
+  const jobs = config.jobs.map((j) => {
+    let last: { status?: string; finishedAt?: string; error?: string } | null = null;
+    try {
+      last = JSON.parse(readFileSync(join(config.stateDir, 'runs', `${j.name}.json`), 'utf8'));
+    } catch {
+      last = null;
+    }
+    return { name: j.name, asset: j.asset, tier: j.tier, target: j.target.name, schedule: j.schedule, nextRun: nextRun(j.schedule, now)?.toISOString() ?? null, lastRun: last };
+  });
+  const out = { agent: config.name, version: VERSION, collector: collectorUrl(config), spool: spool.stats(), jobs };
+  if (json) {
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  process.stdout.write(`agent ${out.agent} (${VERSION}) → ${out.collector ?? 'no collector configured'}\n`);
+  process.stdout.write(`spool: ${out.spool.pending} pending, ${out.spool.dropped} dropped\n\n`);
+  const rows = [['JOB', 'ASSET', 'TIER', 'TARGET', 'SCHEDULE', 'NEXT RUN', 'LAST RUN']];
+  for (const j of jobs) {
+    rows.push([j.name, j.asset, String(j.tier), j.target, j.schedule, j.nextRun ?? '-', j.lastRun ? `${j.lastRun.status} ${j.lastRun.finishedAt}` : 'never']);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()}\n`);
+  return EXIT.ok;
+}

@@ -1,0 +1,128 @@
+import type { Database } from 'better-sqlite3';
+
+// Numbered schema migrations: MIGRATIONS[i] brings the schema to version i+1, tracked in
+// PRAGMA user_version. Append only; never edit a migration that has shipped.
+// Times are epoch milliseconds (INTEGER) everywhere; JSON columns are TEXT.
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE agents (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    public_key TEXT NOT NULL,
+    -- 'removed': was listed in collector.yaml, no longer is; history kept, key no longer accepted.
+    source TEXT NOT NULL CHECK (source IN ('config', 'enrolled', 'removed')),
+    version TEXT,
+    hostname TEXT,
+    timezone TEXT,
+    heartbeat_ms INTEGER,
+    hello_seq INTEGER,
+    heartbeat_seq INTEGER,
+    last_seen INTEGER,
+    spool_pending INTEGER,
+    spool_dropped INTEGER,
+    created_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE enroll_tokens (
+    id INTEGER PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER
+  );
+
+  -- Every accepted message once: the primary key is the de-duplication on (agent, seq).
+  CREATE TABLE messages (
+    agent_id INTEGER NOT NULL REFERENCES agents(id),
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    sent_at INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (agent_id, seq)
+  );
+
+  CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    agent_id INTEGER NOT NULL REFERENCES agents(id),
+    name TEXT NOT NULL,
+    asset TEXT NOT NULL,
+    tier INTEGER NOT NULL,
+    driver TEXT NOT NULL,
+    target_name TEXT NOT NULL,
+    target_location TEXT NOT NULL,
+    target_media TEXT NOT NULL,
+    schedule TEXT NOT NULL,
+    timeout_ms INTEGER NOT NULL,
+    retention TEXT NOT NULL,
+    verify TEXT,
+    restore_test TEXT,
+    active INTEGER NOT NULL DEFAULT 1,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (agent_id, name)
+  );
+
+  CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    agent_id INTEGER NOT NULL REFERENCES agents(id),
+    run_id TEXT NOT NULL,
+    job TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    status TEXT NOT NULL CHECK (status IN ('running', 'success', 'warning', 'failure', 'timeout', 'skipped')),
+    exit_code INTEGER,
+    signal TEXT,
+    duration_ms INTEGER,
+    bytes_added INTEGER,
+    bytes_total INTEGER,
+    files INTEGER,
+    snapshot_id TEXT,
+    error TEXT,
+    log_tail TEXT,
+    UNIQUE (agent_id, run_id)
+  );
+  CREATE INDEX runs_by_job ON runs (agent_id, job, started_at);
+
+  CREATE TABLE inventory (
+    agent_id INTEGER NOT NULL REFERENCES agents(id),
+    job TEXT NOT NULL,
+    target TEXT NOT NULL,
+    snapshots TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, job, target)
+  );
+
+  CREATE TABLE host_facts (
+    agent_id INTEGER PRIMARY KEY REFERENCES agents(id),
+    facts TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Applies pending migrations, each in its own transaction; returns the versions before and after. */
+export function migrate(db: Database): { from: number; to: number } {
+  const version = () => db.pragma('user_version', { simple: true }) as number;
+  const from = version();
+  if (from > SCHEMA_VERSION) {
+    throw new Error(`database schema version ${from} is newer than this collector knows (${SCHEMA_VERSION}); upgrade lifeline-collector`);
+  }
+  // The version is re-read inside an IMMEDIATE transaction, so two processes opening a fresh
+  // database at once (serve and a CLI command) never apply the same migration twice.
+  const step = db.transaction((): boolean => {
+    const v = version();
+    if (v >= SCHEMA_VERSION) return false;
+    db.exec(MIGRATIONS[v]);
+    // user_version lives in the database header and is covered by the transaction.
+    db.pragma(`user_version = ${v + 1}`);
+    return true;
+  });
+  while (step.immediate());
+  return { from, to: SCHEMA_VERSION };
+}

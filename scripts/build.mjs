@@ -1,0 +1,32 @@
+// Bundles the agent and the collector into one executable file each under dist/.
+import { build } from 'esbuild';
+import { chmodSync, readFileSync, statSync } from 'node:fs';
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+// ESM output, but bundled CommonJS dependencies (fastify…) still call require().
+const banner = "#!/usr/bin/env node\nimport { createRequire as __llCreateRequire } from 'node:module';\nconst require = __llCreateRequire(import.meta.url);";
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  minify: true,
+  sourcemap: false,
+  legalComments: 'none',
+  banner: { js: banner },
+  define: { __LIFELINE_VERSION__: JSON.stringify(pkg.version) },
+  logLevel: 'warning',
+};
+
+const outputs = [
+  { entryPoints: ['agent/main.ts'], outfile: 'dist/lifeline-agent.js' },
+  // better-sqlite3 is a native module: installed beside the bundle, never inlined.
+  { entryPoints: ['collector/main.ts'], outfile: 'dist/lifeline-collector.js', external: ['better-sqlite3'] },
+];
+
+for (const o of outputs) {
+  await build({ ...common, ...o });
+  chmodSync(o.outfile, 0o755);
+  console.log(`${o.outfile}  ${(statSync(o.outfile).size / 1024).toFixed(0)} KiB`);
+}
