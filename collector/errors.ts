@@ -15,7 +15,7 @@ const defs = {
   E_RATE_LIMITED: { status: 429, message: 'agent %s is sending too fast; retry after %s s' },
   E_BAD_JSON: { status: 400, message: 'body is not valid JSON: %s' },
   E_INVALID: { status: 400, message: '%s: %s' },
-  E_AGENT_MISMATCH: { status: 400, message: 'message is from agent %s but the request is signed by agent %s' },
+  E_AGENT_MISMATCH: { status: 400, message: 'body is from agent %s but the request header names agent %s' },
   E_BODY_TOO_LARGE: { status: 413, message: 'body is larger than %s bytes (limits.bodyBytes)' },
   E_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'unsupported content type' },
   E_TOKEN_UNKNOWN: { status: 401, message: 'unknown enrollment token; create one with "lifeline-collector token create NAME"' },

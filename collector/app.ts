@@ -1,0 +1,56 @@
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { syncConfigAgents } from './agents';
+import type { CollectorConfig } from './config';
+import type { AppContext } from './context';
+import type { Db } from './db';
+import { HttpError, httpError } from './errors';
+import { enrollRoute } from './routes/enroll';
+import { reportsRoute } from './routes/reports';
+import { statusRoutes } from './routes/status';
+
+export interface BuildOptions {
+  config: CollectorConfig;
+  db: Db;
+  /** Epoch milliseconds; defaults to Date.now. */
+  now?: () => number;
+  /** Log one line per request (serve); off by default so tests stay quiet. */
+  logger?: boolean;
+}
+
+/** Builds the collector's HTTP app without listening; tests drive it with app.inject. */
+export function buildApp({ config, db, now = Date.now, logger = false }: BuildOptions): FastifyInstance {
+  syncConfigAgents(db, config.agents, now());
+  const ctx: AppContext = { config, db, now };
+  const app = Fastify({ logger, bodyLimit: config.limits.bodyBytes, disableRequestLogging: true });
+
+  if (logger) {
+    app.addHook('onResponse', async (req, reply) => {
+      req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    });
+  }
+
+  app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
+    const e = toHttpError(err, config.limits.bodyBytes);
+    if (e.statusCode >= 500) req.log.error({ err }, 'request failed');
+    return reply.code(e.statusCode).headers(e.headers).send(e.body());
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const e = httpError('E_NOT_FOUND', req.method, req.url.split('?')[0]);
+    return reply.code(e.statusCode).send(e.body());
+  });
+
+  app.register(reportsRoute(ctx));
+  app.register(enrollRoute(ctx));
+  app.register(statusRoutes(ctx));
+  return app;
+}
+
+/** Maps Fastify's own errors onto ours, so every error body has the same shape and a code. */
+function toHttpError(err: FastifyError | HttpError, bodyLimit: number): HttpError {
+  if (err instanceof HttpError) return err;
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return httpError('E_BODY_TOO_LARGE', bodyLimit);
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return httpError('E_UNSUPPORTED_MEDIA_TYPE');
+  const status = err.statusCode ?? 500;
+  if (status >= 400 && status < 500) return httpError('E_BAD_REQUEST', err.message);
+  return httpError('E_INTERNAL');
+}

@@ -1,0 +1,193 @@
+import { parseArgs } from 'node:util';
+import type { AddressInfo } from 'node:net';
+import { ConfigError } from '../shared/config-file';
+import { formatDuration, parseDuration } from '../shared/duration';
+import { NAME_RE } from '../shared/protocol';
+import { VERSION } from '../shared/version';
+import { listAgents } from './agents';
+import { buildApp } from './app';
+import { DEFAULT_COLLECTOR_CONFIG, loadCollectorConfig, parseListen, type CollectorConfig } from './config';
+import { openDb } from './db';
+import { createToken } from './tokens';
+
+// Import-safe: nothing runs here; collector/main.ts is the entry point that calls main().
+
+const USAGE = `Usage: lifeline-collector <command> [--config FILE]
+
+Commands:
+  serve                        run the collector (HTTP API, store); the systemd service
+  token create NAME [--ttl D]  create a one-time enrollment token for agent NAME (default ttl: enrollTokenTtl)
+  agents                       list known agents
+  check-config                 validate the config file and exit
+
+Options:
+  --config FILE   config file (default: $LIFELINE_CONFIG or ${DEFAULT_COLLECTOR_CONFIG})
+  --ttl D         token lifetime, e.g. 30m, 24h, 7d
+  -h, --help      show this help
+  --version       print the version
+`;
+
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const processIo: Io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
+
+class UsageError extends Error {}
+
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string' },
+        ttl: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean' },
+      },
+    });
+  } catch (err) {
+    io.err(`${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = args;
+  if (values.help) {
+    io.out(USAGE);
+    return 0;
+  }
+  if (values.version) {
+    io.out(`${VERSION}\n`);
+    return 0;
+  }
+  const configFile = values.config ?? process.env.LIFELINE_CONFIG ?? DEFAULT_COLLECTOR_CONFIG;
+  const [command, ...rest] = positionals;
+  try {
+    switch (command) {
+      case 'serve':
+        noMoreArgs(rest);
+        return await serve(loadCollectorConfig(configFile), io);
+      case 'token':
+        if (rest[0] !== 'create' || rest.length !== 2) throw new UsageError('expected: token create NAME [--ttl DURATION]');
+        return tokenCreate(loadCollectorConfig(configFile), rest[1], values.ttl, io);
+      case 'agents':
+        noMoreArgs(rest);
+        return agents(loadCollectorConfig(configFile), io);
+      case 'check-config':
+        noMoreArgs(rest);
+        loadCollectorConfig(configFile);
+        io.out(`OK: ${configFile}\n`);
+        return 0;
+      case undefined:
+        throw new UsageError('missing command');
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (err instanceof ConfigError) {
+      io.err(`${err.message}\n`);
+      return 2;
+    }
+    io.err(`lifeline-collector: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+function noMoreArgs(rest: string[]): void {
+  if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+}
+
+async function serve(config: CollectorConfig, io: Io): Promise<number> {
+  const db = openDb(config.database);
+  const app = buildApp({ config, db, logger: true });
+  const { host, port } = parseListen(config.listen)!;
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    await app.close();
+    db.close();
+    throw err;
+  }
+  const addr = app.server.address() as AddressInfo;
+  const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  io.out(`lifeline-collector ${VERSION} listening on http://${shown}:${addr.port} (database ${config.database})\n`);
+
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      io.err(`lifeline-collector: ${signal}, finishing in-flight requests\n`);
+      // close() waits for in-flight requests; the DB is closed only after the last one is done.
+      app
+        .close()
+        .then(() => {
+          db.close();
+          resolve(0);
+        })
+        .catch((err: Error) => {
+          io.err(`lifeline-collector: shutdown failed: ${err.message}\n`);
+          db.close();
+          resolve(1);
+        });
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+}
+
+function tokenCreate(config: CollectorConfig, name: string, ttl: string | undefined, io: Io): number {
+  if (!NAME_RE.test(name)) throw new UsageError(`invalid agent name ${JSON.stringify(name)}: letters, digits, ".", "_" or "-" (at most 64)`);
+  let ttlMs = config.enrollTokenTtl;
+  if (ttl !== undefined) {
+    const parsed = parseDuration(ttl);
+    if (parsed === null || parsed <= 0) throw new UsageError(`invalid --ttl ${JSON.stringify(ttl)}: expected a duration like 30m, 24h or 7d`);
+    ttlMs = parsed;
+  }
+  const db = openDb(config.database);
+  try {
+    const { token, expiresAt } = createToken(db, name, ttlMs, Date.now());
+    const url = config.publicUrl ?? collectorUrlHint(config.listen);
+    io.err(
+      `Enrollment token for agent "${name}", single use, valid for ${formatDuration(ttlMs)} (until ${new Date(expiresAt).toISOString()}).\n` +
+        `On that host run: lifeline-agent enroll ${url} TOKEN\n`,
+    );
+    io.out(`${token}\n`);
+    return 0;
+  } finally {
+    db.close();
+  }
+}
+
+function collectorUrlHint(listen: string): string {
+  const { host, port } = parseListen(listen)!;
+  const wildcard = host === '0.0.0.0' || host === '::';
+  return `http://${wildcard ? 'THIS-COLLECTOR' : host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+function agents(config: CollectorConfig, io: Io): number {
+  const db = openDb(config.database);
+  try {
+    const rows = listAgents(db).map((a) => [
+      a.name,
+      a.source,
+      a.lastSeen === null ? 'never' : new Date(a.lastSeen).toISOString().replace(/\.\d+Z$/, 'Z'),
+      a.version ?? '-',
+      String(a.jobs),
+    ]);
+    io.out(table(['NAME', 'SOURCE', 'LAST SEEN', 'VERSION', 'JOBS'], rows));
+    return 0;
+  } finally {
+    db.close();
+  }
+}
+
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  return [head, ...rows].map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n') + '\n';
+}

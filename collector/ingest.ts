@@ -1,0 +1,146 @@
+import type { Db } from './db';
+import type { HelloMessage, Message, ReportAck } from '../shared/protocol';
+
+const ms = (iso: string) => Date.parse(iso);
+const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+
+export type Ingest = (agentId: number, messages: readonly Message[], receivedAt: number) => ReportAck;
+
+/**
+ * Returns a function that stores one validated batch in a single transaction: all of it or
+ * nothing. (agent, seq) is de-duplicated by the messages table, so a replayed message changes
+ * nothing. State that a message replaces (catalog, spool stats, inventory, host facts) is only
+ * replaced by a message with a higher seq, so a late-arriving older message cannot roll it back.
+ */
+export function createIngest(db: Db): Ingest {
+  const insertMessage = db.prepare(
+    `INSERT OR IGNORE INTO messages (agent_id, seq, kind, sent_at, received_at, body) VALUES (?, ?, ?, ?, ?, ?)`,
+  );
+  const touch = db.prepare(`UPDATE agents SET last_seen = max(coalesce(last_seen, 0), ?) WHERE id = ?`);
+  const hello = db.prepare(
+    `UPDATE agents SET version = ?, hostname = ?, timezone = ?, heartbeat_ms = ?, hello_seq = ?
+     WHERE id = ? AND (hello_seq IS NULL OR hello_seq < ?)`,
+  );
+  const upsertJob = db.prepare(
+    `INSERT INTO jobs (agent_id, name, asset, tier, driver, target_name, target_location, target_media,
+                       schedule, timeout_ms, retention, verify, restore_test, active, updated_at)
+     VALUES (@agentId, @name, @asset, @tier, @driver, @targetName, @targetLocation, @targetMedia,
+             @schedule, @timeoutMs, @retention, @verify, @restoreTest, 1, @now)
+     ON CONFLICT (agent_id, name) DO UPDATE SET
+       asset = excluded.asset, tier = excluded.tier, driver = excluded.driver,
+       target_name = excluded.target_name, target_location = excluded.target_location, target_media = excluded.target_media,
+       schedule = excluded.schedule, timeout_ms = excluded.timeout_ms, retention = excluded.retention,
+       verify = excluded.verify, restore_test = excluded.restore_test, active = 1, updated_at = excluded.updated_at`,
+  );
+  // Jobs dropped from the catalog are kept (their runs stay meaningful) but no longer expected.
+  const retireJobs = db.prepare(
+    `UPDATE jobs SET active = 0, updated_at = ? WHERE agent_id = ? AND active = 1 AND name NOT IN (SELECT value FROM json_each(?))`,
+  );
+  const heartbeat = db.prepare(
+    `UPDATE agents SET spool_pending = ?, spool_dropped = ?, heartbeat_seq = ?
+     WHERE id = ? AND (heartbeat_seq IS NULL OR heartbeat_seq < ?)`,
+  );
+  // A run-start never overwrites: its run may already have finished (messages can be reordered).
+  const runStart = db.prepare(
+    `INSERT INTO runs (agent_id, run_id, job, trigger, started_at, status) VALUES (?, ?, ?, ?, ?, 'running')
+     ON CONFLICT (agent_id, run_id) DO NOTHING`,
+  );
+  const run = db.prepare(
+    `INSERT INTO runs (agent_id, run_id, job, trigger, started_at, finished_at, status, exit_code, signal,
+                       duration_ms, bytes_added, bytes_total, files, snapshot_id, error, log_tail)
+     VALUES (@agentId, @runId, @job, @trigger, @startedAt, @finishedAt, @status, @exitCode, @signal,
+             @durationMs, @bytesAdded, @bytesTotal, @files, @snapshotId, @error, @logTail)
+     ON CONFLICT (agent_id, run_id) DO UPDATE SET
+       job = excluded.job, trigger = excluded.trigger, started_at = excluded.started_at, finished_at = excluded.finished_at,
+       status = excluded.status, exit_code = excluded.exit_code, signal = excluded.signal, duration_ms = excluded.duration_ms,
+       bytes_added = excluded.bytes_added, bytes_total = excluded.bytes_total, files = excluded.files,
+       snapshot_id = excluded.snapshot_id, error = excluded.error, log_tail = excluded.log_tail`,
+  );
+  const inventory = db.prepare(
+    `INSERT INTO inventory (agent_id, job, target, snapshots, seq, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+     ON CONFLICT (agent_id, job, target) DO UPDATE SET
+       snapshots = excluded.snapshots, seq = excluded.seq, updated_at = excluded.updated_at
+     WHERE excluded.seq > inventory.seq`,
+  );
+  const host = db.prepare(
+    `INSERT INTO host_facts (agent_id, facts, seq, updated_at) VALUES (?, ?, ?, ?)
+     ON CONFLICT (agent_id) DO UPDATE SET facts = excluded.facts, seq = excluded.seq, updated_at = excluded.updated_at
+     WHERE excluded.seq > host_facts.seq`,
+  );
+
+  function applyHello(agentId: number, m: HelloMessage, now: number): void {
+    if (hello.run(m.version, m.hostname, m.timezone, m.heartbeatMs, m.seq, agentId, m.seq).changes === 0) return;
+    for (const j of m.jobs) {
+      upsertJob.run({
+        agentId,
+        name: j.name,
+        asset: j.asset,
+        tier: j.tier,
+        driver: j.driver,
+        targetName: j.target.name,
+        targetLocation: j.target.location,
+        targetMedia: j.target.media,
+        schedule: j.schedule,
+        timeoutMs: j.timeoutMs,
+        retention: JSON.stringify(j.retention),
+        verify: json(j.verify),
+        restoreTest: json(j.restoreTest),
+        now,
+      });
+    }
+    retireJobs.run(now, agentId, JSON.stringify(m.jobs.map((j) => j.name)));
+  }
+
+  function apply(agentId: number, m: Message, now: number): void {
+    switch (m.kind) {
+      case 'hello':
+        return applyHello(agentId, m, now);
+      case 'heartbeat':
+        heartbeat.run(m.spool.pending, m.spool.dropped, m.seq, agentId, m.seq);
+        return;
+      case 'run-start':
+        runStart.run(agentId, m.runId, m.job, m.trigger, ms(m.startedAt));
+        return;
+      case 'run':
+        run.run({
+          agentId,
+          runId: m.runId,
+          job: m.job,
+          trigger: m.trigger,
+          startedAt: ms(m.startedAt),
+          finishedAt: ms(m.finishedAt),
+          status: m.status,
+          exitCode: m.exitCode,
+          signal: m.signal ?? null,
+          durationMs: m.durationMs,
+          bytesAdded: m.bytesAdded ?? null,
+          bytesTotal: m.bytesTotal ?? null,
+          files: m.files ?? null,
+          snapshotId: m.snapshotId ?? null,
+          error: m.error ?? null,
+          logTail: m.logTail,
+        });
+        return;
+      case 'inventory':
+        inventory.run(agentId, m.job, m.target, JSON.stringify(m.snapshots), m.seq, now);
+        return;
+      case 'host': {
+        const { agent: _a, seq: _s, sentAt: _t, kind: _k, ...facts } = m;
+        host.run(agentId, JSON.stringify(facts), m.seq, now);
+        return;
+      }
+    }
+  }
+
+  return db.transaction((agentId: number, messages: readonly Message[], receivedAt: number): ReportAck => {
+    let accepted = 0;
+    for (const m of [...messages].sort((a, b) => a.seq - b.seq)) {
+      if (insertMessage.run(agentId, m.seq, m.kind, ms(m.sentAt), receivedAt, JSON.stringify(m)).changes === 0) continue;
+      apply(agentId, m, receivedAt);
+      accepted++;
+    }
+    // Only new messages count as contact: a replayed old batch must not hide a silent agent.
+    if (accepted > 0) touch.run(receivedAt, agentId);
+    return { accepted, duplicates: messages.length - accepted };
+  });
+}

@@ -1,0 +1,54 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { formatPath, reportBodySchema, type ReportAck } from '../../shared/protocol';
+import { agentFinder } from '../agents';
+import type { AppContext } from '../context';
+import { httpError, invalidField } from '../errors';
+import { createIngest } from '../ingest';
+import { RateLimiter } from '../rate-limit';
+import { verifySignature } from '../verify';
+import { acceptRawBody, parseJson, signedRequest } from './signed-body';
+
+/** POST /api/v1/reports: a signed batch of messages from one agent, stored all or nothing. */
+export function reportsRoute(ctx: AppContext): FastifyPluginAsync {
+  return async (scope) => {
+    acceptRawBody(scope);
+    const findAgent = agentFinder(ctx.db);
+    const ingest = createIngest(ctx.db);
+    const limiter = new RateLimiter(ctx.config.limits.ratePerSecond, ctx.config.limits.burst);
+
+    scope.post('/api/v1/reports', async (req): Promise<ReportAck> => {
+      // 1. Authenticate over the exact received bytes before looking inside them.
+      const { agent: name, signature, body } = signedRequest(req);
+      const agent = findAgent(name);
+      if (!agent) throw httpError('E_UNKNOWN_AGENT', JSON.stringify(name));
+      if (!verifySignature(body, signature, agent.publicKey)) throw httpError('E_BAD_SIGNATURE', JSON.stringify(name));
+
+      // 2. Rate limit per authenticated agent, so a forger cannot spend an agent's budget.
+      const now = ctx.now();
+      const wait = limiter.take(agent.name, now);
+      if (wait > 0) {
+        const err = httpError('E_RATE_LIMITED', JSON.stringify(name), wait);
+        err.headers['retry-after'] = String(wait);
+        throw err;
+      }
+
+      // 3–5. Parse and validate everything before storing anything.
+      const parsed = reportBodySchema.safeParse(parseJson(body));
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw invalidField(issue.path, issue.message);
+      }
+      const { messages } = parsed.data;
+      const foreign = messages.findIndex((m) => m.agent !== agent.name);
+      if (foreign >= 0) {
+        const err = httpError('E_AGENT_MISMATCH', JSON.stringify(messages[foreign].agent), JSON.stringify(name));
+        err.path = formatPath(['messages', foreign, 'agent']);
+        err.index = foreign;
+        throw err;
+      }
+
+      // 6. One transaction.
+      return ingest(agent.id, messages, now);
+    });
+  };
+}

@@ -1,0 +1,107 @@
+import type { Db } from './db';
+import type { RunStatus } from '../shared/protocol';
+
+export interface StatusReport {
+  generatedAt: string;
+  agents: { name: string; lastSeen: string | null; version: string | null; hostname: string | null; source: string }[];
+  jobs: StatusJob[];
+  incidents: unknown[];
+}
+
+export interface StatusJob {
+  agent: string;
+  name: string;
+  asset: string;
+  tier: number;
+  driver: string;
+  target: { name: string; location: string; media: string };
+  schedule: string;
+  lastRun: LastRun | null;
+}
+
+export interface LastRun {
+  runId: string;
+  status: RunStatus | 'running';
+  startedAt: string;
+  finishedAt: string | null;
+  exitCode: number | null;
+  durationMs: number | null;
+  bytesAdded: number | null;
+  bytesTotal: number | null;
+  logTail: string | null;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+interface JobRow {
+  agent: string;
+  name: string;
+  asset: string;
+  tier: number;
+  driver: string;
+  targetName: string;
+  targetLocation: string;
+  targetMedia: string;
+  schedule: string;
+  runId: string | null;
+  status: LastRun['status'];
+  startedAt: number;
+  finishedAt: number | null;
+  exitCode: number | null;
+  durationMs: number | null;
+  bytesAdded: number | null;
+  bytesTotal: number | null;
+  logTail: string | null;
+}
+
+/** Everything the status page and GET /api/v1/status show, as one plain object. */
+export function getStatus(db: Db, now: number): StatusReport {
+  const agents = db
+    .prepare<[], { name: string; lastSeen: number | null; version: string | null; hostname: string | null; source: string }>(
+      `SELECT name, last_seen AS lastSeen, version, hostname, source FROM agents WHERE source <> 'removed' ORDER BY name`,
+    )
+    .all()
+    .map((a) => ({ ...a, lastSeen: iso(a.lastSeen) }));
+  // The last run is the one that started last (runs_by_job index), whether finished or not.
+  const rows = db
+    .prepare<[], JobRow>(
+      `SELECT a.name AS agent, j.name, j.asset, j.tier, j.driver, j.target_name AS targetName,
+              j.target_location AS targetLocation, j.target_media AS targetMedia, j.schedule,
+              r.run_id AS runId, r.status, r.started_at AS startedAt, r.finished_at AS finishedAt,
+              r.exit_code AS exitCode, r.duration_ms AS durationMs, r.bytes_added AS bytesAdded,
+              r.bytes_total AS bytesTotal, r.log_tail AS logTail
+       FROM jobs j
+       JOIN agents a ON a.id = j.agent_id
+       LEFT JOIN runs r ON r.id = (
+         SELECT id FROM runs WHERE agent_id = j.agent_id AND job = j.name ORDER BY started_at DESC, id DESC LIMIT 1)
+       WHERE j.active = 1 AND a.source <> 'removed'
+       ORDER BY a.name, j.name`,
+    )
+    .all();
+  const jobs = rows.map(
+    (r): StatusJob => ({
+      agent: r.agent,
+      name: r.name,
+      asset: r.asset,
+      tier: r.tier,
+      driver: r.driver,
+      target: { name: r.targetName, location: r.targetLocation, media: r.targetMedia },
+      schedule: r.schedule,
+      lastRun:
+        r.runId === null
+          ? null
+          : {
+              runId: r.runId,
+              status: r.status,
+              startedAt: iso(r.startedAt)!,
+              finishedAt: iso(r.finishedAt),
+              exitCode: r.exitCode,
+              durationMs: r.durationMs,
+              bytesAdded: r.bytesAdded,
+              bytesTotal: r.bytesTotal,
+              logTail: r.logTail,
+            },
+    }),
+  );
+  return { generatedAt: new Date(now).toISOString(), agents, jobs, incidents: [] };
+}
