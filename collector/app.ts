@@ -1,4 +1,4 @@
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { syncConfigAgents } from './agents';
 import type { CollectorConfig } from './config';
 import type { AppContext } from './context';
@@ -21,13 +21,7 @@ export interface BuildOptions {
 export function buildApp({ config, db, now = Date.now, logger = false }: BuildOptions): FastifyInstance {
   syncConfigAgents(db, config.agents, now());
   const ctx: AppContext = { config, db, now };
-  const app = Fastify({ logger, bodyLimit: config.limits.bodyBytes, disableRequestLogging: true });
-
-  if (logger) {
-    app.addHook('onResponse', async (req, reply) => {
-      req.log.info({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
-    });
-  }
+  const app = Fastify({ logger, bodyLimit: config.limits.bodyBytes, logController: new OneLineLog() });
 
   app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
     const e = toHttpError(err, config.limits.bodyBytes);
@@ -43,6 +37,16 @@ export function buildApp({ config, db, now = Date.now, logger = false }: BuildOp
   app.register(enrollRoute(ctx));
   app.register(statusRoutes(ctx));
   return app;
+}
+
+/** One short line per finished request instead of Fastify's two verbose ones (agents report every minute). */
+class OneLineLog extends LogController {
+  override incomingRequest(): void {}
+  override requestCompleted(error: Error | null | undefined, req: FastifyRequest, reply: FastifyReply): void {
+    const line = { method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
+    if (error) reply.log.error({ ...line, err: error }, 'request failed');
+    else reply.log.info(line, 'request');
+  }
 }
 
 /** Maps Fastify's own errors onto ours, so every error body has the same shape and a code. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -12,7 +12,17 @@ import { generateKeyPair, sign, type KeyPair } from '../shared/signing';
 // Builders for collector tests: real SQLite files in temp dirs, messages valid against
 // shared/protocol.ts, bodies signed with tweetnacl exactly like the agent does.
 
-export const tempDir = () => mkdtempSync(join(tmpdir(), 'lifeline-collector-test-'));
+const dirs: string[] = [];
+process.once('exit', () => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A fresh temp dir, removed when the test process exits. */
+export function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'lifeline-collector-test-'));
+  dirs.push(dir);
+  return dir;
+}
 
 export function tempDb(): { db: Db; file: string } {
   const file = join(tempDir(), 'state', 'lifeline.db');

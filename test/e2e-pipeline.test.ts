@@ -101,7 +101,7 @@ test('replayed, tampered, unknown-agent and malformed requests change nothing', 
   const before = stored();
   const runsBefore = count(collector.db, 'SELECT count(*) FROM runs');
   const post = (body: Buffer, headers: Record<string, string>) =>
-    fetch(`${collector.url}/api/v1/reports`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+    fetch(`${collector.url}/api/v1/reports`, { method: 'POST', body: new Uint8Array(body), headers: { 'content-type': 'application/json', ...headers } });
   const sigHeaders = (h: IncomingHttpHeaders) => ({ [AGENT_HEADER]: String(h[AGENT_HEADER]), [SIGNATURE_HEADER]: String(h[SIGNATURE_HEADER]) });
 
   const replay = await post(original.body, sigHeaders(original.headers));

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { loadCollectorConfig, parseListen } from '../collector/config';
+import { ConfigError } from '../shared/config-file';
+import { generateKeyPair } from '../shared/signing';
+import { tempDir } from './collector-helpers';
+
+const dir = tempDir();
+const write = (name: string, text: string) => {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+};
+const key = Buffer.from(generateKeyPair().publicKey).toString('base64');
+
+function problems(text: string): string[] {
+  const file = write('bad.yaml', text);
+  try {
+    loadCollectorConfig(file);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err.problems.map((p) => `${p.line}:${p.path}: ${p.message}`);
+  }
+  assert.fail('expected a ConfigError');
+}
+
+test('an empty config gets every default', () => {
+  assert.deepEqual({ ...loadCollectorConfig(write('empty.yaml', '')) }, {
+    listen: '0.0.0.0:9470',
+    database: '/var/lib/lifeline-collector/lifeline.db',
+    agents: [],
+    limits: { bodyBytes: 1_048_576, ratePerSecond: 50, burst: 200 },
+    enrollTokenTtl: 86_400_000,
+    notify: [],
+  });
+});
+
+test('the example config from the design loads and is frozen', () => {
+  const cfg = loadCollectorConfig(
+    write(
+      'good.yaml',
+      `listen: 127.0.0.1:9470
+database: ${dir}/lifeline.db
+agents:
+  - { name: pve1, publicKey: "${key}" }
+limits: { bodyBytes: 4MiB, ratePerSecond: 5, burst: 20 }
+enrollTokenTtl: 2h
+notify:
+  - { type: ntfy, url: "https://ntfy.example/homelab-backups", tokenFile: /etc/lifeline/ntfy.token }
+publicUrl: https://backups.example
+`,
+    ),
+  );
+  assert.equal(cfg.limits.bodyBytes, 4 * 2 ** 20);
+  assert.equal(cfg.enrollTokenTtl, 7_200_000);
+  assert.equal(cfg.agents[0].publicKey, key);
+  assert.ok(Object.isFrozen(cfg) && Object.isFrozen(cfg.agents[0]));
+});
+
+test('config problems are all reported with their line and key path', () => {
+  assert.deepEqual(
+    problems(`listen: nowhere
+agents:
+  - { name: pve1, publicKey: "${key}" }
+  - { name: pve1, publicKey: "not-a-key" }
+limits:
+  bodyBytes: lots
+  burst: 0
+enrollTokenTtl: soon
+extra: 1
+`),
+    [
+      // An unknown key is reported at its parent mapping (shared/config-file.ts), here the root.
+      '1:: Unrecognized key: "extra"',
+      '1:listen: expected HOST:PORT, e.g. "0.0.0.0:9470" or "[::]:9470"',
+      '4:agents.1.name: duplicate agent name "pve1"',
+      '4:agents.1.publicKey: expected the base64 of a 32-byte Ed25519 public key (as printed by "lifeline-agent keygen")',
+      '6:limits.bodyBytes: expected a size like "64MiB", "500MB" or a number of bytes, got "lots"',
+      '7:limits.burst: Too small: expected number to be >=1',
+      '8:enrollTokenTtl: expected a duration like "90s", "30m", "1h30m" or a number of seconds, got "soon"',
+    ],
+  );
+});
+
+test('listen addresses parse as host and port', () => {
+  const cases: [string, ReturnType<typeof parseListen>][] = [
+    ['0.0.0.0:9470', { host: '0.0.0.0', port: 9470 }],
+    ['[::]:9470', { host: '::', port: 9470 }],
+    ['localhost:0', { host: 'localhost', port: 0 }],
+    ['9470', null],
+    ['host:70000', null],
+    [':9470', null],
+  ];
+  for (const [input, expected] of cases) assert.deepEqual(parseListen(input), expected, input);
+});

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { test } from 'node:test';
+import { syncConfigAgents } from '../collector/agents';
+import { createIngest } from '../collector/ingest';
+import type { HostMessage } from '../shared/protocol';
+import { TestAgent, catalogJob, count, heartbeat, hello, run, runStart, tempDb } from './collector-helpers';
+
+function setup() {
+  const agent = new TestAgent();
+  const { db } = tempDb();
+  syncConfigAgents(db, [{ name: agent.name, publicKey: agent.publicKey }], 0);
+  const ingest = createIngest(db);
+  const agentId = (db.prepare('SELECT id FROM agents').get() as { id: number }).id;
+  return { agent, db, ingest: (...m: Parameters<typeof agent.msg>[0][]) => ingest(agentId, m.map((x) => agent.msg(x)), 1000) };
+}
+
+const jobs = (db: ReturnType<typeof tempDb>['db']) => db.prepare('SELECT name, active, tier FROM jobs ORDER BY name').all();
+
+test('a hello replaces the job catalog; jobs it no longer lists become inactive, not deleted', () => {
+  const { db, ingest } = setup();
+  ingest(hello([catalogJob('etc'), catalogJob('pg', { tier: 2 })]));
+  ingest(hello([catalogJob('pg', { tier: 1 }), catalogJob('vols')]));
+  assert.deepEqual(jobs(db), [
+    { name: 'etc', active: 0, tier: 1 },
+    { name: 'pg', active: 1, tier: 1 },
+    { name: 'vols', active: 1, tier: 1 },
+  ]);
+  ingest(hello([catalogJob('etc')]));
+  assert.deepEqual(jobs(db).filter((j) => (j as { active: number }).active), [{ name: 'etc', active: 1, tier: 1 }]);
+});
+
+test('a hello that arrives after a newer one does not roll the catalog back', () => {
+  const { agent, db } = setup();
+  const ingest = createIngest(db);
+  const older = agent.msg(hello([catalogJob('old')]));
+  const newer = agent.msg({ ...hello([catalogJob('new')]), version: '0.2.0' } as never);
+  ingest(1, [newer], 1000);
+  ingest(1, [older], 2000);
+  assert.deepEqual(jobs(db), [{ name: 'new', active: 1, tier: 1 }]);
+  assert.equal((db.prepare('SELECT version FROM agents').get() as { version: string }).version, '0.2.0');
+});
+
+test('messages in a batch are applied in seq order', () => {
+  const { agent, db } = setup();
+  const first = agent.msg(hello([catalogJob('a')]));
+  const second = agent.msg(hello([catalogJob('b')]));
+  createIngest(db)(1, [second, first], 1000);
+  assert.deepEqual(jobs(db), [{ name: 'a', active: 0, tier: 1 }, { name: 'b', active: 1, tier: 1 }]);
+});
+
+test('a heartbeat records the spool backlog', () => {
+  const { db, ingest } = setup();
+  ingest(heartbeat(7, 2));
+  assert.deepEqual(db.prepare('SELECT spool_pending, spool_dropped, last_seen FROM agents').get(), { spool_pending: 7, spool_dropped: 2, last_seen: 1000 });
+});
+
+test('a run-start opens a running run that its run message completes', () => {
+  const { db, ingest } = setup();
+  const id = randomUUID();
+  ingest(runStart('etc', id, new Date('2025-01-01T02:00:00Z')));
+  assert.deepEqual(db.prepare('SELECT status, started_at, finished_at FROM runs').get(), { status: 'running', started_at: Date.parse('2025-01-01T02:00:00Z'), finished_at: null });
+  ingest(run('etc', id, { status: 'failure', exitCode: 2, error: 'tar: /etc: Cannot open' }));
+  assert.deepEqual(db.prepare('SELECT status, exit_code, error, duration_ms FROM runs').get(), { status: 'failure', exit_code: 2, error: 'tar: /etc: Cannot open', duration_ms: 300_000 });
+});
+
+test('a run without its run-start is stored, and a late run-start does not reopen it', () => {
+  const { db, ingest } = setup();
+  const id = randomUUID();
+  ingest(run('etc', id));
+  ingest(runStart('etc', id));
+  assert.equal(count(db, 'runs'), 1);
+  assert.equal((db.prepare('SELECT status FROM runs').get() as { status: string }).status, 'success');
+});
+
+test('an inventory replaces the snapshot list of its job and target only', () => {
+  const { db, ingest } = setup();
+  const snap = (id: string) => ({ id, time: '2025-01-01T02:00:00Z' });
+  ingest({ kind: 'inventory', job: 'etc', target: 'usb', snapshots: [snap('a'), snap('b')] });
+  ingest({ kind: 'inventory', job: 'etc', target: 'cloud', snapshots: [snap('x')] });
+  ingest({ kind: 'inventory', job: 'etc', target: 'usb', snapshots: [snap('c')] });
+  const rows = db.prepare('SELECT target, snapshots FROM inventory ORDER BY target').all() as { target: string; snapshots: string }[];
+  assert.deepEqual(rows.map((r) => [r.target, JSON.parse(r.snapshots).map((s: { id: string }) => s.id)]), [['cloud', ['x']], ['usb', ['c']]]);
+});
+
+test('a host message replaces the host facts without the envelope fields', () => {
+  const { db, ingest } = setup();
+  const fs = { mount: '/', fs: '/dev/sda1', type: 'ext4', sizeBytes: 100, usedBytes: 50 };
+  ingest({ kind: 'host', filesystems: [fs], load1: 0.5 } as Omit<HostMessage, 'agent' | 'seq' | 'sentAt'>);
+  ingest({ kind: 'host', filesystems: [{ ...fs, usedBytes: 60 }] } as Omit<HostMessage, 'agent' | 'seq' | 'sentAt'>);
+  const facts = JSON.parse((db.prepare('SELECT facts FROM host_facts').get() as { facts: string }).facts);
+  assert.deepEqual(facts, { filesystems: [{ ...fs, usedBytes: 60 }] });
+});
+
+test('the same seq twice in one batch is stored once', () => {
+  const { agent, db } = setup();
+  const m = agent.msg(heartbeat());
+  assert.deepEqual(createIngest(db)(1, [m, m], 1000), { accepted: 1, duplicates: 1 });
+});

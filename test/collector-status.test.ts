@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { test } from 'node:test';
+import { TestAgent, catalogJob, hello, run, runStart, testCollector } from './collector-helpers';
+
+test('status lists agents and active jobs with their last run after hello, run-start and run', async () => {
+  const agent = new TestAgent('pve1');
+  const c = testCollector([agent]);
+  const first = randomUUID();
+  const second = randomUUID();
+  const batch = [
+    agent.msg(hello([catalogJob('etc'), catalogJob('pg', { tier: 2, target: { name: 'box', location: 'offsite', media: 'cloud' } })])),
+    agent.msg(runStart('etc', first, new Date('2025-01-01T02:00:00Z'))),
+    agent.msg(run('etc', first)),
+    agent.msg(runStart('etc', second, new Date('2025-01-02T02:00:00Z'))),
+  ];
+  assert.equal((await c.app.inject(agent.report({ messages: batch }))).statusCode, 200);
+  const res = await c.app.inject({ method: 'GET', url: '/api/v1/status' });
+  assert.equal(res.statusCode, 200);
+  assert.deepEqual(res.json(), {
+    generatedAt: '2025-01-01T03:00:00.000Z',
+    agents: [{ name: 'pve1', lastSeen: '2025-01-01T03:00:00.000Z', version: '0.1.0', hostname: 'pve1.lan', source: 'config' }],
+    jobs: [
+      {
+        agent: 'pve1',
+        name: 'etc',
+        asset: 'etc-asset',
+        tier: 1,
+        driver: 'command',
+        target: { name: 'usb-ssd', location: 'onsite', media: 'usb' },
+        schedule: '0 2 * * *',
+        // The run that started last, even while it is still running.
+        lastRun: {
+          runId: second,
+          status: 'running',
+          startedAt: '2025-01-02T02:00:00.000Z',
+          finishedAt: null,
+          exitCode: null,
+          durationMs: null,
+          bytesAdded: null,
+          bytesTotal: null,
+          logTail: null,
+        },
+      },
+      {
+        agent: 'pve1',
+        name: 'pg',
+        asset: 'pg-asset',
+        tier: 2,
+        driver: 'command',
+        target: { name: 'box', location: 'offsite', media: 'cloud' },
+        schedule: '0 2 * * *',
+        lastRun: null,
+      },
+    ],
+    incidents: [],
+  });
+});
+
+test('status shows a finished run with its result', async () => {
+  const agent = new TestAgent('pve1');
+  const c = testCollector([agent]);
+  const id = randomUUID();
+  const batch = [agent.msg(hello([catalogJob('etc')])), agent.msg(runStart('etc', id)), agent.msg(run('etc', id, { status: 'warning', exitCode: 1 }))];
+  await c.app.inject(agent.report({ messages: batch }));
+  const { jobs } = (await c.app.inject({ method: 'GET', url: '/api/v1/status' })).json();
+  assert.deepEqual(jobs[0].lastRun, {
+    runId: id,
+    status: 'warning',
+    startedAt: '2025-01-01T02:00:00.000Z',
+    finishedAt: '2025-01-01T02:05:00.000Z',
+    exitCode: 1,
+    durationMs: 300_000,
+    bytesAdded: 1024,
+    bytesTotal: 4096,
+    logTail: 'done\n',
+  });
+});
+
+test('status leaves out jobs the agent no longer declares', async () => {
+  const agent = new TestAgent('pve1');
+  const c = testCollector([agent]);
+  await c.app.inject(agent.report({ messages: [agent.msg(hello([catalogJob('etc'), catalogJob('old')])), agent.msg(hello([catalogJob('etc')]))] }));
+  const { jobs } = (await c.app.inject({ method: 'GET', url: '/api/v1/status' })).json();
+  assert.deepEqual(jobs.map((j: { name: string }) => j.name), ['etc']);
+});
+
+test('an agent that never reported is listed with lastSeen null', async () => {
+  const c = testCollector([new TestAgent('pbs1')]);
+  const { agents } = (await c.app.inject({ method: 'GET', url: '/api/v1/status' })).json();
+  assert.deepEqual(agents, [{ name: 'pbs1', lastSeen: null, version: null, hostname: null, source: 'config' }]);
+});
+
+test('healthz answers ok after querying the database', async () => {
+  const c = testCollector([]);
+  const res = await c.app.inject({ method: 'GET', url: '/healthz' });
+  assert.equal(res.statusCode, 200);
+  assert.deepEqual(res.json(), { ok: true });
+});
