@@ -1,5 +1,8 @@
-import type { CatalogJob } from '../shared/protocol';
-import type { JobConfig } from './config';
+import { hostname } from 'node:os';
+import { PROTOCOL_VERSION, type CatalogJob, type HelloMessage, type Unsequenced } from '../shared/protocol';
+import { localTimeZone } from '../shared/schedule';
+import { VERSION } from '../shared/version';
+import type { AgentConfig, JobConfig } from './config';
 
 /** What the collector needs to know about a job to expect its runs (sent in hello). */
 export function catalogEntry(job: JobConfig): CatalogJob {
@@ -14,5 +17,18 @@ export function catalogEntry(job: JobConfig): CatalogJob {
     retention: job.retention,
     ...(job.verify ? { verify: job.verify } : {}),
     ...(job.restoreTest ? { restoreTest: job.restoreTest } : {}),
+  };
+}
+
+/** The hello message: this agent's version, zone and whole job catalog. */
+export function helloMessage(config: AgentConfig): Unsequenced<HelloMessage> {
+  return {
+    kind: 'hello',
+    version: VERSION,
+    protocol: PROTOCOL_VERSION,
+    hostname: hostname(),
+    timezone: localTimeZone(),
+    heartbeatMs: config.heartbeatMs,
+    jobs: config.jobs.map(catalogEntry),
   };
 }

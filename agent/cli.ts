@@ -6,6 +6,7 @@ import { ConfigError } from '../shared/config-file';
 import { nextRun } from '../shared/schedule';
 import { sign } from '../shared/signing';
 import { VERSION } from '../shared/version';
+import { helloMessage } from './catalog';
 import { collectorUrl, saveEnrollment } from './collector-url';
 import { DEFAULT_AGENT_CONFIG, loadAgentConfig, type AgentConfig } from './config';
 import { Daemon } from './daemon';
@@ -150,6 +151,8 @@ async function runNow(config: AgentConfig, name: string): Promise<number> {
   const job = config.jobs.find((j) => j.name === name);
   if (!job) return usage(`no job "${name}" in ${config.file}; jobs: ${config.jobs.map((j) => j.name).join(', ') || '(none)'}`);
   const spool = openSpool(config);
+  // The collector learns the job (tier, asset, target) even if no daemon has said hello yet.
+  spool.append(helloMessage(config));
   const report = await runJob(job, { config, spool, trigger: 'manual' });
   process.stdout.write(`${job.name}: ${report.status} in ${report.durationMs} ms${report.exitCode !== null ? `, exit code ${report.exitCode}` : ''}${report.error ? ` — ${report.error}` : ''}\n`);
   const url = collectorUrl(config);

@@ -68,6 +68,8 @@ export const agentConfigSchema = z
           .object({ maxBytes: sizeField.default(spoolDefaults.maxBytes), batch: z.int().min(1).max(500).default(spoolDefaults.batch) })
           .strict()
           .default(spoolDefaults),
+        // Backoff while the collector is unreachable: exponential with jitter between these.
+        retry: z.object({ min: durationField.default(1000), max: durationField.default(300_000) }).strict().default({ min: 1000, max: 300_000 }),
       })
       .strict(),
     targets: z.array(targetSchema.strict()).default([]),
@@ -148,6 +150,7 @@ export interface AgentConfig {
   heartbeatMs: number;
   killGraceMs: number;
   spool: { maxBytes: number; batch: number };
+  retry: { min: number; max: number };
   targets: readonly Target[];
   jobs: readonly JobConfig[];
 }
@@ -175,6 +178,7 @@ export function resolveAgentConfig(cfg: ParsedAgentConfig, file: string): AgentC
     heartbeatMs: cfg.agent.heartbeat,
     killGraceMs: cfg.agent.killGrace,
     spool: cfg.agent.spool,
+    retry: cfg.agent.retry,
     targets: cfg.targets,
     jobs,
   });

@@ -1,10 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { PROTOCOL_VERSION } from '../shared/protocol';
-import { localTimeZone } from '../shared/schedule';
 import { VERSION } from '../shared/version';
-import { catalogEntry } from './catalog';
+import { helloMessage } from './catalog';
 import { collectorUrl } from './collector-url';
 import { loadAgentConfig, type AgentConfig, type JobConfig } from './config';
 import { runJob } from './job-runner';
@@ -43,6 +40,8 @@ export class Daemon {
       agent: config.name,
       secretKey: key.secretKey,
       batch: config.spool.batch,
+      baseMs: config.retry.min,
+      capMs: config.retry.max,
       log: (level, msg) => log[level === 'error' ? 'error' : level === 'warn' ? 'warn' : 'info'](msg),
     });
     this.scheduler = new Scheduler((job) => void this.trigger(job, 'schedule'));
@@ -109,15 +108,7 @@ export class Daemon {
   }
 
   private sendHello(): void {
-    this.spool.append({
-      kind: 'hello',
-      version: VERSION,
-      protocol: PROTOCOL_VERSION,
-      hostname: hostname(),
-      timezone: localTimeZone(),
-      heartbeatMs: this.config.heartbeatMs,
-      jobs: this.config.jobs.map(catalogEntry),
-    });
+    this.spool.append(helloMessage(this.config));
     this.sender.kick();
   }
 

@@ -15,23 +15,23 @@ const UNPARSEABLE_STALE_MS = 5_000;
 let ownMarker: string | undefined;
 
 /**
- * Identifies this process beyond its pid: boot id + start time (Linux /proc), so a pid reused
- * by another process, or reused after a reboot, is not mistaken for the holder.
+ * Identifies a process beyond its pid: boot id + start time (Linux /proc), so a pid reused by
+ * another process, or reused after a reboot, is not mistaken for the holder.
  */
-function processMarker(pid: number | 'self'): string | null {
+function procInfo(pid: number | 'self'): { marker: string; zombie: boolean } | null {
   try {
     const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 22 (starttime); the command name (field 2) may contain spaces, so count after ')'.
-    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-    return start ? `${boot}:${start}` : null;
+    // Fields from 3 (state) on; the command name (field 2) may contain spaces and parentheses.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19] ? { marker: `${boot}:${fields[19]}`, zombie: fields[0] === 'Z' } : null;
   } catch {
     return null;
   }
 }
 
 function myMarker(): string {
-  return (ownMarker ??= processMarker('self') ?? `t${Math.round(performance.timeOrigin)}`);
+  return (ownMarker ??= procInfo('self')?.marker ?? `t${Math.round(performance.timeOrigin)}`);
 }
 
 function readHolder(path: string): { pid: number; marker: string } | null | 'gone' {
@@ -54,18 +54,21 @@ function isAlive(pid: number, marker: string): boolean {
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
     // EPERM: it exists, under another user.
   }
-  const current = processMarker(pid);
-  return !(current && marker.includes(':') && current !== marker);
+  const info = procInfo(pid);
+  if (!info) return true; // no /proc to tell (or hidepid): trust kill(0)
+  // A killed process not yet reaped by its parent is a zombie: it holds nothing any more.
+  return !info.zombie && !(marker.includes(':') && info.marker !== marker);
 }
 
-function isStale(path: string): boolean {
+/** 'gone' (released meanwhile: just retry), 'live', or 'stale' (its holder is dead). */
+function holderState(path: string): 'gone' | 'live' | 'stale' {
   const holder = readHolder(path);
-  if (holder === 'gone') return true;
-  if (holder) return !isAlive(holder.pid, holder.marker);
+  if (holder === 'gone') return 'gone';
+  if (holder) return isAlive(holder.pid, holder.marker) ? 'live' : 'stale';
   try {
-    return Date.now() - statSync(path).mtimeMs > UNPARSEABLE_STALE_MS;
+    return Date.now() - statSync(path).mtimeMs > UNPARSEABLE_STALE_MS ? 'stale' : 'live';
   } catch {
-    return true;
+    return 'gone';
   }
 }
 
@@ -111,40 +114,40 @@ function createWithOpen(path: string, content: string): boolean {
 /**
  * Removes a stale lock. Two contenders could both judge it stale and the slower one would then
  * delete the faster one's fresh lock, so the check-and-remove runs under a short-lived breaker
- * lock, and the staleness is re-checked there.
+ * lock and the staleness is re-checked there. (A breaker left by a holder killed inside these
+ * few syscalls is itself removed as stale; that removal is not guarded again.)
  */
 function breakStale(path: string): void {
   const breaker = `${path}.break`;
   const content = `${process.pid}\n${myMarker()}\n`;
   if (!tryCreate(breaker, content)) {
-    if (!isStale(breaker)) return;
-    try {
-      unlinkSync(breaker);
-    } catch {
-      /* another contender removed it */
-    }
+    if (holderState(breaker) !== 'stale') return; // another contender is breaking it right now
+    unlinkQuiet(breaker);
     if (!tryCreate(breaker, content)) return;
   }
   try {
-    if (isStale(path)) {
-      try {
-        unlinkSync(path);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
-    }
+    if (holderState(path) === 'stale') unlinkQuiet(path);
   } finally {
-    unlinkSync(breaker);
+    unlinkQuiet(breaker);
+  }
+}
+
+function unlinkQuiet(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
 }
 
 /** Takes the lock at `path`, or returns null when a live process holds it. Never waits. */
 export function acquireLock(path: string): Lock | null {
   const content = `${process.pid}\n${myMarker()}\n`;
-  if (!tryCreate(path, content)) {
-    if (!isStale(path)) return null;
-    breakStale(path);
-    if (!tryCreate(path, content)) return null;
+  for (let attempt = 0; ; attempt++) {
+    if (tryCreate(path, content)) break;
+    const state = holderState(path);
+    if (state === 'live' || attempt === 2) return null;
+    if (state === 'stale') breakStale(path);
   }
   let released = false;
   return {
@@ -153,13 +156,7 @@ export function acquireLock(path: string): Lock | null {
       if (released) return;
       released = true;
       const holder = readHolder(path);
-      if (holder && holder !== 'gone' && holder.pid === process.pid && holder.marker === myMarker()) {
-        try {
-          unlinkSync(path);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        }
-      }
+      if (holder && holder !== 'gone' && holder.pid === process.pid && holder.marker === myMarker()) unlinkQuiet(path);
     },
   };
 }

@@ -28,6 +28,7 @@ export interface SenderState {
   consecutiveFailures: number;
 }
 
+const utf8 = new TextEncoder();
 const BODY_OVERHEAD = Buffer.byteLength('{"messages":[]}');
 const MAX_RETRY_AFTER_MS = 3_600_000;
 const ENROLL_HINT = 'the collector does not know this agent or its key: run `lifeline-agent enroll`';
@@ -58,7 +59,6 @@ export class Sender {
   private readonly fetchTimeoutMs: number;
   // Lowered after a 413; the collector's limit does not change while we run.
   private batchLimit: number;
-  private bodyLimit: number;
 
   private started = false;
   private loop: Promise<void> | null = null;
@@ -84,7 +84,6 @@ export class Sender {
     this.capMs = opts.capMs ?? 300_000;
     this.fetchTimeoutMs = opts.fetchTimeoutMs ?? 15_000;
     this.batchLimit = Math.min(MAX_BATCH, Math.max(1, opts.batch ?? 100));
-    this.bodyLimit = this.maxBodyBytes;
   }
 
   /** Sends whatever is pending, then sleeps until kick(). */
@@ -193,12 +192,12 @@ export class Sender {
         this.refuse(item, `too large to send: ${bytes} bytes, the request limit is ${this.maxBodyBytes}`);
         return 0;
       }
-      if (parts.length > 0 && size + 1 + bytes > this.bodyLimit) break;
+      if (parts.length > 0 && size + 1 + bytes > this.maxBodyBytes) break;
       size += bytes + (parts.length > 0 ? 1 : 0);
       parts.push(json);
     }
     const batch = items.slice(0, parts.length);
-    const body = Buffer.from(`{"messages":[${parts.join(',')}]}`);
+    const body = utf8.encode(`{"messages":[${parts.join(',')}]}`);
 
     let answer: Answer;
     try {
@@ -210,6 +209,7 @@ export class Sender {
     const { status } = answer;
     if (status >= 200 && status < 300) {
       this.spool.ack(batch.map((m) => m.seq));
+      if (this.failures > 0) this.log('info', `the collector answers again after ${this.failures} failed attempt(s): delivering the backlog`);
       this.failures = 0;
       this.lastSuccessAt = new Date().toISOString();
       return 0;
@@ -221,8 +221,7 @@ export class Sender {
         return 0;
       }
       this.batchLimit = Math.max(1, Math.floor(batch.length / 2));
-      this.bodyLimit = Math.max(BODY_OVERHEAD, Math.floor(body.length / 2));
-      this.log('warn', `the collector refused ${batch.length} messages in ${body.length} bytes as too large (413): sending at most ${this.batchLimit} messages / ${this.bodyLimit} bytes per request`);
+      this.log('warn', `the collector refused ${batch.length} messages in ${body.length} bytes as too large (413): sending at most ${this.batchLimit} per request`);
       return 0;
     }
     if (status === 401) return this.failed(ENROLL_HINT, 'error');
@@ -230,7 +229,7 @@ export class Sender {
     return this.failed(`the collector at ${this.endpoint} answered ${status}: ${answer.text.slice(0, 200)}`);
   }
 
-  private async post(body: Buffer): Promise<Answer> {
+  private async post(body: Uint8Array<ArrayBuffer>): Promise<Answer> {
     const abort = new AbortController();
     this.inflight = abort;
     const timer = setTimeout(() => abort.abort(new Error(`no answer within ${this.fetchTimeoutMs} ms`)), this.fetchTimeoutMs);

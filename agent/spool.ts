@@ -82,6 +82,9 @@ export class Spool {
   private sizes = new Map<string, number>();
   private bytes = 0;
   private scannedAt = 0;
+  /** Highest seq this instance knows of; a gap before the next one means another process appended. */
+  private newest = -1;
+  private indexStale = false;
 
   constructor(dir: string, opts: SpoolOptions) {
     this.dir = dir;
@@ -101,6 +104,9 @@ export class Spool {
       this.seqLock,
       () => {
         const seq = this.nextSeq();
+        // Another process appended since we last looked: rescan before sending, or its older
+        // messages would go out after this one.
+        if (seq - 1 > this.newest) this.indexStale = true;
         // The counter is durable before the message exists: a crash in between only skips a
         // seq, never reuses one (a reused seq would be taken by the collector as a duplicate).
         writeAtomic(this.seqFile, `${seq}\n`);
@@ -120,7 +126,7 @@ export class Spool {
 
   /** Up to `limit` pending messages, oldest first. Corrupt files are moved to rejected/. */
   pending(limit: number): SpooledMessage[] {
-    if (this.names.length - this.head < limit || Date.now() - this.scannedAt > RESCAN_MS) this.rescan();
+    if (this.indexStale || this.names.length - this.head < limit || Date.now() - this.scannedAt > RESCAN_MS) this.rescan();
     const out: SpooledMessage[] = [];
     for (let i = this.head; i < this.names.length && out.length < limit; i++) {
       const name = this.names[i];
@@ -165,13 +171,14 @@ export class Spool {
   reject(seq: number, reason: string): void {
     const name = nameOf(seq);
     mkdirSync(this.rejectedDir, { recursive: true, mode: 0o700 });
-    writeFileSync(join(this.rejectedDir, `${name}.reason`), `${new Date().toISOString()} ${reason}\n`, { mode: 0o600 });
+    this.forget(name);
     try {
       renameSync(join(this.dir, name), join(this.rejectedDir, name));
     } catch (err) {
-      if (!isMissing(err)) throw err;
+      if (isMissing(err)) return; // another process dealt with it
+      throw err;
     }
-    this.forget(name);
+    writeFileSync(join(this.rejectedDir, `${name}.reason`), `${new Date().toISOString()} ${reason}\n`, { mode: 0o600 });
   }
 
   stats(): SpoolStats {
@@ -193,7 +200,8 @@ export class Spool {
     if (this.sizes.has(name)) return;
     this.sizes.set(name, bytes);
     this.bytes += bytes;
-    // Seqs are allocated and written under the lock, so a new file always sorts last.
+    this.newest = Math.max(this.newest, seqOf(name));
+    // Seqs are allocated and written under the lock, so a new file sorts after all existing ones.
     this.names.push(name);
   }
 
@@ -235,6 +243,8 @@ export class Spool {
     this.sizes = sizes;
     this.bytes = bytes;
     this.scannedAt = now;
+    this.indexStale = false;
+    if (names.length > 0) this.newest = Math.max(this.newest, seqOf(names[names.length - 1]));
   }
 
   /** Drops the oldest messages (never the one just written) until the spool fits its bound. */

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { LineCounter, parseDocument, isNode, type Node as YamlNode } from 'yaml';
+import { LineCounter, parseDocument, isMap, isNode, isScalar, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
 import { formatPath } from './protocol';
 
@@ -59,12 +59,12 @@ export function parseConfigText<S extends z.ZodType>(text: string, file: string,
   if (issues.length > 0) {
     const seen = new Set<string>();
     const problems: ConfigProblem[] = [];
-    for (const issue of issues) {
+    for (const issue of expandUnknownKeys(issues)) {
       const path = issue.path as PropertyKey[];
       const key = `${formatPath(path)}\0${issue.message}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      const node = nearestNode(doc, path);
+      const node = 'atKey' in issue ? keyNode(doc, path) : nearestNode(doc, path);
       const pos = node?.range ? lineCounter.linePos(node.range[0]) : { line: 0, col: 0 };
       problems.push({ file, line: pos.line, column: pos.col, path: formatPath(path), message: issue.message });
     }
@@ -72,6 +72,22 @@ export function parseConfigText<S extends z.ZodType>(text: string, file: string,
     throw new ConfigError(problems);
   }
   return deepFreeze(result.data as z.output<S>);
+}
+
+// zod reports unknown keys once, at their parent: give each key its own problem and line.
+function expandUnknownKeys(issues: readonly { path: PropertyKey[]; message: string; code?: string; keys?: string[] }[]) {
+  return issues.flatMap((i) =>
+    i.code === 'unrecognized_keys' && i.keys ? i.keys.map((k) => ({ path: [...i.path, k], message: 'unknown key', atKey: true })) : [i],
+  );
+}
+
+function keyNode(doc: ReturnType<typeof parseDocument>, path: PropertyKey[]): YamlNode | undefined {
+  const parent = path.length > 1 ? doc.getIn(path.slice(0, -1) as unknown[], true) : doc.contents;
+  if (isMap(parent)) {
+    const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === path[path.length - 1]);
+    if (pair && isNode(pair.key)) return pair.key;
+  }
+  return nearestNode(doc, path);
 }
 
 // A missing key has no node of its own: point at the closest ancestor that exists.

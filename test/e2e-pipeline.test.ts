@@ -7,7 +7,7 @@ import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { AGENT_HEADER, SIGNATURE_HEADER } from '../shared/protocol';
 import { generateKeyPair, keyPairFromSeed, sign } from '../shared/signing';
-import { AGENT_BIN, COLLECTOR_BIN, cli, enrollAgent, Proc, sleep, startCollector, waitFor, writeAgentConfig, type Collector } from './helpers/processes';
+import { AGENT_BIN, COLLECTOR_BIN, cli, cliAsync, enrollAgent, Proc, sleep, startCollector, waitFor, writeAgentConfig, type Collector } from './helpers/processes';
 
 const cleanups: (() => Promise<unknown> | void)[] = [];
 after(async () => {
@@ -92,7 +92,7 @@ test('replayed, tampered, unknown-agent and malformed requests change nothing', 
     jobs: `  - { name: docs, asset: documents, tier: 1, target: local-disk, driver: command, command: [echo, ok] }\n`,
   });
   enrollAgent(agent, collector);
-  const run = cli(AGENT_BIN, ['run', 'docs', '--config', agent.config]);
+  const run = await cliAsync(AGENT_BIN, ['run', 'docs', '--config', agent.config]);
   assert.equal(run.code, 0, run.stderr);
   const original = captured.find((c) => c.body.includes('"kind":"run"'));
   assert.ok(original, 'the run report went through the proxy');
@@ -139,6 +139,7 @@ test('a collector outage and a kill -9 of the agent lose nothing and duplicate n
   const agent = writeAgentConfig({
     name: 'docker1',
     heartbeat: '200ms',
+    extraAgent: '  retry: { min: 100ms, max: 1s }\n',
     jobs: `  - { name: volumes, asset: docker-volumes, tier: 1, target: local-disk, driver: command, command: [echo, saved] }\n`,
   });
   enrollAgent(agent, collector);
@@ -188,7 +189,7 @@ test('a broken config is refused with file, line and key, and a non-zero exit', 
   }
   const c = cli(COLLECTOR_BIN, ['check-config', '--config', agent.config]);
   assert.equal(c.code, 2);
-  assert.match(c.stderr, /agent\.yaml:1:1: /);
+  assert.match(c.stderr, /agent\.yaml:1:1: agent: unknown key/);
 });
 
 test('a hung job is killed at its timeout with its children and reported as timeout', async () => {

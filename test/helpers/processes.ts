@@ -49,6 +49,18 @@ export function cli(bin: string, args: string[], env: NodeJS.ProcessEnv = {}): C
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Like cli(), without blocking this process's event loop (for servers the test itself runs). */
+export function cliAsync(bin: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return new Promise((res) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    child.on('close', (code) => res({ code, stdout, stderr }));
+  });
+}
+
 /** A long-running bundled process whose output is collected for assertions and failures. */
 export class Proc {
   readonly child: ChildProcess;
