@@ -55,7 +55,7 @@ export function parseConfigText<S extends z.ZodType>(text: string, file: string,
   const data = doc.toJS() ?? {};
   const result = schema.safeParse(data);
   // Schema issues and extra checks are merged, so one run reports every problem in the file.
-  const issues = [...(result.success ? [] : result.error.issues), ...(extra ? extra(data) : [])];
+  const issues: Issue[] = [...(result.success ? [] : (result.error.issues as Issue[])), ...(extra ? extra(data) : [])];
   if (issues.length > 0) {
     const seen = new Set<string>();
     const problems: ConfigProblem[] = [];
@@ -64,7 +64,7 @@ export function parseConfigText<S extends z.ZodType>(text: string, file: string,
       const key = `${formatPath(path)}\0${issue.message}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      const node = 'atKey' in issue ? keyNode(doc, path) : nearestNode(doc, path);
+      const node = issue.atKey ? keyNode(doc, path) : nearestNode(doc, path);
       const pos = node?.range ? lineCounter.linePos(node.range[0]) : { line: 0, col: 0 };
       problems.push({ file, line: pos.line, column: pos.col, path: formatPath(path), message: issue.message });
     }
@@ -75,7 +75,15 @@ export function parseConfigText<S extends z.ZodType>(text: string, file: string,
 }
 
 // zod reports unknown keys once, at their parent: give each key its own problem and line.
-function expandUnknownKeys(issues: readonly { path: PropertyKey[]; message: string; code?: string; keys?: string[] }[]) {
+interface Issue {
+  path: PropertyKey[];
+  message: string;
+  code?: string;
+  keys?: string[];
+  atKey?: boolean;
+}
+
+function expandUnknownKeys(issues: readonly Issue[]): Issue[] {
   return issues.flatMap((i) =>
     i.code === 'unrecognized_keys' && i.keys ? i.keys.map((k) => ({ path: [...i.path, k], message: 'unknown key', atKey: true })) : [i],
   );

@@ -235,8 +235,8 @@ describe('file lock', () => {
 
   test('a lock held by a killed but not yet reaped (zombie) process is taken over', async () => {
     const path = join(tempDir(), 'job.lock');
-    // `true` exits at once; its parent became `sleep`, which never reaps it.
-    const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 5']);
+    // The forked child exits at once; its Python parent never waits for it, so it stays a zombie.
+    const parent = spawn('python3', ['-c', 'import os, time\npid = os.fork()\nif pid == 0: os._exit(0)\nprint(pid, flush=True)\ntime.sleep(5)']);
     const [line] = (await once(parent.stdout!, 'data')) as [Buffer];
     const pid = Number(line.toString().trim());
     const state = () => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0];

@@ -72,14 +72,13 @@ enrollTokenTtl: soon
 extra: 1
 `),
     [
-      // An unknown key is reported at its parent mapping (shared/config-file.ts), here the root.
-      '1:: Unrecognized key: "extra"',
       '1:listen: expected HOST:PORT, e.g. "0.0.0.0:9470" or "[::]:9470"',
       '4:agents.1.name: duplicate agent name "pve1"',
       '4:agents.1.publicKey: expected the base64 of a 32-byte Ed25519 public key (as printed by "lifeline-agent keygen")',
       '6:limits.bodyBytes: expected a size like "64MiB", "500MB" or a number of bytes, got "lots"',
       '7:limits.burst: Too small: expected number to be >=1',
       '8:enrollTokenTtl: expected a duration like "90s", "30m", "1h30m" or a number of seconds, got "soon"',
+      '9:extra: unknown key',
     ],
   );
 });
