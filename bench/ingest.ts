@@ -57,7 +57,8 @@ function prepare(count: number, perRequest: number): Prepared[] {
 async function startServer(mode: 'lifeline' | 'noop'): Promise<{ url: string; child: ChildProcess }> {
   const file = join(mkdtempSync(join(tmpdir(), 'lifeline-bench-')), 'agents.json');
   writeFileSync(file, JSON.stringify(agents.map(({ name, publicKey }) => ({ name, publicKey }))));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/ingest-server.ts', mode, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'bench/ingest-server.ts', mode, file], { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((res) => createInterface({ input: child.stdout! }).once('line', res));
   return { url: `http://127.0.0.1:${JSON.parse(line).port}`, child };
 }
@@ -89,7 +90,8 @@ async function measure(label: string, mode: 'lifeline' | 'noop', prepared: Prepa
     await load(server.url, prepared.slice(0, 200)); // warm-up, on requests the real run will see again as duplicates
     return { label, ...(await load(server.url, prepared.slice(200))) };
   } finally {
-    server.child.kill('SIGKILL');
+    server.child.kill('SIGTERM');
+    await new Promise((r) => server.child.once('exit', r));
   }
 }
 

@@ -14,7 +14,7 @@ export type Ingest = (agentId: number, messages: readonly Message[], receivedAt:
  */
 export function createIngest(db: Db): Ingest {
   const insertMessage = db.prepare(
-    `INSERT OR IGNORE INTO messages (agent_id, seq, kind, sent_at, received_at, body) VALUES (?, ?, ?, ?, ?, ?)`,
+    `INSERT OR IGNORE INTO messages (agent_id, seq, kind, sent_at, received_at) VALUES (?, ?, ?, ?, ?)`,
   );
   const touch = db.prepare(`UPDATE agents SET last_seen = max(coalesce(last_seen, 0), ?) WHERE id = ?`);
   const hello = db.prepare(
@@ -135,7 +135,7 @@ export function createIngest(db: Db): Ingest {
   return db.transaction((agentId: number, messages: readonly Message[], receivedAt: number): ReportAck => {
     let accepted = 0;
     for (const m of [...messages].sort((a, b) => a.seq - b.seq)) {
-      if (insertMessage.run(agentId, m.seq, m.kind, ms(m.sentAt), receivedAt, JSON.stringify(m)).changes === 0) continue;
+      if (insertMessage.run(agentId, m.seq, m.kind, ms(m.sentAt), receivedAt).changes === 0) continue;
       apply(agentId, m, receivedAt);
       accepted++;
     }
@@ -143,4 +143,48 @@ export function createIngest(db: Db): Ingest {
     if (accepted > 0) touch.run(receivedAt, agentId);
     return { accepted, duplicates: messages.length - accepted };
   });
+}
+
+interface Pending {
+  agentId: number;
+  messages: readonly Message[];
+  receivedAt: number;
+  resolve: (ack: ReportAck) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Group commit: batches that arrive in the same event-loop turn are stored in one outer
+ * transaction, so many requests share one fsync (synchronous=FULL). Each batch still runs in its
+ * own savepoint: one that fails is rolled back alone and only its request gets the error. A
+ * request is answered only after the commit that made its batch durable.
+ */
+export function createGroupCommit(db: Db, ingest: Ingest = createIngest(db)): (agentId: number, messages: readonly Message[], receivedAt: number) => Promise<ReportAck> {
+  let queue: Pending[] = [];
+  const commitAll = db.transaction((items: Pending[]) =>
+    items.map((p) => {
+      try {
+        return { ack: ingest(p.agentId, p.messages, p.receivedAt) };
+      } catch (error) {
+        return { error };
+      }
+    }),
+  );
+  const flush = () => {
+    const items = queue;
+    queue = [];
+    let results;
+    try {
+      results = commitAll(items);
+    } catch (error) {
+      for (const p of items) p.reject(error);
+      return;
+    }
+    results.forEach((r, i) => ('ack' in r ? items[i].resolve(r.ack!) : items[i].reject(r.error)));
+  };
+  return (agentId, messages, receivedAt) =>
+    new Promise((resolve, reject) => {
+      if (queue.length === 0) setImmediate(flush);
+      queue.push({ agentId, messages, receivedAt, resolve, reject });
+    });
 }

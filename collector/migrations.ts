@@ -32,16 +32,16 @@ export const MIGRATIONS: readonly string[] = [
     used_at INTEGER
   );
 
-  -- Every accepted message once: the primary key is the de-duplication on (agent, seq).
+  -- Every accepted message once: the primary key is the de-duplication on (agent, seq). The
+  -- facts a message carries live in their own tables, so its body is not kept twice.
   CREATE TABLE messages (
     agent_id INTEGER NOT NULL REFERENCES agents(id),
     seq INTEGER NOT NULL,
     kind TEXT NOT NULL,
     sent_at INTEGER NOT NULL,
     received_at INTEGER NOT NULL,
-    body TEXT NOT NULL,
     PRIMARY KEY (agent_id, seq)
-  );
+  ) WITHOUT ROWID;
 
   CREATE TABLE jobs (
     id INTEGER PRIMARY KEY,

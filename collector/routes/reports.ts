@@ -3,7 +3,7 @@ import { formatPath, reportBodySchema, type ReportAck } from '../../shared/proto
 import { agentFinder } from '../agents';
 import type { AppContext } from '../context';
 import { httpError, invalidField } from '../errors';
-import { createIngest } from '../ingest';
+import { createGroupCommit } from '../ingest';
 import { RateLimiter } from '../rate-limit';
 import { verifySignature } from '../verify';
 import { acceptRawBody, parseJson, signedRequest } from './signed-body';
@@ -13,7 +13,7 @@ export function reportsRoute(ctx: AppContext): FastifyPluginAsync {
   return async (scope) => {
     acceptRawBody(scope);
     const findAgent = agentFinder(ctx.db);
-    const ingest = createIngest(ctx.db);
+    const ingest = createGroupCommit(ctx.db);
     const limiter = new RateLimiter(ctx.config.limits.ratePerSecond, ctx.config.limits.burst);
 
     scope.post('/api/v1/reports', async (req): Promise<ReportAck> => {
@@ -47,7 +47,7 @@ export function reportsRoute(ctx: AppContext): FastifyPluginAsync {
         throw err;
       }
 
-      // 6. One transaction.
+      // 6. One transaction (savepoint) per batch, committed with whatever else arrived this turn.
       return ingest(agent.id, messages, now);
     });
   };
