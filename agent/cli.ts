@@ -10,6 +10,7 @@ import { helloMessage } from './catalog';
 import { collectorUrl, saveEnrollment } from './collector-url';
 import { DEFAULT_AGENT_CONFIG, loadAgentConfig, type AgentConfig } from './config';
 import { Daemon } from './daemon';
+import { postBytes } from './http-post';
 import { runJob } from './job-runner';
 import { KeyError, loadKey, publicKeyBase64, writeNewKey } from './keys';
 import { consoleLogger } from './logger';
@@ -114,21 +115,22 @@ async function enroll(config: AgentConfig, url: string, token: string): Promise<
   const base = url.replace(/\/+$/, '');
   const pair = existsSync(config.keyFile) ? loadKey(config.keyFile) : writeNewKey(config.keyFile);
   const body = Buffer.from(JSON.stringify({ token, name: config.name, publicKey: publicKeyBase64(pair) }));
-  let res: Response;
+  let answer;
   try {
-    res = await fetch(`${base}/api/v1/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', [AGENT_HEADER]: config.name, [SIGNATURE_HEADER]: sign(body, pair.secretKey) },
-      body,
-      signal: AbortSignal.timeout(15_000),
-    });
+    const headers = { 'content-type': 'application/json', [AGENT_HEADER]: config.name, [SIGNATURE_HEADER]: sign(body, pair.secretKey) };
+    answer = await postBytes(`${base}/api/v1/enroll`, body, headers, { timeoutMs: 15_000 });
   } catch (err) {
-    process.stderr.write(`cannot reach the collector at ${base}: ${(err as Error).cause ?? (err as Error).message}\n`);
+    process.stderr.write(`cannot reach the collector at ${base}: ${(err as Error).message}\n`);
     return EXIT.failed;
   }
-  const reply = (await res.json().catch(() => ({}))) as { error?: { message?: string } };
-  if (!res.ok) {
-    process.stderr.write(`enrollment refused (${res.status}): ${reply.error?.message ?? res.statusText}\n`);
+  if (answer.status !== 200) {
+    let reason = answer.text.slice(0, 300);
+    try {
+      reason = (JSON.parse(answer.text) as { error: { message: string } }).error.message;
+    } catch {
+      /* not our error shape: show the raw answer */
+    }
+    process.stderr.write(`enrollment refused (${answer.status}): ${reason}\n`);
     return EXIT.failed;
   }
   saveEnrollment(config.stateDir, { collector: base, agent: config.name, enrolledAt: new Date().toISOString() });

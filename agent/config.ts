@@ -44,7 +44,8 @@ const jobSchema = z
   .loose()
   .transform((job) => {
     const { name, asset, tier, target, driver, schedule, retention, timeout, env, envFiles, verify, restoreTest, workdir } = job;
-    const options = DRIVERS[driver]?.options.parse((job as Record<string, unknown>)[driver]) as unknown;
+    // Invalid options were already reported by checkJobs; never throw from here.
+    const options = DRIVERS[driver]?.options.safeParse((job as Record<string, unknown>)[driver]).data as unknown;
     return { name, asset, tier, target, driver, schedule, retention, timeoutMs: timeout, env, envFiles, verify, restoreTest, workdir, options };
   });
 

@@ -1,4 +1,5 @@
 import { AGENT_HEADER, MAX_BATCH, SIGNATURE_HEADER } from '../shared/protocol';
+import { postBytes, type PostAnswer } from './http-post';
 import { sign } from '../shared/signing';
 import { nextDelay } from './backoff';
 import type { Spool, SpooledMessage } from './spool';
@@ -36,11 +37,7 @@ const ENROLL_HINT = 'the collector does not know this agent or its key: run `lif
 /** 'idle': the spool is empty; a number: wait that long (ms) before the next attempt. */
 type Step = 'idle' | number;
 
-interface Answer {
-  status: number;
-  text: string;
-  retryAfter: string | null;
-}
+type Answer = PostAnswer;
 
 /**
  * Drains the spool to the collector in signed batches. Messages leave the spool only when the
@@ -232,21 +229,10 @@ export class Sender {
   private async post(body: Uint8Array<ArrayBuffer>): Promise<Answer> {
     const abort = new AbortController();
     this.inflight = abort;
-    const timer = setTimeout(() => abort.abort(new Error(`no answer within ${this.fetchTimeoutMs} ms`)), this.fetchTimeoutMs);
     try {
-      const res = await fetch(this.endpoint, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          [AGENT_HEADER]: this.agent,
-          [SIGNATURE_HEADER]: sign(body, this.secretKey),
-        },
-        body,
-        signal: abort.signal,
-      });
-      return { status: res.status, text: await res.text(), retryAfter: res.headers.get('retry-after') };
+      const headers = { 'content-type': 'application/json', [AGENT_HEADER]: this.agent, [SIGNATURE_HEADER]: sign(body, this.secretKey) };
+      return await postBytes(this.endpoint, body, headers, { timeoutMs: this.fetchTimeoutMs, signal: abort.signal });
     } finally {
-      clearTimeout(timer);
       this.inflight = null;
     }
   }

@@ -1,0 +1,48 @@
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+
+// node:http rather than global fetch: fetch loads undici and compiles its WebAssembly HTTP
+// parser, which costs the agent ~12 MB of resident memory for a few requests a minute.
+const keepAlive = { keepAlive: true, maxSockets: 2 };
+const agents = { http: new HttpAgent(keepAlive), https: new HttpsAgent(keepAlive) };
+
+export interface PostAnswer {
+  status: number;
+  text: string;
+  retryAfter: string | null;
+}
+
+/** POSTs bytes and reads the whole (small) answer; rejects on network errors, timeout or abort. */
+export function postBytes(url: string, body: Uint8Array, headers: Record<string, string>, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<PostAnswer> {
+  const target = new URL(url);
+  const isHttps = target.protocol === 'https:';
+  return new Promise((resolve, reject) => {
+    const req = (isHttps ? httpsRequest : httpRequest)(
+      target,
+      {
+        method: 'POST',
+        agent: isHttps ? agents.https : agents.http,
+        headers: { ...headers, 'content-length': String(body.byteLength) },
+        timeout: opts.timeoutMs,
+        signal: opts.signal,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          // Answers are small JSON; never hold more than 64 KiB of whatever comes back.
+          if (size < 65_536) chunks.push(c);
+          size += c.length;
+        });
+        res.on('end', () => {
+          const retryAfter = res.headers['retry-after'];
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), retryAfter: typeof retryAfter === 'string' ? retryAfter : null });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${opts.timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
