@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
-import { PROTOCOL_VERSION, type CatalogJob, type HelloMessage, type Unsequenced } from '../shared/protocol';
+import type { CatalogJob, HelloMessage, Unsequenced } from '../shared/protocol';
+import { PROTOCOL_VERSION } from '../shared/protocol-constants';
 import { localTimeZone } from '../shared/schedule';
 import { VERSION } from '../shared/version';
 import type { AgentConfig, JobConfig } from './config';

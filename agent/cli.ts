@@ -1,14 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { AGENT_HEADER, SIGNATURE_HEADER } from '../shared/protocol';
-import { ConfigError } from '../shared/config-file';
+import { AGENT_HEADER, SIGNATURE_HEADER } from '../shared/protocol-constants';
+import { ConfigError } from '../shared/config-error';
 import { nextRun } from '../shared/schedule';
 import { sign } from '../shared/signing';
 import { VERSION } from '../shared/version';
 import { helloMessage } from './catalog';
 import { collectorUrl, saveEnrollment } from './collector-url';
-import { DEFAULT_AGENT_CONFIG, loadAgentConfig, type AgentConfig } from './config';
+import type { AgentConfig } from './config';
+import { DEFAULT_AGENT_CONFIG, loadConfig, loadConfigIsolated } from './config-loader';
 import { Daemon } from './daemon';
 import { postBytes } from './http-post';
 import { runJob } from './job-runner';
@@ -24,7 +25,7 @@ Usage: lifeline-agent COMMAND [--config FILE]
 Commands:
   keygen               create the agent key (0600) and print its public key
   enroll URL TOKEN     register this agent's key with the collector using a one-time token
-  check-config         validate the config file and list every problem
+  check-config [--json]  validate the config and list every problem (--json: print the effective config)
   run JOB              run one job now, in the foreground, and report it
   daemon               run jobs on their schedules (the systemd service)
   status [--json]      show jobs, their schedules, last runs and the spool
@@ -70,19 +71,19 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'keygen':
-        return keygen(loadAgentConfig(configFile));
+        return keygen(await loadConfig(configFile));
       case 'enroll':
         if (rest.length !== 2) return usage('enroll needs URL and TOKEN');
-        return await enroll(loadAgentConfig(configFile), rest[0], rest[1]);
+        return await enroll(await loadConfig(configFile), rest[0], rest[1]);
       case 'check-config':
-        return checkConfig(configFile);
+        return checkConfig(await loadConfig(configFile), Boolean(values.json));
       case 'run':
         if (rest.length !== 1) return usage('run needs the name of one job');
-        return await runNow(loadAgentConfig(configFile), rest[0]);
+        return await runNow(await loadConfig(configFile), rest[0]);
       case 'daemon':
-        return await daemon(loadAgentConfig(configFile));
+        return await daemon(loadConfigIsolated(configFile));
       case 'status':
-        return status(loadAgentConfig(configFile), Boolean(values.json));
+        return status(await loadConfig(configFile), Boolean(values.json));
       default:
         return usage(`unknown command "${command}"`);
     }
@@ -138,9 +139,12 @@ async function enroll(config: AgentConfig, url: string, token: string): Promise<
   return EXIT.ok;
 }
 
-function checkConfig(file: string): number {
-  const config = loadAgentConfig(file);
-  process.stdout.write(`OK: ${file}: agent "${config.name}", ${config.jobs.length} job(s), ${config.targets.length} target(s)\n`);
+function checkConfig(config: AgentConfig, json: boolean): number {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  process.stdout.write(`OK: ${config.file}: agent "${config.name}", ${config.jobs.length} job(s), ${config.targets.length} target(s)\n`);
   if (!collectorUrl(config)) process.stdout.write('note: no collector set (agent.collector) and not enrolled yet\n');
   return EXIT.ok;
 }

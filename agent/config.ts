@@ -10,13 +10,20 @@ import { scheduleError } from '../shared/schedule';
 import { resolveTiers, type TierId } from '../shared/tiers';
 import { DRIVERS } from './drivers';
 
-export const DEFAULT_AGENT_CONFIG = '/etc/lifeline/agent.yaml';
 export const DEFAULT_STATE_DIR = '/var/lib/lifeline-agent';
 
 const scheduleField = z.string().superRefine((s, ctx) => {
   const why = scheduleError(s);
   if (why) ctx.addIssue({ code: 'custom', message: `invalid schedule ${JSON.stringify(s)}: ${why}` });
 });
+
+const driverSchemas = new Map<string, z.ZodType>();
+/** The options schema of a driver, built once from its factory. */
+function driverOptions(driver: string): z.ZodType | undefined {
+  if (!DRIVERS[driver]) return undefined;
+  if (!driverSchemas.has(driver)) driverSchemas.set(driver, DRIVERS[driver].options(z));
+  return driverSchemas.get(driver);
+}
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name');
 
@@ -45,7 +52,7 @@ const jobSchema = z
   .transform((job) => {
     const { name, asset, tier, target, driver, schedule, retention, timeout, env, envFiles, verify, restoreTest, workdir } = job;
     // Invalid options were already reported by checkJobs; never throw from here.
-    const options = DRIVERS[driver]?.options.safeParse((job as Record<string, unknown>)[driver]).data as unknown;
+    const options = driverOptions(driver)?.safeParse((job as Record<string, unknown>)[driver]).data as unknown;
     return { name, asset, tier, target, driver, schedule, retention, timeoutMs: timeout, env, envFiles, verify, restoreTest, workdir, options };
   });
 
@@ -115,8 +122,8 @@ export const checkJobs: ExtraCheck = (data) => {
     }
     const driverName = job.driver;
     if (typeof driverName !== 'string') return;
-    const driver = DRIVERS[driverName];
-    if (!driver) {
+    const schema = driverOptions(driverName);
+    if (!schema) {
       problems.push({ path: at('driver'), message: `unknown driver ${JSON.stringify(driverName)}; expected one of: ${Object.keys(DRIVERS).join(', ')}` });
       return;
     }
@@ -127,7 +134,7 @@ export const checkJobs: ExtraCheck = (data) => {
       problems.push({ path: at(driverName), message: `a ${driverName} job needs its options under "${driverName}:"` });
       return;
     }
-    const parsed = driver.options.safeParse(job[driverName]);
+    const parsed = schema.safeParse(job[driverName]);
     if (!parsed.success) for (const issue of parsed.error.issues) problems.push({ path: at(driverName, ...issue.path), message: issue.message });
   });
   return problems;

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { VERSION } from '../shared/version';
 import { helloMessage } from './catalog';
 import { collectorUrl } from './collector-url';
-import { loadAgentConfig, type AgentConfig, type JobConfig } from './config';
+import type { AgentConfig, JobConfig } from './config';
+import { loadConfigIsolated } from './config-loader';
 import { runJob } from './job-runner';
 import { loadKey } from './keys';
 import type { Logger } from './logger';
@@ -77,7 +78,7 @@ export class Daemon {
   reload(): void {
     let next: AgentConfig;
     try {
-      next = loadAgentConfig(this.config.file);
+      next = loadConfigIsolated(this.config.file);
     } catch (err) {
       this.log.error(`config change ignored, keeping the running config:\n${(err as Error).message}`);
       return;

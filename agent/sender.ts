@@ -1,4 +1,4 @@
-import { AGENT_HEADER, MAX_BATCH, SIGNATURE_HEADER } from '../shared/protocol';
+import { AGENT_HEADER, MAX_BATCH, SIGNATURE_HEADER } from '../shared/protocol-constants';
 import { postBytes, type PostAnswer } from './http-post';
 import { sign } from '../shared/signing';
 import { nextDelay } from './backoff';

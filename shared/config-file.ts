@@ -1,29 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument, isMap, isNode, isScalar, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
+import { ConfigError, type ConfigProblem } from './config-error';
+import { deepFreeze } from './freeze';
 import { formatPath } from './protocol';
 
-export interface ConfigProblem {
-  file: string;
-  line: number;
-  column: number;
-  path: string;
-  message: string;
-}
-
-/** Every problem found in a config file, listed at once so the operator fixes them in one go. */
-export class ConfigError extends Error {
-  readonly code = 'E_CONFIG';
-  constructor(readonly problems: ConfigProblem[]) {
-    super(problems.map(formatProblem).join('\n'));
-    this.name = 'ConfigError';
-  }
-}
-
-export function formatProblem(p: ConfigProblem): string {
-  const where = p.line > 0 ? `${p.file}:${p.line}:${p.column}` : p.file;
-  return p.path ? `${where}: ${p.path}: ${p.message}` : `${where}: ${p.message}`;
-}
+export { ConfigError, formatProblem, type ConfigProblem } from './config-error';
+export { deepFreeze } from './freeze';
 
 /** Reads, parses and validates a YAML config file; throws ConfigError naming file, line and key. */
 /** A check the schema cannot express (cross references, files on disk), run over the raw data. */
@@ -105,12 +88,4 @@ function nearestNode(doc: ReturnType<typeof parseDocument>, path: PropertyKey[])
     if (isNode(node)) return node;
   }
   return undefined;
-}
-
-export function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const v of Object.values(value as object)) deepFreeze(v);
-  }
-  return value;
 }

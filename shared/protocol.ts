@@ -3,12 +3,9 @@ import { retentionSchema } from './retention-policy';
 
 // Protocol version 1: the messages an agent sends. Each schema gives both the validation the
 // collector runs on untrusted input and the TypeScript type the agent builds messages with.
-export const PROTOCOL_VERSION = 1;
+import { MAX_BATCH, NAME_RE, PROTOCOL_VERSION } from './protocol-constants';
 
-export const SIGNATURE_HEADER = 'x-lifeline-signature';
-export const AGENT_HEADER = 'x-lifeline-agent';
-
-export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export { AGENT_HEADER, MAX_BATCH, NAME_RE, PROTOCOL_VERSION, SIGNATURE_HEADER } from './protocol-constants';
 export const nameSchema = z.string().regex(NAME_RE, 'expected a name of letters, digits, ".", "_" or "-" (at most 64)');
 
 const isoTime = z.iso.datetime({ offset: true });
@@ -135,7 +132,6 @@ export const messageSchema = z.discriminatedUnion('kind', [
   hostSchema,
 ]);
 
-export const MAX_BATCH = 500;
 export const reportBodySchema = z.object({
   messages: z.array(messageSchema).min(1).max(MAX_BATCH),
 });

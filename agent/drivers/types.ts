@@ -27,12 +27,18 @@ export interface BackupOutcome {
   snapshotId?: string;
 }
 
+/** The zod namespace, handed to drivers by the config loader (see `Driver.options`). */
+export type Zod = typeof z;
+
 /** One backup tool. Adding a driver is one new module and one line in the registry. */
-export interface Driver<S extends z.ZodType = z.ZodType> {
+export interface Driver<O = unknown> {
   name: string;
-  /** Schema of the options under the job key named after the driver. */
-  options: S;
-  backup(ctx: DriverContext<z.output<S>>): Promise<BackupOutcome>;
+  /**
+   * Schema of the options under the job key named after the driver. A factory taking zod, so
+   * that driver modules import zod for types only and the daemon never loads it at run time.
+   */
+  options(z: Zod): z.ZodType<O>;
+  backup(ctx: DriverContext<O>): Promise<BackupOutcome>;
 }
 
 /** Maps a finished process to a run status, honouring the tool's idea of a warning. */
