@@ -163,8 +163,9 @@ async function runNow(config: AgentConfig, name: string): Promise<number> {
   process.stdout.write(`${job.name}: ${report.status} in ${report.durationMs} ms${report.exitCode !== null ? `, exit code ${report.exitCode}` : ''}${report.error ? ` — ${report.error}` : ''}\n`);
   const url = collectorUrl(config);
   if (url) {
-    const sender = new Sender({ spool, url, agent: config.name, secretKey: loadKey(config.keyFile).secretKey, batch: config.spool.batch, log: () => {} });
-    const delivered = await sender.flush(10_000);
+    const sender = new Sender({ spool, url, agent: config.name, secretKey: loadKey(config.keyFile).secretKey, batch: config.spool.batch, baseMs: config.retry.min, capMs: config.retry.max, log: () => {} });
+    // A down collector is the daemon's problem: give up after two failed tries.
+    const delivered = await sender.flush(10_000, 2);
     await sender.stop();
     if (!delivered) process.stderr.write(`collector ${url} not reachable now: the report stays in the spool and the daemon will deliver it\n`);
   }

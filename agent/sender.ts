@@ -59,7 +59,8 @@ export class Sender {
 
   private started = false;
   private loop: Promise<void> | null = null;
-  private readonly flushers = new Set<(empty: boolean) => void>();
+  // Waiting flush() calls, each with how many consecutive failures it tolerates.
+  private readonly flushers = new Map<(empty: boolean) => void, number>();
   private kicked = false;
   private wake: (() => void) | null = null;
   private wakeOnKick = false;
@@ -98,12 +99,12 @@ export class Sender {
   /** Stops the loop and aborts a request in flight (its messages stay in the spool). */
   async stop(): Promise<void> {
     this.started = false;
-    for (const done of [...this.flushers]) done(false);
+    for (const done of [...this.flushers.keys()]) done(false);
     await this.halt();
   }
 
-  /** Sends until the spool is empty (true) or `timeoutMs` is up (false). Works without start(). */
-  async flush(timeoutMs: number): Promise<boolean> {
+  /** Sends until the spool is empty (true), or `timeoutMs` is up or `maxFailures` tries in a row failed (false). Works without start(). */
+  async flush(timeoutMs: number, maxFailures = Infinity): Promise<boolean> {
     const empty = await new Promise<boolean>((resolve) => {
       // Deliberately a ref'd timer: `lifeline-agent run` awaits this before it exits.
       const timer = setTimeout(() => done(false), timeoutMs);
@@ -112,7 +113,7 @@ export class Sender {
         this.flushers.delete(done);
         resolve(result);
       };
-      this.flushers.add(done);
+      this.flushers.set(done, maxFailures);
       this.ensureLoop();
       this.kick();
     });
@@ -154,7 +155,7 @@ export class Sender {
       }
       if (!this.wanted()) continue;
       if (next === 'idle') {
-        for (const done of [...this.flushers]) done(true);
+        for (const done of [...this.flushers.keys()]) done(true);
         if (!this.kicked && this.wanted()) await this.pause(null);
       } else if (next > 0) {
         await this.pause(next);
@@ -263,6 +264,7 @@ export class Sender {
 
   private failed(msg: string, level: LogLevel = 'warn', delayMs?: number | null): number {
     this.failures++;
+    for (const [done, max] of [...this.flushers]) if (this.failures >= max) done(false);
     this.lastError = msg;
     this.lastErrorAt = new Date().toISOString();
     const delay = Math.max(1, delayMs ?? nextDelay(this.failures, { baseMs: this.baseMs, capMs: this.capMs }));

@@ -259,6 +259,17 @@ test('flush returns false when the time is up and the messages stay', async () =
   assert.equal(spool.pending(10).length, 1);
 });
 
+test('flush gives up after maxFailures failed tries in a row, long before its timeout', async () => {
+  const probe = await collector();
+  await probe.close();
+  const { spool, sender } = setup({ url: probe.url });
+  spool.append(heartbeat(1));
+  const started = Date.now();
+  assert.equal(await sender.flush(30_000, 2), false);
+  assert.ok(Date.now() - started < 5000, `flush took ${Date.now() - started} ms`);
+  assert.equal(spool.pending(10).length, 1);
+});
+
 test('stop() aborts a request in flight and its messages stay in the spool', async () => {
   const server = await collector(() => ({ status: 200, hang: true }));
   const { spool, sender } = setup({ url: server.url });
