@@ -24,7 +24,7 @@ enrollAgent(agent, collector);
 
 const daemon = spawn(process.execPath, [AGENT_BIN, 'daemon', '--config', agent.config], { stdio: 'ignore' });
 const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' });
-await sleep(5000); // start-up, hello and first heartbeat delivered, GC settled
+await sleep(10_000); // start-up, hello and first heartbeat delivered, lazy compilation and GC settled
 
 const agentRss = rssKiB(daemon.pid!);
 const bareRss = rssKiB(bare.pid!);

@@ -97,3 +97,16 @@ test('healthz answers ok after querying the database', async () => {
   assert.equal(res.statusCode, 200);
   assert.deepEqual(res.json(), { ok: true });
 });
+
+test('the status page renders agent-supplied names as text, never as markup', async () => {
+  const { renderOverview } = await import('../collector/page/overview');
+  const html = renderOverview({
+    generatedAt: new Date().toISOString(),
+    agents: [{ name: 'pve1', lastSeen: null, version: '<b>1</b>', hostname: '<script>alert(1)</script>', source: 'config' }],
+    jobs: [],
+    incidents: [],
+  });
+  assert.ok(!html.includes('<script>alert(1)</script>'));
+  assert.ok(html.includes('&lt;script&gt;alert(1)&lt;/script&gt;'));
+  assert.ok(html.includes('&lt;b&gt;1&lt;/b&gt;'));
+});
