@@ -12,7 +12,7 @@ import type { AgentConfig } from './config';
 import { DEFAULT_AGENT_CONFIG, loadConfig, loadConfigIsolated } from './config-loader';
 import { Daemon } from './daemon';
 import { postBytes } from './http-post';
-import { runJob } from './job-runner';
+import { runJob, supportedTasks, type Task } from './job-runner';
 import { KeyError, loadKey, publicKeyBase64, writeNewKey } from './keys';
 import { consoleLogger } from './logger';
 import { Sender } from './sender';
@@ -26,7 +26,11 @@ Commands:
   keygen               create the agent key (0600) and print its public key
   enroll URL TOKEN     register this agent's key with the collector using a one-time token
   check-config [--json]  validate the config and list every problem (--json: print the effective config)
-  run JOB              run one job now, in the foreground, and report it
+  run JOB              back up now (then the tool's prune and an inventory), in the foreground
+  prune JOB            apply the job's retention with the tool's own prune
+  verify JOB           check the integrity of the job's repository or archive
+  restore-test JOB     restore the newest copy into a scratch directory and check it
+  inventory JOB        list the copies at the job's target and report them
   daemon               run jobs on their schedules (the systemd service)
   status [--json]      show jobs, their schedules, last runs and the spool
 
@@ -78,8 +82,12 @@ export async function main(argv: string[]): Promise<number> {
       case 'check-config':
         return checkConfig(await loadConfig(configFile), Boolean(values.json));
       case 'run':
-        if (rest.length !== 1) return usage('run needs the name of one job');
-        return await runNow(await loadConfig(configFile), rest[0]);
+      case 'prune':
+      case 'verify':
+      case 'restore-test':
+      case 'inventory':
+        if (rest.length !== 1) return usage(`${command} needs the name of one job`);
+        return await runNow(await loadConfig(configFile), rest[0], command === 'run' ? 'backup' : command);
       case 'daemon':
         return await daemon(loadConfigIsolated(configFile));
       case 'status':
@@ -153,14 +161,24 @@ function openSpool(config: AgentConfig): Spool {
   return new Spool(join(config.stateDir, 'spool'), { maxBytes: config.spool.maxBytes, agent: config.name });
 }
 
-async function runNow(config: AgentConfig, name: string): Promise<number> {
+const SEVERITY: Record<string, number> = { success: 0, skipped: 1, warning: 2, timeout: 3, failure: 3 };
+const EXIT_FOR: Record<string, number> = { success: EXIT.ok, warning: EXIT.warning, skipped: EXIT.skipped, failure: EXIT.failed, timeout: EXIT.failed };
+
+async function runNow(config: AgentConfig, name: string, task: Task): Promise<number> {
   const job = config.jobs.find((j) => j.name === name);
   if (!job) return usage(`no job "${name}" in ${config.file}; jobs: ${config.jobs.map((j) => j.name).join(', ') || '(none)'}`);
+  if (!supportedTasks(job).includes(task)) {
+    process.stderr.write(`job ${name} uses the ${job.driver} driver, which cannot ${task}; it can: ${supportedTasks(job).join(', ')}\n`);
+    return EXIT.usage;
+  }
   const spool = openSpool(config);
   // The collector learns the job (tier, asset, target) even if no daemon has said hello yet.
   spool.append(helloMessage(config));
-  const report = await runJob(job, { config, spool, trigger: 'manual' });
-  process.stdout.write(`${job.name}: ${report.status} in ${report.durationMs} ms${report.exitCode !== null ? `, exit code ${report.exitCode}` : ''}${report.error ? ` — ${report.error}` : ''}\n`);
+  const reports = await runJob(job, { config, spool, trigger: 'manual', task });
+  for (const r of reports) {
+    process.stdout.write(`${job.name} ${r.operation}: ${r.status} in ${r.durationMs} ms${r.exitCode !== null ? `, exit code ${r.exitCode}` : ''}${r.error ? ` — ${r.error}` : ''}\n`);
+  }
+  if (task === 'inventory') process.stdout.write(`${job.name}: inventory of ${job.target.name} spooled\n`);
   const url = collectorUrl(config);
   if (url) {
     const sender = new Sender({ spool, url, agent: config.name, secretKey: loadKey(config.keyFile).secretKey, batch: config.spool.batch, baseMs: config.retry.min, capMs: config.retry.max, log: () => {} });
@@ -169,7 +187,8 @@ async function runNow(config: AgentConfig, name: string): Promise<number> {
     await sender.stop();
     if (!delivered) process.stderr.write(`collector ${url} not reachable now: the report stays in the spool and the daemon will deliver it\n`);
   }
-  return { success: EXIT.ok, warning: EXIT.warning, skipped: EXIT.skipped, failure: EXIT.failed, timeout: EXIT.failed }[report.status];
+  const worst = reports.reduce<string>((w, r) => (SEVERITY[r.status] > SEVERITY[w] ? r.status : w), 'success');
+  return EXIT_FOR[worst];
 }
 
 async function daemon(config: AgentConfig): Promise<number> {

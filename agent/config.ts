@@ -86,6 +86,15 @@ export const agentConfigSchema = z
   })
   .strict();
 
+function readable(file: string): boolean {
+  try {
+    accessSync(file, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const BASE_JOB_KEYS = new Set(Object.keys(baseJobShape));
 
@@ -112,10 +121,7 @@ export const checkJobs: ExtraCheck = (data) => {
     }
     if (isRecord(job.envFiles)) {
       for (const [name, file] of Object.entries(job.envFiles)) {
-        if (typeof file !== 'string' || !file.startsWith('/')) continue;
-        try {
-          accessSync(file, constants.R_OK);
-        } catch {
+        if (typeof file === 'string' && file.startsWith('/') && !readable(file)) {
           problems.push({ path: at('envFiles', name), message: `secret file ${file} is missing or not readable` });
         }
       }
@@ -135,7 +141,14 @@ export const checkJobs: ExtraCheck = (data) => {
       return;
     }
     const parsed = schema.safeParse(job[driverName]);
-    if (!parsed.success) for (const issue of parsed.error.issues) problems.push({ path: at(driverName, ...issue.path), message: issue.message });
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) problems.push({ path: at(driverName, ...issue.path), message: issue.message });
+      return;
+    }
+    // A secret the tool needs must be readable before anything runs, not at 3 a.m.
+    for (const { key, path } of DRIVERS[driverName].secretFiles?.(parsed.data) ?? []) {
+      if (!readable(path)) problems.push({ path: at(driverName, key), message: `secret file ${path} is missing or not readable` });
+    }
   });
   return problems;
 };

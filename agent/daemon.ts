@@ -5,7 +5,7 @@ import { helloMessage } from './catalog';
 import { collectorUrl } from './collector-url';
 import type { AgentConfig, JobConfig } from './config';
 import { loadConfigIsolated } from './config-loader';
-import { runJob } from './job-runner';
+import { runJob, type Task } from './job-runner';
 import { loadKey } from './keys';
 import type { Logger } from './logger';
 import { Scheduler } from './scheduler';
@@ -45,7 +45,7 @@ export class Daemon {
       capMs: config.retry.max,
       log: (level, msg) => log[level === 'error' ? 'error' : level === 'warn' ? 'warn' : 'info'](msg),
     });
-    this.scheduler = new Scheduler((job) => void this.trigger(job, 'schedule'));
+    this.scheduler = new Scheduler((job, task) => void this.trigger(job, task, 'schedule'));
   }
 
   start(): void {
@@ -58,18 +58,20 @@ export class Daemon {
     this.watchConfig();
   }
 
-  /** Runs a job now (scheduled or on request); overlapping runs of one job are refused by its lock. */
-  async trigger(job: JobConfig, trigger: 'schedule' | 'manual'): Promise<void> {
+  /** Runs a task of a job now; overlapping operations of one job are refused by its lock. */
+  async trigger(job: JobConfig, task: Task, trigger: 'schedule' | 'manual'): Promise<void> {
     if (this.stopping) return;
     const abort = new AbortController();
-    const key = `${job.name}:${Date.now()}:${Math.random()}`;
+    const key = `${job.name}:${task}:${Date.now()}:${Math.random()}`;
     this.running.set(key, abort);
     try {
-      const report = await runJob(job, { config: this.config, spool: this.spool, trigger, onSpooled: () => this.sender.kick(), signal: abort.signal });
-      const level = report.status === 'success' ? 'info' : report.status === 'warning' || report.status === 'skipped' ? 'warn' : 'error';
-      this.log[level](`job ${job.name}: ${report.status}${report.error ? ` (${report.error})` : ''} in ${report.durationMs} ms`);
+      const reports = await runJob(job, { config: this.config, spool: this.spool, trigger, task, onSpooled: () => this.sender.kick(), signal: abort.signal });
+      for (const r of reports) {
+        const level = r.status === 'success' ? 'info' : r.status === 'warning' || r.status === 'skipped' ? 'warn' : 'error';
+        this.log[level](`job ${job.name} ${r.operation}: ${r.status}${r.error ? ` (${r.error})` : ''} in ${r.durationMs} ms`);
+      }
     } catch (err) {
-      this.log.error(`job ${job.name}: could not run: ${(err as Error).message}`);
+      this.log.error(`job ${job.name} ${task}: could not run: ${(err as Error).message}`);
     } finally {
       this.running.delete(key);
     }

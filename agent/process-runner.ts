@@ -12,6 +12,8 @@ export interface ProcessSpec {
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
   stdin?: 'ignore' | Buffer;
+  /** false: stdout is only handed to onStdout (machine-readable progress), not kept in the tail. */
+  tailStdout?: boolean;
   /** Aborting ends the whole process group, as a timeout does (the agent is stopping). */
   signal?: AbortSignal;
 }
@@ -93,7 +95,7 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
     };
 
     child.stdout!.on('data', (chunk: Buffer) => {
-      spec.tail.write(chunk);
+      if (spec.tailStdout !== false) spec.tail.write(chunk);
       spec.onStdout?.(chunk);
     });
     child.stderr!.on('data', (chunk: Buffer) => {

@@ -42,16 +42,16 @@ export function createIngest(db: Db): Ingest {
   );
   // A run-start never overwrites: its run may already have finished (messages can be reordered).
   const runStart = db.prepare(
-    `INSERT INTO runs (agent_id, run_id, job, trigger, started_at, status) VALUES (?, ?, ?, ?, ?, 'running')
+    `INSERT INTO runs (agent_id, run_id, job, operation, trigger, started_at, status) VALUES (?, ?, ?, ?, ?, ?, 'running')
      ON CONFLICT (agent_id, run_id) DO NOTHING`,
   );
   const run = db.prepare(
-    `INSERT INTO runs (agent_id, run_id, job, trigger, started_at, finished_at, status, exit_code, signal,
+    `INSERT INTO runs (agent_id, run_id, job, operation, trigger, started_at, finished_at, status, exit_code, signal,
                        duration_ms, bytes_added, bytes_total, files, snapshot_id, error, log_tail)
-     VALUES (@agentId, @runId, @job, @trigger, @startedAt, @finishedAt, @status, @exitCode, @signal,
+     VALUES (@agentId, @runId, @job, @operation, @trigger, @startedAt, @finishedAt, @status, @exitCode, @signal,
              @durationMs, @bytesAdded, @bytesTotal, @files, @snapshotId, @error, @logTail)
      ON CONFLICT (agent_id, run_id) DO UPDATE SET
-       job = excluded.job, trigger = excluded.trigger, started_at = excluded.started_at, finished_at = excluded.finished_at,
+       job = excluded.job, operation = excluded.operation, trigger = excluded.trigger, started_at = excluded.started_at, finished_at = excluded.finished_at,
        status = excluded.status, exit_code = excluded.exit_code, signal = excluded.signal, duration_ms = excluded.duration_ms,
        bytes_added = excluded.bytes_added, bytes_total = excluded.bytes_total, files = excluded.files,
        snapshot_id = excluded.snapshot_id, error = excluded.error, log_tail = excluded.log_tail`,
@@ -99,13 +99,14 @@ export function createIngest(db: Db): Ingest {
         heartbeat.run(m.spool.pending, m.spool.dropped, m.seq, agentId, m.seq);
         return;
       case 'run-start':
-        runStart.run(agentId, m.runId, m.job, m.trigger, ms(m.startedAt));
+        runStart.run(agentId, m.runId, m.job, m.operation, m.trigger, ms(m.startedAt));
         return;
       case 'run':
         run.run({
           agentId,
           runId: m.runId,
           job: m.job,
+          operation: m.operation,
           trigger: m.trigger,
           startedAt: ms(m.startedAt),
           finishedAt: ms(m.finishedAt),

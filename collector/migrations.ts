@@ -68,6 +68,7 @@ export const MIGRATIONS: readonly string[] = [
     agent_id INTEGER NOT NULL REFERENCES agents(id),
     run_id TEXT NOT NULL,
     job TEXT NOT NULL,
+    operation TEXT NOT NULL DEFAULT 'backup' CHECK (operation IN ('backup', 'prune', 'verify', 'restore-test')),
     trigger TEXT NOT NULL,
     started_at INTEGER NOT NULL,
     finished_at INTEGER,
@@ -83,7 +84,7 @@ export const MIGRATIONS: readonly string[] = [
     log_tail TEXT,
     UNIQUE (agent_id, run_id)
   );
-  CREATE INDEX runs_by_job ON runs (agent_id, job, started_at);
+  CREATE INDEX runs_by_job ON runs (agent_id, job, operation, started_at);
 
   CREATE TABLE inventory (
     agent_id INTEGER NOT NULL REFERENCES agents(id),

@@ -73,7 +73,7 @@ export function getStatus(db: Db, now: number): StatusReport {
        FROM jobs j
        JOIN agents a ON a.id = j.agent_id
        LEFT JOIN runs r ON r.id = (
-         SELECT id FROM runs WHERE agent_id = j.agent_id AND job = j.name ORDER BY started_at DESC, id DESC LIMIT 1)
+         SELECT id FROM runs WHERE agent_id = j.agent_id AND job = j.name AND operation = 'backup' ORDER BY started_at DESC, id DESC LIMIT 1)
        WHERE j.active = 1 AND a.source <> 'removed'
        ORDER BY a.name, j.name`,
     )

@@ -19,10 +19,13 @@ const common = {
   logLevel: 'warning',
 };
 
+// `--outdir DIR` builds elsewhere (parallel work trees); tests then read LIFELINE_DIST=DIR.
+const outIndex = process.argv.indexOf('--outdir');
+const outdir = outIndex > 0 ? process.argv[outIndex + 1] : 'dist';
 const outputs = [
-  { entryPoints: ['agent/main.ts'], outfile: 'dist/lifeline-agent.js' },
+  { entryPoints: ['agent/main.ts'], outfile: `${outdir}/lifeline-agent.js` },
   // better-sqlite3 is a native module: installed beside the bundle, never inlined.
-  { entryPoints: ['collector/main.ts'], outfile: 'dist/lifeline-collector.js', external: ['better-sqlite3'] },
+  { entryPoints: ['collector/main.ts'], outfile: `${outdir}/lifeline-collector.js`, external: ['better-sqlite3'] },
 ];
 
 for (const o of outputs) {

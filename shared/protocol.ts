@@ -15,6 +15,9 @@ const text = (max: number) => z.string().max(max);
 export const locationSchema = z.enum(['onsite', 'offsite']);
 export const mediaSchema = z.enum(['disk', 'usb', 'nas', 'pbs', 'cloud', 'tape']);
 export const runStatusSchema = z.enum(['success', 'warning', 'failure', 'timeout', 'skipped']);
+// What a run did: the backup itself, or the tool's retention, integrity check or restore drill.
+export const OPERATIONS = ['backup', 'prune', 'verify', 'restore-test'] as const;
+export const operationSchema = z.enum(OPERATIONS);
 export const tierSchema = z
   .int({ error: 'expected a tier number 1..4' })
   .min(1, 'expected a tier number 1..4')
@@ -69,6 +72,7 @@ export const runStartSchema = z.object({
   kind: z.literal('run-start'),
   runId: z.uuid(),
   job: nameSchema,
+  operation: operationSchema.default('backup'),
   trigger: z.enum(['schedule', 'manual']),
   startedAt: isoTime,
 });
@@ -78,6 +82,7 @@ export const runSchema = z.object({
   kind: z.literal('run'),
   runId: z.uuid(),
   job: nameSchema,
+  operation: operationSchema.default('backup'),
   trigger: z.enum(['schedule', 'manual']),
   startedAt: isoTime,
   finishedAt: isoTime,
@@ -139,6 +144,7 @@ export const reportBodySchema = z.object({
 export type CatalogJob = z.infer<typeof catalogJobSchema>;
 export type Target = z.infer<typeof targetSchema>;
 export type RunStatus = z.infer<typeof runStatusSchema>;
+export type Operation = z.infer<typeof operationSchema>;
 export type Message = z.infer<typeof messageSchema>;
 export type MessageKind = Message['kind'];
 export type HelloMessage = z.infer<typeof helloSchema>;

@@ -18,7 +18,8 @@ const EVERY_RE = /^every\s+(\d+)\s*(m|min|minutes?|h|hours?)$/i;
 /** Turns an alias or "every 5m" into a plain cron expression; cron expressions pass through. */
 export function normalizeSchedule(schedule: string): string {
   const s = schedule.trim().replace(/\s+/g, ' ');
-  if (ALIASES[s]) return ALIASES[s];
+  const alias = ALIASES[s] ?? ALIASES[`@${s}`];
+  if (alias) return alias;
   const every = EVERY_RE.exec(s);
   if (every) {
     const n = Number(every[1]);

@@ -87,7 +87,7 @@ function setup(opts: Partial<SenderOptions> & { url: string }) {
 
 const heartbeat = (n: number): Unsequenced => ({ kind: 'heartbeat', uptimeMs: n, spool: { pending: 0, dropped: 0 } });
 const bigRun = (logTail: string): Unsequenced => ({
-  kind: 'run', runId: '6f1c8a52-4a61-4a8e-9d1e-0c6a3e1b2f10', job: 'j', trigger: 'manual',
+  kind: 'run', runId: '6f1c8a52-4a61-4a8e-9d1e-0c6a3e1b2f10', job: 'j', operation: 'backup', trigger: 'manual',
   startedAt: '2025-01-01T00:00:00Z', finishedAt: '2025-01-01T00:00:01Z', status: 'success', exitCode: 0, durationMs: 1000, logTail,
 });
 

@@ -95,6 +95,7 @@ export const runStart = (job: string, runId = randomUUID(), startedAt = new Date
   kind: 'run-start',
   runId,
   job,
+  operation: 'backup',
   trigger: 'schedule',
   startedAt: startedAt.toISOString(),
 });
@@ -104,6 +105,7 @@ export const run = (job: string, runId: string, over: Record<string, unknown> = 
     kind: 'run',
     runId,
     job,
+    operation: 'backup',
     trigger: 'schedule',
     startedAt: '2025-01-01T02:00:00.000Z',
     finishedAt: '2025-01-01T02:05:00.000Z',

@@ -209,7 +209,7 @@ test('a hung job is killed at its timeout with its children and reported as time
   enrollAgent(agent, collector);
   const r = cli(AGENT_BIN, ['run', 'hang', '--config', agent.config]);
   assert.equal(r.code, 1);
-  assert.match(r.stdout, /hang: timeout/);
+  assert.match(r.stdout, /hang backup: timeout/);
   const job = await waitFor('the timeout in the status', async () => (await collector.status()).jobs.find((j) => j.name === 'hang' && j.lastRun?.status === 'timeout'));
   assert.match(job.lastRun!.logTail ?? '', /timeout after 1s/);
   let survivors = '';

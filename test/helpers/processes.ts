@@ -5,8 +5,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 // Integration tests run the bundles users run (dist/), built by `npm test` before the suite.
-export const AGENT_BIN = resolve('dist/lifeline-agent.js');
-export const COLLECTOR_BIN = resolve('dist/lifeline-collector.js');
+// LIFELINE_DIST points elsewhere when a bundle was built with `scripts/build.mjs --outdir DIR`.
+const DIST = process.env.LIFELINE_DIST ?? 'dist';
+export const AGENT_BIN = resolve(DIST, 'lifeline-agent.js');
+export const COLLECTOR_BIN = resolve(DIST, 'lifeline-collector.js');
 
 export const tempDir = (prefix = 'lifeline-') => mkdtempSync(join(tmpdir(), prefix));
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
