@@ -6,7 +6,23 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 // ESM output, but bundled CommonJS dependencies (fastify…) still call require().
 const banner = "#!/usr/bin/env node\nimport { createRequire as __llCreateRequire } from 'node:module';\nconst require = __llCreateRequire(import.meta.url);";
 
+// zod's namespace re-exports every locale (about 250 KB of the agent bundle); Lifeline speaks
+// English only, so the locale index resolves to English alone.
+const englishOnlyZod = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onResolve({ filter: /locales\/index\.js$/ }, (args) =>
+      args.importer.includes('/zod/') ? { path: 'zod-locales-en', namespace: 'zod-locales' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, () => ({
+      contents: "export { default as en } from 'zod/v4/locales/en.js';",
+      resolveDir: process.cwd(),
+    }));
+  },
+};
+
 const common = {
+  plugins: [englishOnlyZod],
   bundle: true,
   platform: 'node',
   target: 'node20',
