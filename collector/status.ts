@@ -17,6 +17,22 @@ export interface StatusJob {
   target: { name: string; location: string; media: string };
   schedule: string;
   lastRun: LastRun | null;
+  /** The newest run of each other operation: the tool's prune, integrity check, restore drill. */
+  lastPrune: OperationSummary | null;
+  lastVerify: OperationSummary | null;
+  lastRestoreTest: OperationSummary | null;
+  /** What the tool listed at the target after the last backup or prune. */
+  inventory: { snapshots: number; newest: string | null; oldest: string | null; updatedAt: string } | null;
+}
+
+export interface OperationSummary {
+  status: LastRun['status'];
+  startedAt: string;
+  finishedAt: string | null;
+  durationMs: number | null;
+  files: number | null;
+  bytesTotal: number | null;
+  error: string | null;
 }
 
 export interface LastRun {
@@ -28,6 +44,8 @@ export interface LastRun {
   durationMs: number | null;
   bytesAdded: number | null;
   bytesTotal: number | null;
+  files: number | null;
+  snapshotId: string | null;
   logTail: string | null;
 }
 
@@ -51,6 +69,8 @@ interface JobRow {
   durationMs: number | null;
   bytesAdded: number | null;
   bytesTotal: number | null;
+  files: number | null;
+  snapshotId: string | null;
   logTail: string | null;
 }
 
@@ -69,7 +89,7 @@ export function getStatus(db: Db, now: number): StatusReport {
               j.target_location AS targetLocation, j.target_media AS targetMedia, j.schedule,
               r.run_id AS runId, r.status, r.started_at AS startedAt, r.finished_at AS finishedAt,
               r.exit_code AS exitCode, r.duration_ms AS durationMs, r.bytes_added AS bytesAdded,
-              r.bytes_total AS bytesTotal, r.log_tail AS logTail
+              r.bytes_total AS bytesTotal, r.files, r.snapshot_id AS snapshotId, r.log_tail AS logTail
        FROM jobs j
        JOIN agents a ON a.id = j.agent_id
        LEFT JOIN runs r ON r.id = (
@@ -78,6 +98,32 @@ export function getStatus(db: Db, now: number): StatusReport {
        ORDER BY a.name, j.name`,
     )
     .all();
+  const others = new Map<string, OperationSummary>();
+  for (const o of db
+    .prepare<[], { agent: string; job: string; operation: string; status: LastRun['status']; startedAt: number; finishedAt: number | null; durationMs: number | null; files: number | null; bytesTotal: number | null; error: string | null }>(
+      `SELECT a.name AS agent, r.job, r.operation, r.status, r.started_at AS startedAt, r.finished_at AS finishedAt,
+              r.duration_ms AS durationMs, r.files, r.bytes_total AS bytesTotal, r.error
+       FROM runs r JOIN agents a ON a.id = r.agent_id
+       WHERE r.id IN (SELECT max(id) FROM runs WHERE operation <> 'backup' GROUP BY agent_id, job, operation)`,
+    )
+    .all()) {
+    const { agent, job, operation, startedAt, finishedAt, ...rest } = o;
+    others.set(`${agent}\0${job}\0${operation}`, { ...rest, startedAt: iso(startedAt)!, finishedAt: iso(finishedAt) });
+  }
+  const inventories = new Map<string, NonNullable<StatusJob['inventory']>>();
+  for (const inv of db
+    .prepare<[], { agent: string; job: string; snapshots: string; updatedAt: number }>(
+      `SELECT a.name AS agent, i.job, i.snapshots, i.updated_at AS updatedAt FROM inventory i JOIN agents a ON a.id = i.agent_id`,
+    )
+    .all()) {
+    const times = (JSON.parse(inv.snapshots) as { time: string }[]).map((x) => Date.parse(x.time)).filter(Number.isFinite);
+    inventories.set(`${inv.agent}\0${inv.job}`, {
+      snapshots: times.length,
+      newest: times.length ? iso(Math.max(...times)) : null,
+      oldest: times.length ? iso(Math.min(...times)) : null,
+      updatedAt: iso(inv.updatedAt)!,
+    });
+  }
   const jobs = rows.map(
     (r): StatusJob => ({
       agent: r.agent,
@@ -99,8 +145,14 @@ export function getStatus(db: Db, now: number): StatusReport {
               durationMs: r.durationMs,
               bytesAdded: r.bytesAdded,
               bytesTotal: r.bytesTotal,
+              files: r.files,
+              snapshotId: r.snapshotId,
               logTail: r.logTail,
             },
+      lastPrune: others.get(`${r.agent}\0${r.name}\0prune`) ?? null,
+      lastVerify: others.get(`${r.agent}\0${r.name}\0verify`) ?? null,
+      lastRestoreTest: others.get(`${r.agent}\0${r.name}\0restore-test`) ?? null,
+      inventory: inventories.get(`${r.agent}\0${r.name}`) ?? null,
     }),
   );
   return { generatedAt: new Date(now).toISOString(), agents, jobs, incidents: [] };

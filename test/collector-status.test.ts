@@ -39,8 +39,14 @@ test('status lists agents and active jobs with their last run after hello, run-s
           durationMs: null,
           bytesAdded: null,
           bytesTotal: null,
+          files: null,
+          snapshotId: null,
           logTail: null,
         },
+        lastPrune: null,
+        lastVerify: null,
+        lastRestoreTest: null,
+        inventory: null,
       },
       {
         agent: 'pve1',
@@ -51,6 +57,10 @@ test('status lists agents and active jobs with their last run after hello, run-s
         target: { name: 'box', location: 'offsite', media: 'cloud' },
         schedule: '0 2 * * *',
         lastRun: null,
+        lastPrune: null,
+        lastVerify: null,
+        lastRestoreTest: null,
+        inventory: null,
       },
     ],
     incidents: [],
@@ -73,6 +83,8 @@ test('status shows a finished run with its result', async () => {
     durationMs: 300_000,
     bytesAdded: 1024,
     bytesTotal: 4096,
+    files: null,
+    snapshotId: null,
     logTail: 'done\n',
   });
 });
@@ -109,4 +121,28 @@ test('the status page renders agent-supplied names as text, never as markup', as
   assert.ok(!html.includes('<script>alert(1)</script>'));
   assert.ok(html.includes('&lt;script&gt;alert(1)&lt;/script&gt;'));
   assert.ok(html.includes('&lt;b&gt;1&lt;/b&gt;'));
+});
+
+test('status shows the newest prune, verify and restore drill apart from the backup, and the inventory', async () => {
+  const agent = new TestAgent('pve1');
+  const c = testCollector([agent]);
+  const backup = randomUUID();
+  const drill = randomUUID();
+  const batch = [
+    agent.msg(hello([catalogJob('etc')])),
+    agent.msg(run('etc', backup)),
+    agent.msg(run('etc', drill, { operation: 'restore-test', status: 'success', durationMs: 4200, files: 12, bytesTotal: 9000 })),
+    agent.msg(run('etc', randomUUID(), { operation: 'verify', status: 'failure', error: 'repository contains errors' })),
+    agent.msg({ kind: 'inventory', job: 'etc', target: 'usb-ssd', snapshots: [{ id: 'a', time: '2025-01-01T02:00:00.000Z' }, { id: 'b', time: '2025-01-03T02:00:00.000Z' }] }),
+  ];
+  await c.app.inject(agent.report({ messages: batch }));
+  const [job] = (await c.app.inject({ method: 'GET', url: '/api/v1/status' })).json().jobs;
+  assert.equal(job.lastRun.runId, backup);
+  assert.equal(job.lastRestoreTest.status, 'success');
+  assert.equal(job.lastRestoreTest.durationMs, 4200);
+  assert.equal(job.lastRestoreTest.files, 12);
+  assert.equal(job.lastVerify.status, 'failure');
+  assert.equal(job.lastVerify.error, 'repository contains errors');
+  assert.equal(job.lastPrune, null);
+  assert.deepEqual({ ...job.inventory, updatedAt: undefined }, { snapshots: 2, newest: '2025-01-03T02:00:00.000Z', oldest: '2025-01-01T02:00:00.000Z', updatedAt: undefined });
 });
