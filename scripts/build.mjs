@@ -1,6 +1,7 @@
 // Bundles the agent and the collector into one executable file each under dist/.
 import { build } from 'esbuild';
-import { chmodSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
+import { resolve } from 'node:path';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 // ESM output, but bundled CommonJS dependencies (fastify…) still call require().
@@ -43,6 +44,13 @@ const outputs = [
   // better-sqlite3 is a native module: installed beside the bundle, never inlined.
   { entryPoints: ['collector/main.ts'], outfile: `${outdir}/lifeline-collector.js`, external: ['better-sqlite3'] },
 ];
+
+// The collector loads better-sqlite3 from beside itself: give an outside build dir a way to it.
+const modules = resolve(outdir, 'node_modules');
+if (resolve(outdir) !== resolve('dist') && !existsSync(modules)) {
+  mkdirSync(outdir, { recursive: true });
+  symlinkSync(resolve('node_modules'), modules);
+}
 
 for (const o of outputs) {
   await build({ ...common, ...o });
