@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { AGENT_BIN, cliAsync, enrollAgent, startCollector, writeAgentConfig, type AgentSetup, type CliResult, type Collector } from './processes';
 
@@ -59,6 +60,8 @@ export async function driverHarness(name: string, jobs: string): Promise<Harness
     },
     close: async () => {
       await collector.stop('SIGKILL');
+      rmSync(collector.dir, { recursive: true, force: true });
+      rmSync(agent.dir, { recursive: true, force: true });
     },
   };
 }
