@@ -139,6 +139,8 @@ function context(job: JobConfig, opts: RunJobOptions, tail: LogTail, scratchDir:
     tail,
     env,
     secret: (value) => tail.addSecret(value),
+    signal: opts.signal,
+    killGraceMs: opts.config.killGraceMs,
     get scratchDir() {
       mkdirSync(scratchDir, { recursive: true, mode: 0o700 });
       return scratchDir;

@@ -25,6 +25,10 @@ export interface DriverContext<O> {
   secret(value: string): void;
   /** A private empty directory for this run (created on first use, removed afterwards). */
   readonly scratchDir: string;
+  /** For drivers that spawn on their own (pipelines): aborted when the agent stops. */
+  signal?: AbortSignal;
+  /** SIGTERM → SIGKILL delay for process groups the driver ends itself. */
+  killGraceMs: number;
 }
 
 /** The result of one operation (backup, prune, verify, restore test), as reported in its run. */
