@@ -37,7 +37,12 @@ export interface Harness {
 export async function driverHarness(name: string, jobs: string): Promise<Harness> {
   const collector = await startCollector();
   const agent = writeAgentConfig({ name, jobs });
-  enrollAgent(agent, collector);
+  try {
+    enrollAgent(agent, collector);
+  } catch (err) {
+    await collector.stop('SIGKILL'); // never leave a collector behind that keeps the test alive
+    throw err;
+  }
   const query = <T>(sql: string, ...params: unknown[]): T[] => {
     const db = new Database(collector.db, { readonly: true, fileMustExist: true });
     try {
