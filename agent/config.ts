@@ -71,6 +71,8 @@ export const agentConfigSchema = z
         keyFile: absolutePath.optional(),
         stateDir: absolutePath.default(DEFAULT_STATE_DIR),
         heartbeat: durationField.default(60_000),
+        // How often the host facts (disk usage, SMART, load, clock offset) are collected and sent.
+        hostFacts: durationField.refine((ms) => ms >= 10_000, 'expected at least 10s').default(300_000),
         killGrace: durationField.default(10_000),
         spool: z
           .object({ maxBytes: sizeField.default(spoolDefaults.maxBytes), batch: z.int().min(1).max(500).default(spoolDefaults.batch) })
@@ -169,6 +171,7 @@ export interface AgentConfig {
   keyFile: string;
   stateDir: string;
   heartbeatMs: number;
+  hostFactsMs: number;
   killGraceMs: number;
   spool: { maxBytes: number; batch: number };
   retry: { min: number; max: number };
@@ -197,6 +200,7 @@ export function resolveAgentConfig(cfg: ParsedAgentConfig, file: string): AgentC
     keyFile: cfg.agent.keyFile ?? join(stateDir, 'agent.key'),
     stateDir,
     heartbeatMs: cfg.agent.heartbeat,
+    hostFactsMs: cfg.agent.hostFacts,
     killGraceMs: cfg.agent.killGrace,
     spool: cfg.agent.spool,
     retry: cfg.agent.retry,

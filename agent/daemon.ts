@@ -5,6 +5,7 @@ import { helloMessage } from './catalog';
 import { collectorUrl } from './collector-url';
 import type { AgentConfig, JobConfig } from './config';
 import { loadConfigIsolated } from './config-loader';
+import { collectHostFacts } from './host-facts';
 import { runJob, type Task } from './job-runner';
 import { loadKey } from './keys';
 import type { Logger } from './logger';
@@ -24,6 +25,9 @@ export class Daemon {
   private readonly scheduler: Scheduler;
   private readonly running = new Map<string, AbortController>();
   private heartbeat?: NodeJS.Timeout;
+  private hostFactsTimer?: NodeJS.Timeout;
+  private hostFactsTimerMs = 0;
+  private collectingHostFacts = false;
   private watcher?: FSWatcher;
   private reloadTimer?: NodeJS.Timeout;
   private readonly startedAt = Date.now();
@@ -54,6 +58,8 @@ export class Daemon {
     this.sendHello();
     this.sendHeartbeat();
     this.heartbeat = setInterval(() => this.sendHeartbeat(), this.config.heartbeatMs);
+    void this.sendHostFacts();
+    this.armHostFacts();
     this.scheduler.start(this.config.jobs);
     this.watchConfig();
   }
@@ -90,7 +96,9 @@ export class Daemon {
       this.log.warn('agent name, stateDir or keyFile changed: restart the service to apply them; jobs were reloaded');
     }
     this.config = { ...next, name: this.config.name, stateDir: this.config.stateDir, keyFile: this.config.keyFile };
+    const hostFactsChanged = next.hostFactsMs !== this.hostFactsTimerMs;
     this.scheduler.start(this.config.jobs);
+    if (hostFactsChanged) this.armHostFacts();
     this.sendHello();
     this.log.info(`config reloaded: ${this.config.jobs.length} job(s)`);
   }
@@ -100,6 +108,7 @@ export class Daemon {
     this.stopping = true;
     this.scheduler.stop();
     clearInterval(this.heartbeat);
+    clearInterval(this.hostFactsTimer);
     clearTimeout(this.reloadTimer);
     this.watcher?.close();
     if (this.running.size > 0) this.log.warn(`stopping: interrupting ${this.running.size} running job(s)`);
@@ -119,6 +128,28 @@ export class Daemon {
     const { pending, dropped } = this.spool.stats();
     this.spool.append({ kind: 'heartbeat', uptimeMs: Date.now() - this.startedAt, spool: { pending, dropped } });
     this.sender.kick();
+  }
+
+  private armHostFacts(): void {
+    clearInterval(this.hostFactsTimer);
+    this.hostFactsTimerMs = this.config.hostFactsMs;
+    // unref: a pending collection never keeps the process alive on its own.
+    this.hostFactsTimer = setInterval(() => void this.sendHostFacts(), this.config.hostFactsMs).unref();
+  }
+
+  private async sendHostFacts(): Promise<void> {
+    if (this.collectingHostFacts || this.stopping) return;
+    this.collectingHostFacts = true;
+    try {
+      const facts = await collectHostFacts({ clockOffsetMs: this.sender.clockOffsetMs() });
+      if (this.stopping) return;
+      this.spool.append(facts);
+      this.sender.kick();
+    } catch (err) {
+      this.log.warn(`host facts not collected: ${(err as Error).message}`);
+    } finally {
+      this.collectingHostFacts = false;
+    }
   }
 
   private watchConfig(): void {

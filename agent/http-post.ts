@@ -10,6 +10,8 @@ export interface PostAnswer {
   status: number;
   text: string;
   retryAfter: string | null;
+  /** The answer's `Date` header, for the clock offset (agent/clock.ts). */
+  date: string | null;
 }
 
 /** POSTs bytes and reads the whole (small) answer; rejects on network errors, timeout or abort. */
@@ -36,7 +38,13 @@ export function postBytes(url: string, body: Uint8Array, headers: Record<string,
         });
         res.on('end', () => {
           const retryAfter = res.headers['retry-after'];
-          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), retryAfter: typeof retryAfter === 'string' ? retryAfter : null });
+          const date = res.headers.date;
+          resolve({
+            status: res.statusCode ?? 0,
+            text: Buffer.concat(chunks).toString('utf8'),
+            retryAfter: typeof retryAfter === 'string' ? retryAfter : null,
+            date: typeof date === 'string' ? date : null,
+          });
         });
         res.on('error', reject);
       },

@@ -1,4 +1,5 @@
 import { AGENT_HEADER, MAX_BATCH, SIGNATURE_HEADER } from '../shared/protocol-constants';
+import { clockOffsetMs } from './clock';
 import { postBytes, type PostAnswer } from './http-post';
 import { sign } from '../shared/signing';
 import { nextDelay } from './backoff';
@@ -70,6 +71,7 @@ export class Sender {
   private lastSuccessAt: string | null = null;
   private lastError: string | null = null;
   private lastErrorAt: string | null = null;
+  private clockOffset: number | null = null;
 
   constructor(opts: SenderOptions) {
     this.spool = opts.spool;
@@ -123,6 +125,11 @@ export class Sender {
 
   state(): SenderState {
     return { lastSuccessAt: this.lastSuccessAt, lastError: this.lastError, lastErrorAt: this.lastErrorAt, consecutiveFailures: this.failures };
+  }
+
+  /** Collector clock minus ours (ms) from the `Date` header of its last answer; null before any answer. */
+  clockOffsetMs(): number | null {
+    return this.clockOffset;
   }
 
   private wanted(): boolean {
@@ -232,7 +239,11 @@ export class Sender {
     this.inflight = abort;
     try {
       const headers = { 'content-type': 'application/json', [AGENT_HEADER]: this.agent, [SIGNATURE_HEADER]: sign(body, this.secretKey) };
-      return await postBytes(this.endpoint, body, headers, { timeoutMs: this.fetchTimeoutMs, signal: abort.signal });
+      const sentAt = Date.now();
+      const answer = await postBytes(this.endpoint, body, headers, { timeoutMs: this.fetchTimeoutMs, signal: abort.signal });
+      // Any answer (even a refusal) carries the collector's time.
+      this.clockOffset = clockOffsetMs(sentAt, Date.now(), answer.date) ?? this.clockOffset;
+      return answer;
     } finally {
       this.inflight = null;
     }

@@ -120,12 +120,26 @@ export const filesystemSchema = z.object({
   usedBytes: count,
 });
 
+// A block device and its SMART overall-health verdict: true passed, false failing, null when
+// it could not be read (no smartctl, a virtual disk, no permission); `detail` says why.
+export const diskSchema = z.object({
+  device: text(256),
+  model: text(256).optional(),
+  smartOk: z.boolean().nullable(),
+  detail: text(1024).optional(),
+});
+
+// Fields beyond `filesystems` are optional so that messages of older agents stay valid.
 export const hostSchema = z.object({
   ...base,
   kind: z.literal('host'),
   filesystems: z.array(filesystemSchema).max(500),
+  disks: z.array(diskSchema).max(200).optional(),
   load1: z.number().nonnegative().optional(),
   uptimeS: count.optional(),
+  /** Collector clock minus agent clock, from the collector's last HTTP `Date` header. */
+  clockOffsetMs: z.number().int().optional(),
+  collectedAt: isoTime.optional(),
 });
 
 export const messageSchema = z.discriminatedUnion('kind', [
@@ -153,6 +167,8 @@ export type RunStartMessage = z.infer<typeof runStartSchema>;
 export type RunMessage = z.infer<typeof runSchema>;
 export type InventoryMessage = z.infer<typeof inventorySchema>;
 export type HostMessage = z.infer<typeof hostSchema>;
+export type Disk = z.infer<typeof diskSchema>;
+export type Filesystem = z.infer<typeof filesystemSchema>;
 export type ReportBody = z.infer<typeof reportBodySchema>;
 
 /** A message before the spool gives it its sequence number and send time. */

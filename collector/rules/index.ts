@@ -1,0 +1,43 @@
+import { agentSilent } from './agent-silent';
+import { anomalies } from './anomalies';
+import { capacity } from './capacity';
+import { clockSkew } from './clock-skew';
+import { failedRun } from './failed-run';
+import { missedRun } from './missed-run';
+import { restoreDrill } from './restore-drill';
+import { retentionAudit } from './retention-audit';
+import { rpo } from './rpo';
+import { runningTooLong } from './running-too-long';
+import { smart } from './smart';
+import { threeTwoOne } from './three-two-one';
+import type { EvaluationInput, Finding, Rule, Severity } from './types';
+import { verification } from './verification';
+
+export type * from './types';
+export { DEFAULT_RULES_CONFIG } from './types';
+export { severityFor } from './severity';
+
+/** Every rule module, by name. Adding a rule is one file and one line here. */
+export const RULES: Readonly<Record<string, Rule>> = Object.freeze({
+  'missed-run': missedRun,
+  'running-too-long': runningTooLong,
+  'failed-run': failedRun,
+  rpo,
+  'retention-audit': retentionAudit,
+  verification,
+  'restore-drill': restoreDrill,
+  capacity,
+  smart,
+  'agent-silent': agentSilent,
+  'clock-skew': clockSkew,
+  anomalies,
+  'three-two-one': threeTwoOne,
+});
+
+const RANK: Record<Severity, number> = { critical: 0, warning: 1, info: 2 };
+
+/** All findings for the input at `now`, most severe first, then by key (deterministic). */
+export function evaluate(input: EvaluationInput, now: number): Finding[] {
+  const all = Object.values(RULES).flatMap((rule) => rule(input, now));
+  return all.sort((a, b) => RANK[a.severity] - RANK[b.severity] || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}

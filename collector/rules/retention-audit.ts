@@ -1,0 +1,113 @@
+import { hasKeepRule, planRetention, type RetentionSemantics } from '../../shared/retention';
+import type { Retention } from '../../shared/retention-policy';
+import type { EvaluationInput, Finding, JobView } from './types';
+import { cronFor } from '../../shared/schedule';
+import { DAY_MS, jobFinding, localDateTime, nextDue } from './util';
+
+const HOUR_MS = 3_600_000;
+/** Bound on simulated runs per job, so a "* * * * *" job cannot stall evaluation. */
+const MAX_SIMULATED_RUNS = 1_500;
+
+/** borg and borgmatic prune with borg's rules; every other driver with restic's. */
+export function semanticsFor(driver: string): RetentionSemantics {
+  return driver === 'borg' || driver === 'borgmatic' ? 'borg' : 'restic';
+}
+
+/**
+ * The snapshot times the schedule should have produced from `from` to `until` (inclusive),
+ * newest window only: far enough back to fill every rule of the policy.
+ */
+export function expectedSnapshotTimes(job: JobView, from: number, until: number): number[] {
+  const p = job.retention;
+  const first = nextDue(job.schedule, until - 1, job.timezone);
+  const second = first === null ? null : nextDue(job.schedule, first, job.timezone);
+  const interval = first !== null && second !== null ? second - first : DAY_MS;
+  const span = Math.max(
+    ((p.last ?? 0) + 1) * interval,
+    ((p.hourly ?? 0) + 1) * HOUR_MS,
+    ((p.daily ?? 0) + 1) * DAY_MS,
+    ((p.weekly ?? 0) + 1) * 7 * DAY_MS,
+    ((p.monthly ?? 0) + 1) * 31 * DAY_MS,
+    ((p.yearly ?? 0) + 1) * 366 * DAY_MS,
+  );
+  const times: number[] = [];
+  if (first === null) return times;
+  // Start late enough that the cap keeps the newest runs: a shorter walk only lowers the
+  // expectation (a policy keeps no more of the newest runs than of all of them), so it errs
+  // towards silence, never towards a false alarm.
+  const start = Math.max(from, until - span, until - MAX_SIMULATED_RUNS * interval);
+  // One compiled schedule for the whole walk (nextRun compiles on every call).
+  const cron = cronFor(job.schedule, job.timezone);
+  let t = cron.nextRun(new Date(start - 1))?.getTime() ?? null;
+  while (t !== null && t <= until && times.length < MAX_SIMULATED_RUNS) {
+    times.push(t);
+    t = cron.nextRun(new Date(t))?.getTime() ?? null;
+  }
+  return times;
+}
+
+/** How many of these snapshot times the policy keeps. */
+export function keptCount(times: readonly number[], policy: Retention, semantics: RetentionSemantics, timeZone: string): number {
+  const snaps = times.map((t, i) => ({ id: String(i), time: new Date(t) }));
+  return planRetention(snaps, policy, { semantics, timeZone }).keep.length;
+}
+
+/**
+ * From the job's inventory:
+ * - 'retention-short': the policy keeps fewer of the existing snapshots than it would keep of
+ *   the snapshots the schedule should have produced since the job became known (runs due
+ *   within the grace before the inventory was taken are not expected yet);
+ * - 'retention-not-pruned': leaving out the newest snapshot (a prune may still be pending after
+ *   the latest backup), the policy would still remove some: prune is not running.
+ */
+export function retentionAudit(input: EvaluationInput, now: number): Finding[] {
+  const out: Finding[] = [];
+  for (const job of input.jobs) {
+    const inv = job.inventory;
+    if (!inv || !hasKeepRule(job.retention)) continue;
+    const semantics = semanticsFor(job.driver);
+    const tz = job.timezone;
+    const actual = [...inv.snapshots].sort((a, b) => b.time - a.time);
+    const policyText = Object.entries(job.retention)
+      .filter(([, n]) => (n ?? 0) > 0)
+      .map(([k, n]) => `${k}:${n}`)
+      .join(' ');
+
+    const until = Math.min(now, inv.updatedAt) - input.config.graceMs;
+    const expected = keptCount(expectedSnapshotTimes(job, job.knownSince, until), job.retention, semantics, tz);
+    const kept = keptCount(actual.map((s) => s.time), job.retention, semantics, tz);
+    if (kept < expected) {
+      out.push(
+        jobFinding('retention-short', job, {
+          title: `${job.job} on ${job.agent} has ${kept} of ${expected} expected snapshots`,
+          detail:
+            `Policy ${policyText} over schedule "${job.schedule}" should keep ${expected} snapshots at ${job.target.name} by now; ` +
+            `the inventory of ${localDateTime(inv.updatedAt, tz)} has ${actual.length}, of which the policy keeps ${kept}. ` +
+            `Newest: ${actual[0] ? localDateTime(actual[0].time, tz) : 'none'}. Look for failed runs or snapshots deleted outside the policy.`,
+          since: inv.updatedAt,
+        }),
+      );
+    }
+
+    if (actual.length >= 2) {
+      const older = actual.slice(1).map((s) => ({ id: s.id, time: new Date(s.time) }));
+      const plan = planRetention(older, job.retention, { semantics, timeZone: tz });
+      if (plan.remove.length > 0) {
+        const ids = plan.remove.slice(0, 3).map((r) => r.id);
+        const prune = job.lastPrune;
+        out.push(
+          jobFinding('retention-not-pruned', job, {
+            title: `${job.job} on ${job.agent} keeps ${plan.remove.length} snapshots its policy removes`,
+            detail:
+              `Policy ${policyText} would remove ${plan.remove.length} snapshots at ${job.target.name} (e.g. ${ids.join(', ')}): prune is not running. ` +
+              (prune
+                ? `The last prune started ${localDateTime(prune.startedAt, tz)} (${prune.status}${prune.error ? `: ${prune.error}` : ''}).`
+                : 'No prune has ever been reported.'),
+            since: actual[0].time,
+          }),
+        );
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,57 @@
+import { severityFor } from './severity';
+import type { EvaluationInput, Finding, JobView } from './types';
+import { assetTier, findingKey, humanDuration, jobFinding, jobsByAsset, localDateTime } from './util';
+
+/**
+ * Per asset ('rpo'): the newest good copy across all its jobs is older than the tier's RPO.
+ * Per job ('rpo-target'): one copy of an asset with several jobs is older than the RPO (e.g.
+ * the off-site copy went stale while the local one is fresh). A single-job asset gets only the
+ * asset finding, which would say the same thing. Age exactly equal to the RPO is still within.
+ * A job that never succeeded counts from when the collector first saw it.
+ */
+export function rpo(input: EvaluationInput, now: number): Finding[] {
+  const out: Finding[] = [];
+  for (const [asset, jobs] of jobsByAsset(input.jobs)) {
+    const tier = assetTier(input, asset);
+    const rpoMs = input.tiers[tier].rpoMs;
+    const newest = newestCopy(jobs);
+    const from = newest ? (newest.lastSuccess as number) : Math.min(...jobs.map((j) => j.knownSince));
+    if (now - from > rpoMs) {
+      out.push({
+        key: findingKey('rpo', asset),
+        rule: 'rpo',
+        severity: severityFor('rpo', tier),
+        asset,
+        title: `${asset} has no backup newer than its ${humanDuration(rpoMs)} RPO`,
+        detail: newest
+          ? `Newest good copy: ${newest.job} on ${newest.agent} to ${newest.target.name}, finished ${localDateTime(from, newest.timezone)} (${humanDuration(now - from)} ago; tier ${tier} RPO ${humanDuration(rpoMs)}). Jobs: ${jobs.map((j) => `${j.agent}/${j.job}`).join(', ')}.`
+          : `No job has ever backed it up successfully (jobs: ${jobs.map((j) => `${j.agent}/${j.job}`).join(', ')}; known for ${humanDuration(now - from)}).`,
+        since: from + rpoMs,
+      });
+    }
+    if (jobs.length < 2) continue;
+    for (const job of jobs) {
+      const jobFrom = job.lastSuccess ?? job.knownSince;
+      if (now - jobFrom <= rpoMs) continue;
+      out.push(
+        jobFinding('rpo-target', job, {
+          tier,
+          title: `The ${job.target.location} copy of ${asset} at ${job.target.name} is stale`,
+          detail:
+            (job.lastSuccess === null
+              ? `${job.job} on ${job.agent} has never succeeded`
+              : `${job.job} on ${job.agent} last succeeded ${localDateTime(job.lastSuccess, job.timezone)} (${humanDuration(now - job.lastSuccess)} ago)`) +
+            `, beyond the tier ${tier} RPO of ${humanDuration(rpoMs)}.`,
+          since: jobFrom + rpoMs,
+        }),
+      );
+    }
+  }
+  return out;
+}
+
+function newestCopy(jobs: readonly JobView[]): JobView | null {
+  let best: JobView | null = null;
+  for (const j of jobs) if (j.lastSuccess !== null && (best === null || j.lastSuccess > (best.lastSuccess as number))) best = j;
+  return best;
+}

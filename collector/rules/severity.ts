@@ -1,0 +1,29 @@
+import type { RuleName, Severity, Tier } from './types';
+
+// Each rule is either a "critical" problem (data is or may be unrecoverable) or a "warning"
+// (something degrades or will go wrong). The asset's tier then scales it: tier 1 keeps it,
+// tier 4 (regenerable) is always info, and warnings sit one step lower than critical ones.
+const CRITICAL_RULES: ReadonlySet<RuleName> = new Set<RuleName>([
+  'missed-run',
+  'failed-run',
+  'rpo',
+  'verify-failed',
+  'restore-drill-failed',
+  'smart',
+  'agent-silent',
+]);
+
+const BY_TIER: Record<'critical' | 'warning', Record<Tier, Severity>> = {
+  critical: { 1: 'critical', 2: 'critical', 3: 'warning', 4: 'info' },
+  warning: { 1: 'warning', 2: 'warning', 3: 'info', 4: 'info' },
+};
+
+/** Whether the rule is one of the "critical problem" rules (before tier scaling). */
+export function isCriticalRule(rule: RuleName): boolean {
+  return CRITICAL_RULES.has(rule);
+}
+
+/** Severity of a finding of `rule` for an asset of `tier`. */
+export function severityFor(rule: RuleName, tier: Tier): Severity {
+  return BY_TIER[CRITICAL_RULES.has(rule) ? 'critical' : 'warning'][tier];
+}

@@ -1,0 +1,236 @@
+import type { Retention } from '../../shared/retention-policy';
+
+// The rules' input model: plain data filled from SQLite by the evaluator, times as epoch ms.
+// Rules read nothing else (no clock, no I/O), so every decision is a table-testable function.
+
+export type Severity = 'critical' | 'warning' | 'info';
+export type Tier = 1 | 2 | 3 | 4;
+
+export type RuleName =
+  | 'missed-run'
+  | 'running-too-long'
+  | 'failed-run'
+  | 'backup-warning'
+  | 'prune-failed'
+  | 'rpo'
+  | 'rpo-target'
+  | 'retention-short'
+  | 'retention-not-pruned'
+  | 'verify-failed'
+  | 'verify-overdue'
+  | 'restore-drill-failed'
+  | 'restore-drill-slow'
+  | 'restore-drill-overdue'
+  | 'capacity'
+  | 'capacity-forecast'
+  | 'smart'
+  | 'agent-silent'
+  | 'clock-skew'
+  | 'size-anomaly'
+  | 'duration-anomaly'
+  | 'three-two-one';
+
+export interface TierPolicyView {
+  /** Recovery point objective: the oldest a good copy may be. */
+  rpoMs: number;
+  /** Recovery time objective: the longest a restore may take. */
+  rtoMs: number;
+}
+
+export type RunOperation = 'backup' | 'prune' | 'verify' | 'restore-test';
+export type RunState = 'running' | 'success' | 'warning' | 'failure' | 'timeout' | 'skipped';
+
+export interface RunView {
+  /** The agent's run id (uuid). */
+  runId: string;
+  /** What the run did. */
+  operation: RunOperation;
+  /** 'running' until the agent reports the result. */
+  status: RunState;
+  /** When the run started (agent clock). */
+  startedAt: number;
+  /** When it finished; null while running. */
+  finishedAt: number | null;
+  /** Wall time of the run; null while running. */
+  durationMs: number | null;
+  /** Bytes the run added to the repository, when the tool says. */
+  bytesAdded: number | null;
+  /** Size of the snapshot/archive/dump, when the tool says. */
+  bytesTotal: number | null;
+  /** The tool's error text, when it failed. */
+  error: string | null;
+}
+
+export interface TargetView {
+  /** Target name from the agent config. */
+  name: string;
+  /** Whether the copy leaves the site. */
+  location: 'onsite' | 'offsite';
+  /** Media kind, for the "2 media" part of 3-2-1. */
+  media: 'disk' | 'usb' | 'nas' | 'pbs' | 'cloud' | 'tape';
+}
+
+export interface SnapshotView {
+  /** The tool's snapshot/archive id. */
+  id: string;
+  /** When the snapshot was taken. */
+  time: number;
+}
+
+export interface JobView {
+  /** Agent that runs the job. */
+  agent: string;
+  /** Job name, unique per agent. */
+  job: string;
+  /** Asset the job protects. */
+  asset: string;
+  /** Tier of the asset as the job declares it. */
+  tier: Tier;
+  /** Backup driver (restic, borg, command, …); decides retention semantics. */
+  driver: string;
+  /** Where the copies land. */
+  target: TargetView;
+  /** Backup schedule (cron or alias, see shared/schedule.ts). */
+  schedule: string;
+  /** IANA zone the schedule and retention buckets are computed in (the agent's zone). */
+  timezone: string;
+  /** The agent's hard timeout for a run; 0 means none. */
+  timeoutMs: number;
+  /** GFS retention the agent prunes with. */
+  retention: Retention;
+  /** Verification schedule, or null when the job has none. */
+  verifySchedule: string | null;
+  /** Restore drill schedule, or null when the job has none. */
+  restoreTestSchedule: string | null;
+  /** When the collector first saw the job in a hello. */
+  knownSince: number;
+  /** Newest backup run (may be 'running'). */
+  lastBackup: RunView | null;
+  /** finishedAt of the newest backup with status success|warning. */
+  lastSuccess: number | null;
+  /** Finished backups, newest first, up to 20. */
+  recentBackups: RunView[];
+  /** Newest verify run. */
+  lastVerify: RunView | null;
+  /** Newest restore drill. */
+  lastRestoreTest: RunView | null;
+  /** Newest prune run. */
+  lastPrune: RunView | null;
+  /** Snapshots at the target as the tool last listed them, and when. */
+  inventory: { snapshots: SnapshotView[]; updatedAt: number } | null;
+}
+
+export interface FilesystemView {
+  /** Mount point. */
+  mount: string;
+  /** Size in bytes. */
+  sizeBytes: number;
+  /** Used bytes now. */
+  usedBytes: number;
+  /** Past usage samples (any order), for the fill forecast. */
+  history: { at: number; usedBytes: number }[];
+}
+
+export interface AgentView {
+  /** Agent name. */
+  agent: string;
+  /** When the collector last heard from it (any message); null if never. */
+  lastSeen: number | null;
+  /** The heartbeat interval the agent announced. */
+  heartbeatMs: number;
+  /** Agent clock minus collector clock, from sentAt vs receipt; null if unknown. */
+  clockOffsetMs: number | null;
+  /** Filesystems the agent reported. */
+  filesystems: FilesystemView[];
+  /** Disks and their SMART verdict (null: unknown). */
+  disks: { device: string; smartOk: boolean | null; detail?: string }[];
+}
+
+export interface AssetView {
+  /** Asset name. */
+  asset: string;
+  /** Asset tier (overrides the jobs' lowest tier number). */
+  tier: Tier;
+  /** Media of the original, which counts as a copy for 3-2-1 (default 'disk'). */
+  sourceMedia?: string;
+}
+
+export interface RulesConfig {
+  /** How long after a due time a run may still start (default 1 h). */
+  graceMs: number;
+  /** Missed heartbeats before an agent is silent (default 3). */
+  silentHeartbeats: number;
+  /** Largest tolerated |agent clock − collector clock| (default 5 min). */
+  clockSkewMs: number;
+  /** Filesystem usage percentage that raises a capacity finding (default 80). */
+  capacityPct: number;
+  /** Per-mount (or "agent:mount") override of capacityPct. */
+  capacityPctByTarget?: Record<string, number>;
+  /** Forecast horizon: warn when a filesystem is projected full within this many days (default 14). */
+  fullWithinDays: number;
+  /** Relative size change vs the median that counts as an anomaly (default 0.5). */
+  sizeChangeShare: number;
+  /** Duration above this multiple of the median is an anomaly (default 2). */
+  durationFactor: number;
+  /** A run is too long beyond this multiple of the median duration (default 3). */
+  runningFactor: number;
+  /** Grace after a verify/restore drill was due (default 1 day). */
+  verifyGraceMs: number;
+  /** Previous successful runs needed before medians are trusted (default 5). */
+  minRunsForAnomaly: number;
+}
+
+export interface Finding {
+  /** Stable identity of the problem, e.g. "missed-run|pve1|etc-archive". */
+  key: string;
+  /** The rule that found it. */
+  rule: RuleName;
+  /** From the rule and the asset's tier (see severity.ts). */
+  severity: Severity;
+  /** Agent concerned, if any. */
+  agent?: string;
+  /** Job concerned, if any. */
+  job?: string;
+  /** Asset concerned, if any. */
+  asset?: string;
+  /** Target (or mount/disk) concerned, if any. */
+  target?: string;
+  /** One line for a phone notification. */
+  title: string;
+  /** What to look at: the error, the last success, which target. */
+  detail: string;
+  /** When the problem began (epoch ms), e.g. the due time of a missed run. */
+  since: number;
+}
+
+export interface EvaluationInput {
+  /** Every job from the latest hello of every agent. */
+  jobs: JobView[];
+  /** Every known agent. */
+  agents: AgentView[];
+  /** Effective tier policies. */
+  tiers: Record<Tier, TierPolicyView>;
+  /** Thresholds. */
+  config: RulesConfig;
+  /** Optional asset facts (tier, original's media); assets not listed are derived from jobs. */
+  assets?: AssetView[];
+}
+
+export type Rule = (input: EvaluationInput, now: number) => Finding[];
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+export const DEFAULT_RULES_CONFIG: Readonly<RulesConfig> = Object.freeze({
+  graceMs: HOUR,
+  silentHeartbeats: 3,
+  clockSkewMs: 5 * MINUTE,
+  capacityPct: 80,
+  fullWithinDays: 14,
+  sizeChangeShare: 0.5,
+  durationFactor: 2,
+  runningFactor: 3,
+  verifyGraceMs: DAY,
+  minRunsForAnomaly: 5,
+});
