@@ -6,6 +6,7 @@ import type { Db } from './db';
 import { HttpError, httpError } from './errors';
 import { enrollRoute } from './routes/enroll';
 import { reportsRoute } from './routes/reports';
+import { incidentRoutes } from './routes/incidents';
 import { statusRoutes } from './routes/status';
 
 export interface BuildOptions {
@@ -36,6 +37,7 @@ export function buildApp({ config, db, now = Date.now, logger = false }: BuildOp
   app.register(reportsRoute(ctx));
   app.register(enrollRoute(ctx));
   app.register(statusRoutes(ctx));
+  app.register(incidentRoutes(ctx));
   return app;
 }
 

@@ -6,7 +6,9 @@ import { NAME_RE } from '../shared/protocol';
 import { VERSION } from '../shared/version';
 import { listAgents } from './agents';
 import { buildApp } from './app';
-import { DEFAULT_COLLECTOR_CONFIG, loadCollectorConfig, parseListen, type CollectorConfig } from './config';
+import { Evaluator } from './evaluate/evaluator';
+import { OutboxSender } from './notify/outbox';
+import { DEFAULT_COLLECTOR_CONFIG, loadCollectorConfig, parseListen, rulesConfig, tierPolicies, type CollectorConfig } from './config';
 import { openDb } from './db';
 import { createToken } from './tokens';
 
@@ -117,15 +119,28 @@ async function serve(config: CollectorConfig, io: Io): Promise<number> {
   const addr = app.server.address() as AddressInfo;
   const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   io.out(`lifeline-collector ${VERSION} listening on http://${shown}:${addr.port} (database ${config.database})\n`);
+  // The brain: evaluate the stored state on a timer, and send what it queued in the outbox.
+  const evaluator = new Evaluator({
+    db,
+    tiers: tierPolicies(config),
+    rules: rulesConfig(config),
+    channels: config.notify,
+    publicUrl: config.publicUrl,
+    reminderMs: config.incidents.reminder,
+    flapMs: config.incidents.flap,
+  });
+  const outbox = new OutboxSender({ db, channels: config.notify, log: app.log });
+  outbox.start();
+  evaluator.start(config.incidents.evaluateEvery, Date.now, () => outbox.poke(), (err) => app.log.error({ err }, 'evaluation failed'));
 
   return new Promise((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
       io.err(`lifeline-collector: ${signal}, finishing in-flight requests\n`);
+      evaluator.stop();
       // close() waits for in-flight requests; the DB is closed only after the last one is done.
-      app
-        .close()
+      Promise.all([outbox.stop(), app.close()])
         .then(() => {
           db.close();
           resolve(0);

@@ -3,6 +3,9 @@ import { absolutePath, durationField, sizeField } from '../shared/config-types';
 import { deepFreeze, loadConfigFile, type ExtraCheck } from '../shared/config-file';
 import { nameSchema } from '../shared/protocol';
 import { decodePublicKey } from '../shared/signing';
+import { DEFAULT_TIERS, TIER_IDS, type TierId } from '../shared/tiers';
+import { notifyConfigSchema } from './notify/config';
+import { DEFAULT_RULES_CONFIG, type RulesConfig, type TierPolicyView } from './rules/types';
 
 export const DEFAULT_COLLECTOR_CONFIG = '/etc/lifeline/collector.yaml';
 export const DEFAULT_DATABASE = '/var/lib/lifeline-collector/lifeline.db';
@@ -38,8 +41,31 @@ export const collectorConfigSchema = z
       .strict()
       .default(limitsDefaults),
     enrollTokenTtl: durationField.default(24 * 3_600_000),
-    // Validated by the notification channels themselves (a later issue); kept loose until then.
-    notify: z.array(z.object({}).loose()).default([]),
+    notify: notifyConfigSchema,
+    rules: z
+      .object({
+        grace: durationField.default(DEFAULT_RULES_CONFIG.graceMs),
+        silentHeartbeats: z.int().min(1).default(DEFAULT_RULES_CONFIG.silentHeartbeats),
+        clockSkew: durationField.default(DEFAULT_RULES_CONFIG.clockSkewMs),
+        capacityPct: z.number().min(1).max(100).default(DEFAULT_RULES_CONFIG.capacityPct),
+        capacityPctByTarget: z.record(z.string(), z.number().min(1).max(100)).default({}),
+        fullWithinDays: z.number().positive().default(DEFAULT_RULES_CONFIG.fullWithinDays),
+        sizeChangeShare: z.number().positive().default(DEFAULT_RULES_CONFIG.sizeChangeShare),
+        durationFactor: z.number().min(1).default(DEFAULT_RULES_CONFIG.durationFactor),
+        runningFactor: z.number().min(1).default(DEFAULT_RULES_CONFIG.runningFactor),
+        verifyGrace: durationField.default(DEFAULT_RULES_CONFIG.verifyGraceMs),
+        minRunsForAnomaly: z.int().min(1).default(DEFAULT_RULES_CONFIG.minRunsForAnomaly),
+      })
+      .strict()
+      .prefault({}),
+    // RPO/RTO per tier, over the ADR-005 defaults (shared/tiers.ts).
+    tiers: z.partialRecord(z.enum(['1', '2', '3', '4']), z.object({ rpo: durationField.optional(), rto: durationField.optional() }).strict()).default({}),
+    incidents: z
+      .object({ reminder: durationField.default(24 * 3_600_000), flap: durationField.default(5 * 60_000), evaluateEvery: durationField.default(60_000) })
+      .strict()
+      .prefault({}),
+    // Acknowledge, mute and maintenance windows through the API need this token (Bearer).
+    adminTokenFile: absolutePath.optional(),
     publicUrl: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
   })
   .strict();
@@ -67,4 +93,32 @@ export function loadCollectorConfig(file: string): CollectorConfig {
 /** Builds a config from a plain object (tests, defaults); throws ZodError on invalid input. */
 export function collectorConfig(input: unknown = {}): CollectorConfig {
   return deepFreeze(collectorConfigSchema.parse(input));
+}
+
+/** The rules' thresholds from the config (durations already in ms). */
+export function rulesConfig(config: CollectorConfig): RulesConfig {
+  const r = config.rules;
+  return {
+    graceMs: r.grace,
+    silentHeartbeats: r.silentHeartbeats,
+    clockSkewMs: r.clockSkew,
+    capacityPct: r.capacityPct,
+    capacityPctByTarget: r.capacityPctByTarget,
+    fullWithinDays: r.fullWithinDays,
+    sizeChangeShare: r.sizeChangeShare,
+    durationFactor: r.durationFactor,
+    runningFactor: r.runningFactor,
+    verifyGraceMs: r.verifyGrace,
+    minRunsForAnomaly: r.minRunsForAnomaly,
+  };
+}
+
+/** RPO/RTO per tier: the ADR-005 defaults with the config's overrides. */
+export function tierPolicies(config: CollectorConfig): Record<TierId, TierPolicyView> {
+  const out = {} as Record<TierId, TierPolicyView>;
+  for (const id of TIER_IDS) {
+    const o = config.tiers[String(id) as '1'] ?? {};
+    out[id] = { rpoMs: o.rpo ?? DEFAULT_TIERS[id].rpoMs, rtoMs: o.rto ?? DEFAULT_TIERS[id].rtoMs };
+  }
+  return out;
 }

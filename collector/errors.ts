@@ -24,6 +24,9 @@ const defs = {
   E_TOKEN_NAME: { status: 400, message: 'enrollment token was issued for agent %s, not %s' },
   E_KEY_CONFLICT: { status: 409, message: 'agent %s is already enrolled with a different public key; remove it first to rotate the key' },
   E_NOT_FOUND: { status: 404, message: 'no route for %s %s' },
+  E_NO_SUCH: { status: 404, message: 'no %s %s' },
+  E_ADMIN_DISABLED: { status: 403, message: 'admin actions are disabled: set adminTokenFile in collector.yaml' },
+  E_ADMIN_TOKEN: { status: 401, message: 'admin actions need "Authorization: Bearer <admin token>"' },
   E_BAD_REQUEST: { status: 400, message: '%s' },
   E_INTERNAL: { status: 500, message: 'internal error; see the collector log' },
 } satisfies Record<string, ErrorDef>;

@@ -23,9 +23,9 @@ export function createIngest(db: Db): Ingest {
   );
   const upsertJob = db.prepare(
     `INSERT INTO jobs (agent_id, name, asset, tier, driver, target_name, target_location, target_media,
-                       schedule, timeout_ms, retention, verify, restore_test, active, updated_at)
+                       schedule, timeout_ms, retention, verify, restore_test, active, updated_at, created_at)
      VALUES (@agentId, @name, @asset, @tier, @driver, @targetName, @targetLocation, @targetMedia,
-             @schedule, @timeoutMs, @retention, @verify, @restoreTest, 1, @now)
+             @schedule, @timeoutMs, @retention, @verify, @restoreTest, 1, @now, @now)
      ON CONFLICT (agent_id, name) DO UPDATE SET
        asset = excluded.asset, tier = excluded.tier, driver = excluded.driver,
        target_name = excluded.target_name, target_location = excluded.target_location, target_media = excluded.target_media,
@@ -67,6 +67,8 @@ export function createIngest(db: Db): Ingest {
      ON CONFLICT (agent_id) DO UPDATE SET facts = excluded.facts, seq = excluded.seq, updated_at = excluded.updated_at
      WHERE excluded.seq > host_facts.seq`,
   );
+
+  const usage = db.prepare(`INSERT OR IGNORE INTO fs_usage (agent_id, mount, at, used_bytes, size_bytes) VALUES (?, ?, ?, ?, ?)`);
 
   function applyHello(agentId: number, m: HelloMessage, now: number): void {
     if (hello.run(m.version, m.hostname, m.timezone, m.heartbeatMs, m.seq, agentId, m.seq).changes === 0) return;
@@ -128,6 +130,7 @@ export function createIngest(db: Db): Ingest {
       case 'host': {
         const { agent: _a, seq: _s, sentAt: _t, kind: _k, ...facts } = m;
         host.run(agentId, JSON.stringify(facts), m.seq, now);
+        for (const f of m.filesystems) usage.run(agentId, f.mount, ms(m.sentAt), f.usedBytes, f.sizeBytes);
         return;
       }
     }

@@ -103,6 +103,83 @@ export const MIGRATIONS: readonly string[] = [
     updated_at INTEGER NOT NULL
   );
   `,
+  // 2: incidents, silences and the notification outbox. A notification row is written in the
+  // same transaction as the incident change it announces; senders claim rows by compare-and-set.
+  `
+  CREATE TABLE incidents (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    severity TEXT NOT NULL CHECK (severity IN ('critical', 'warning', 'info')),
+    agent TEXT,
+    job TEXT,
+    asset TEXT,
+    target TEXT,
+    tier INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    opened_at INTEGER NOT NULL,
+    since INTEGER NOT NULL,
+    last_seen_failing_at INTEGER NOT NULL,
+    resolved_at INTEGER,
+    -- NULL while the operator has not been told (muted or in maintenance when it opened).
+    last_notified_at INTEGER,
+    reminders INTEGER NOT NULL DEFAULT 0,
+    acked_at INTEGER,
+    acked_by TEXT
+  );
+  -- At most one open incident per finding key.
+  CREATE UNIQUE INDEX incidents_open_key ON incidents (key) WHERE resolved_at IS NULL;
+  CREATE INDEX incidents_by_opened ON incidents (opened_at);
+
+  CREATE TABLE mutes (
+    id INTEGER PRIMARY KEY,
+    asset TEXT, -- NULL: everything
+    until INTEGER NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE maintenance_windows (
+    id INTEGER PRIMARY KEY,
+    starts_at INTEGER NOT NULL,
+    ends_at INTEGER NOT NULL,
+    asset TEXT, -- NULL: everything
+    reason TEXT NOT NULL DEFAULT ''
+  );
+
+  CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY,
+    incident_id INTEGER REFERENCES incidents(id),
+    channel TEXT NOT NULL,
+    event TEXT NOT NULL CHECK (event IN ('open', 'reminder', 'resolved', 'report')),
+    payload TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    -- NULL once sent or given up on.
+    next_attempt_at INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    claimed_at INTEGER,
+    claim_token TEXT,
+    sent_at INTEGER,
+    last_error TEXT
+  );
+  CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE sent_at IS NULL;
+  `,
+  `
+  -- When the collector first saw each job: missed runs and retention are expected from then on.
+  ALTER TABLE jobs ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
+  UPDATE jobs SET created_at = updated_at;
+
+  -- Filesystem usage samples from host facts, for the fill forecast (kept ~35 days).
+  CREATE TABLE fs_usage (
+    agent_id INTEGER NOT NULL REFERENCES agents(id),
+    mount TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    used_bytes INTEGER NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, mount, at)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

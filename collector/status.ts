@@ -5,7 +5,22 @@ export interface StatusReport {
   generatedAt: string;
   agents: { name: string; lastSeen: string | null; version: string | null; hostname: string | null; source: string }[];
   jobs: StatusJob[];
-  incidents: unknown[];
+  incidents: StatusIncident[];
+}
+
+export interface StatusIncident {
+  id: number;
+  rule: string;
+  severity: string;
+  agent: string | null;
+  job: string | null;
+  asset: string | null;
+  target: string | null;
+  title: string;
+  detail: string;
+  since: string;
+  openedAt: string;
+  acknowledged: boolean;
 }
 
 export interface StatusJob {
@@ -155,5 +170,13 @@ export function getStatus(db: Db, now: number): StatusReport {
       inventory: inventories.get(`${r.agent}\0${r.name}`) ?? null,
     }),
   );
-  return { generatedAt: new Date(now).toISOString(), agents, jobs, incidents: [] };
+  const incidents = db
+    .prepare<[], { id: number; rule: string; severity: string; agent: string | null; job: string | null; asset: string | null; target: string | null; title: string; detail: string; since: number; openedAt: number; ackedAt: number | null }>(
+      `SELECT id, rule, severity, agent, job, asset, target, title, detail, since, opened_at AS openedAt, acked_at AS ackedAt
+       FROM incidents WHERE resolved_at IS NULL
+       ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, opened_at`,
+    )
+    .all()
+    .map(({ since, openedAt, ackedAt, ...i }) => ({ ...i, since: iso(since)!, openedAt: iso(openedAt)!, acknowledged: ackedAt !== null }));
+  return { generatedAt: new Date(now).toISOString(), agents, jobs, incidents };
 }

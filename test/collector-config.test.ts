@@ -34,6 +34,21 @@ test('an empty config gets every default', () => {
     limits: { bodyBytes: 1_048_576, ratePerSecond: 50, burst: 200 },
     enrollTokenTtl: 86_400_000,
     notify: [],
+    rules: {
+      grace: 3_600_000,
+      silentHeartbeats: 3,
+      clockSkew: 300_000,
+      capacityPct: 80,
+      capacityPctByTarget: {},
+      fullWithinDays: 14,
+      sizeChangeShare: 0.5,
+      durationFactor: 2,
+      runningFactor: 3,
+      verifyGrace: 86_400_000,
+      minRunsForAnomaly: 5,
+    },
+    tiers: {},
+    incidents: { reminder: 86_400_000, flap: 300_000, evaluateEvery: 60_000 },
   });
 });
 
