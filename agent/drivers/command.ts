@@ -5,8 +5,9 @@ import { outcomeFromProcess, type Driver, type Zod } from './types';
 // warningExitCodes count as warnings; everything else is a failure.
 // `command: [tar, -czf, …]` is the short form of `command: { argv: [...] }`.
 const options = (z: Zod) => {
-  // YAML reads `[sleep, 5]` as a string and a number; both are meant as arguments.
-  const argv = z.array(z.union([z.string(), z.number()]).transform(String)).min(1, 'expected at least the program to run');
+  // YAML reads `[sleep, 5]` or `[true]` as numbers and booleans; all are meant as arguments.
+  const arg = z.union([z.string(), z.number(), z.boolean()], { error: 'expected a program argument (a string)' }).transform(String);
+  const argv = z.array(arg).min(1, 'expected at least the program to run');
   return z.preprocess(
     (v) => (Array.isArray(v) ? { argv: v } : v),
     z.object({ argv, warningExitCodes: z.array(z.int()).default([]) }).strict(),
