@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { collectorConfig, rulesConfig, tierPolicies } from '../collector/config';
+import { Evaluator } from '../collector/evaluate/evaluator';
+import { TestAgent, catalogJob, count, heartbeat, hello, testCollector } from './collector-helpers';
+
+const MINUTE = 60_000;
+
+// The collector's clock is a parameter here: hello at 2025-01-01 03:00 UTC, then evaluation
+// passes at chosen instants, with no real waiting.
+function setup() {
+  const agent = new TestAgent('pve1');
+  const c = testCollector([agent], {
+    notify: [{ type: 'webhook', url: 'http://127.0.0.1:9/hook' }],
+    incidents: { flap: '0s' },
+  });
+  const cfg = collectorConfig({ notify: [{ type: 'webhook', url: 'http://127.0.0.1:9/hook' }] });
+  const evaluator = new Evaluator({ db: c.db, tiers: tierPolicies(cfg), rules: rulesConfig(cfg), channels: cfg.notify, reminderMs: 86_400_000, flapMs: 0 });
+  return { agent, c, evaluator };
+}
+
+const rules = (pass: { findings: { rule: string }[] }) => pass.findings.map((f) => f.rule).sort();
+
+test('a silent agent is found one interval after its third missed heartbeat, not before', async () => {
+  const { agent, c, evaluator } = setup();
+  // Schedule far away, so only the heartbeat matters.
+  await c.app.inject(agent.report({ messages: [agent.msg(hello([catalogJob('etc', { schedule: '0 2 1 1 *', asset: 'etc' })])), agent.msg(heartbeat())] }));
+  const seen = c.clock.now;
+  assert.ok(!rules(evaluator.pass(seen + 3 * MINUTE)).includes('agent-silent'), 'exactly 3 intervals is still fine');
+  const late = evaluator.pass(seen + 3 * MINUTE + 1);
+  assert.ok(rules(late).includes('agent-silent'));
+  assert.equal(late.opened.length > 0, true);
+  assert.ok(count(c.db, 'outbox') >= 1, 'the incident and its notification are stored together');
+});
+
+test('a missed schedule is found once the due time plus grace has passed', async () => {
+  const { agent, c, evaluator } = setup();
+  await c.app.inject(agent.report({ messages: [agent.msg(hello([catalogJob('pg', { schedule: '0 2 * * *', asset: 'pg' })]))] }));
+  // Known since 2025-01-01 03:00 UTC; Europe/Berlin 02:00 on Jan 2 is 01:00 UTC; grace 1 h.
+  const due = Date.parse('2025-01-02T01:00:00Z');
+  const heartbeatAt = (t: number) => {
+    c.clock.now = t;
+    return c.app.inject(agent.report({ messages: [agent.msg(heartbeat())] }));
+  };
+  await heartbeatAt(due + 60 * MINUTE - MINUTE);
+  assert.ok(!rules(evaluator.pass(due + 60 * MINUTE)).includes('missed-run'));
+  await heartbeatAt(due + 60 * MINUTE);
+  const pass = evaluator.pass(due + 61 * MINUTE);
+  assert.ok(rules(pass).includes('missed-run'), JSON.stringify(rules(pass)));
+  const incident = c.db.prepare("SELECT title FROM incidents WHERE rule = 'missed-run' AND resolved_at IS NULL").get() as { title: string };
+  assert.match(incident.title, /pg/);
+});
