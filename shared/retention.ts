@@ -73,7 +73,29 @@ function formatterFor(timeZone: string | undefined): Intl.DateTimeFormat {
   return f;
 }
 
+// formatToParts is slow and the collector audits thousands of inventories per pass: keep the
+// zone's UTC offset per 15-minute slot (zone transitions fall on such boundaries) and derive
+// the local fields with plain arithmetic.
+const SLOT_MS = 15 * 60_000;
+const offsets = new WeakMap<Intl.DateTimeFormat, Map<number, number>>();
+
 function localFields(t: Date, f: Intl.DateTimeFormat): LocalFields {
+  let byFormatter = offsets.get(f);
+  if (!byFormatter) offsets.set(f, (byFormatter = new Map()));
+  const ms = t.getTime();
+  const slot = Math.floor(ms / SLOT_MS);
+  let offset = byFormatter.get(slot);
+  if (offset === undefined) {
+    const p = formattedFields(new Date(slot * SLOT_MS), f);
+    offset = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - slot * SLOT_MS;
+    if (byFormatter.size > 100_000) byFormatter.clear();
+    byFormatter.set(slot, offset);
+  }
+  const l = new Date(ms + offset);
+  return { year: l.getUTCFullYear(), month: l.getUTCMonth() + 1, day: l.getUTCDate(), hour: l.getUTCHours(), minute: l.getUTCMinutes(), second: l.getUTCSeconds() };
+}
+
+function formattedFields(t: Date, f: Intl.DateTimeFormat): LocalFields {
   const out: LocalFields = { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0 };
   for (const p of f.formatToParts(t)) {
     if (p.type in out) out[p.type as keyof LocalFields] = Number(p.value);

@@ -1,7 +1,6 @@
 import { hasKeepRule, planRetention, type RetentionSemantics } from '../../shared/retention';
 import type { Retention } from '../../shared/retention-policy';
 import type { EvaluationInput, Finding, JobView } from './types';
-import { cronFor } from '../../shared/schedule';
 import { DAY_MS, jobFinding, localDateTime, nextDue } from './util';
 
 const HOUR_MS = 3_600_000;
@@ -36,14 +35,30 @@ export function expectedSnapshotTimes(job: JobView, from: number, until: number)
   // expectation (a policy keeps no more of the newest runs than of all of them), so it errs
   // towards silence, never towards a false alarm.
   const start = Math.max(from, until - span, until - MAX_SIMULATED_RUNS * interval);
-  // One compiled schedule for the whole walk (nextRun compiles on every call).
-  const cron = cronFor(job.schedule, job.timezone);
-  let t = cron.nextRun(new Date(start - 1))?.getTime() ?? null;
+  // nextRun remembers its answers, so jobs sharing a schedule walk it once between them.
+  let t = nextDue(job.schedule, start - 1, job.timezone);
   while (t !== null && t <= until && times.length < MAX_SIMULATED_RUNS) {
     times.push(t);
-    t = cron.nextRun(new Date(t))?.getTime() ?? null;
+    t = nextDue(job.schedule, t, job.timezone);
   }
   return times;
+}
+
+// The expectation depends on the schedule, zone, policy and the window only, and jobs share
+// those (tier defaults): memoized, so a pass over thousands of jobs walks each schedule once.
+// Pure: same inputs, same answer; the memo only remembers it.
+const expectedMemo = new Map<string, number>();
+
+function expectedKept(job: JobView, until: number, semantics: RetentionSemantics, tz: string): number {
+  const times = expectedSnapshotTimes(job, job.knownSince, until);
+  const key = `${job.schedule}\0${tz}\0${semantics}\0${JSON.stringify(job.retention)}\0${times[0] ?? ''}\0${times.length}`;
+  let n = expectedMemo.get(key);
+  if (n === undefined) {
+    if (expectedMemo.size > 50_000) expectedMemo.clear();
+    n = keptCount(times, job.retention, semantics, tz);
+    expectedMemo.set(key, n);
+  }
+  return n;
 }
 
 /** How many of these snapshot times the policy keeps. */
@@ -74,7 +89,7 @@ export function retentionAudit(input: EvaluationInput, now: number): Finding[] {
       .join(' ');
 
     const until = Math.min(now, inv.updatedAt) - input.config.graceMs;
-    const expected = keptCount(expectedSnapshotTimes(job, job.knownSince, until), job.retention, semantics, tz);
+    const expected = expectedKept(job, until, semantics, tz);
     const kept = keptCount(actual.map((s) => s.time), job.retention, semantics, tz);
     if (kept < expected) {
       out.push(
