@@ -8,6 +8,7 @@ import { listAgents } from './agents';
 import { buildApp } from './app';
 import { Evaluator } from './evaluate/evaluator';
 import { OutboxSender } from './notify/outbox';
+import { scheduleReports } from './report-schedule';
 import { DEFAULT_COLLECTOR_CONFIG, loadCollectorConfig, parseListen, rulesConfig, tierPolicies, type CollectorConfig } from './config';
 import { openDb } from './db';
 import { createToken } from './tokens';
@@ -132,6 +133,7 @@ async function serve(config: CollectorConfig, io: Io): Promise<number> {
   const outbox = new OutboxSender({ db, channels: config.notify, log: app.log });
   outbox.start();
   evaluator.start(config.incidents.evaluateEvery, Date.now, () => outbox.poke(), (err) => app.log.error({ err }, 'evaluation failed'));
+  const reports = scheduleReports(db, config, () => outbox.poke());
 
   return new Promise((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
@@ -139,6 +141,7 @@ async function serve(config: CollectorConfig, io: Io): Promise<number> {
       process.off('SIGINT', stop);
       io.err(`lifeline-collector: ${signal}, finishing in-flight requests\n`);
       evaluator.stop();
+      for (const r of reports) r.stop();
       // close() waits for in-flight requests; the DB is closed only after the last one is done.
       Promise.all([outbox.stop(), app.close()])
         .then(() => {

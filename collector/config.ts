@@ -3,6 +3,7 @@ import { absolutePath, durationField, sizeField } from '../shared/config-types';
 import { deepFreeze, loadConfigFile, type ExtraCheck } from '../shared/config-file';
 import { nameSchema } from '../shared/protocol';
 import { decodePublicKey } from '../shared/signing';
+import { scheduleError } from '../shared/schedule';
 import { DEFAULT_TIERS, TIER_IDS, type TierId } from '../shared/tiers';
 import { notifyConfigSchema } from './notify/config';
 import { DEFAULT_RULES_CONFIG, type RulesConfig, type TierPolicyView } from './rules/types';
@@ -24,6 +25,11 @@ const listenField = z.string().refine((s) => parseListen(s) !== null, { message:
 const publicKeyField = z
   .string()
   .refine((s) => decodePublicKey(s) !== null, { message: 'expected the base64 of a 32-byte Ed25519 public key (as printed by "lifeline-agent keygen")' });
+
+const reportSchedule = z
+  .string()
+  .nullable()
+  .refine((s) => s === null || scheduleError(s) === null, { message: 'expected a cron schedule like "0 8 * * 1", or null' });
 
 const limitsDefaults = { bodyBytes: 2 ** 20, ratePerSecond: 50, burst: 200 };
 
@@ -62,6 +68,11 @@ export const collectorConfigSchema = z
     tiers: z.partialRecord(z.enum(['1', '2', '3', '4']), z.object({ rpo: durationField.optional(), rto: durationField.optional() }).strict()).default({}),
     incidents: z
       .object({ reminder: durationField.default(24 * 3_600_000), flap: durationField.default(5 * 60_000), evaluateEvery: durationField.default(60_000) })
+      .strict()
+      .prefault({}),
+    // When the weekly and monthly reports are sent through the notify channels (null: never).
+    reports: z
+      .object({ weekly: reportSchedule.default('0 8 * * 1'), monthly: reportSchedule.default('0 8 1 * *') })
       .strict()
       .prefault({}),
     // Acknowledge, mute and maintenance windows through the API need this token (Bearer).

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { AppContext } from '../context';
 import { httpError, invalidField } from '../errors';
 import { IncidentStore } from '../incidents/store';
+import { buildReport, reportMarkdown } from '../reports';
 
 const isoTime = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
 const ackBody = z.object({ by: z.string().min(1).max(100).default('admin') }).strict().prefault({});
@@ -21,7 +22,7 @@ function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
 }
 
 /**
- * Incidents: listing is as open as the status page; acknowledging, muting and maintenance
+ * Incidents and reports: reading is as open as the status page; acknowledging, muting and maintenance
  * windows need the admin token (compared in constant time, read from its file at start).
  */
 export function incidentRoutes(ctx: AppContext): FastifyPluginAsync {
@@ -37,6 +38,12 @@ export function incidentRoutes(ctx: AppContext): FastifyPluginAsync {
     scope.get('/api/v1/incidents', async (req) => {
       const state = (req.query as { state?: string }).state === 'all' ? 'all' : 'open';
       return { incidents: store.listIncidents({ state }) };
+    });
+    scope.get('/api/v1/reports/:period', async (req) => {
+      const period = (req.params as { period: string }).period;
+      if (period !== 'week' && period !== 'month') throw httpError('E_NO_SUCH', 'report period', JSON.stringify(period));
+      const report = buildReport(ctx.db, period, ctx.now());
+      return { report, markdown: reportMarkdown(report) };
     });
     scope.post('/api/v1/incidents/:id/ack', async (req) => {
       requireAdmin(req);
