@@ -130,7 +130,8 @@ async function serve(config: CollectorConfig, io: Io): Promise<number> {
     reminderMs: config.incidents.reminder,
     flapMs: config.incidents.flap,
   });
-  const outbox = new OutboxSender({ db, channels: config.notify, log: app.log });
+  const retry = { baseDelayMs: config.notifyRetry.base, maxDelayMs: config.notifyRetry.max, maxAttempts: config.notifyRetry.attempts };
+  const outbox = new OutboxSender({ db, channels: config.notify, log: app.log, retry, intervalMs: Math.min(5000, config.notifyRetry.base) });
   outbox.start();
   evaluator.start(config.incidents.evaluateEvery, Date.now, () => outbox.poke(), (err) => app.log.error({ err }, 'evaluation failed'));
   const reports = scheduleReports(db, config, () => outbox.poke());

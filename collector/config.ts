@@ -70,6 +70,11 @@ export const collectorConfigSchema = z
       .object({ reminder: durationField.default(24 * 3_600_000), flap: durationField.default(5 * 60_000), evaluateEvery: durationField.default(60_000) })
       .strict()
       .prefault({}),
+    // Notification retries: exponential backoff from `base` up to `max`, at most `attempts` tries.
+    notifyRetry: z
+      .object({ base: durationField.default(30_000), max: durationField.default(3_600_000), attempts: z.int().min(1).default(10) })
+      .strict()
+      .prefault({}),
     // When the weekly and monthly reports are sent through the notify channels (null: never).
     reports: z
       .object({ weekly: reportSchedule.default('0 8 * * 1'), monthly: reportSchedule.default('0 8 1 * *') })

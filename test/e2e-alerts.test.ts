@@ -96,3 +96,49 @@ notify:
   assert.match(String(resolved.headers['x-title']).toLowerCase(), /resolved/);
   assert.equal((await collector.status()).incidents.length, 0);
 });
+
+test('a notification queued before the collector is killed is delivered exactly once after it restarts', async () => {
+  // The webhook receiver is down at first: the collector writes the incident and its outbox row,
+  // fails to deliver, and is killed with SIGKILL. Restarted with the receiver up, it delivers
+  // the row once, and never again.
+  const received: string[] = [];
+  const hook = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      received.push(body);
+      res.writeHead(200).end('{}');
+    });
+  });
+  await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+  const port = (hook.address() as { port: number }).port;
+  await new Promise((r) => hook.close(r));
+
+  const collector = await startCollector(`incidents: { evaluateEvery: 1s, flap: 0s, reminder: 1d }
+notifyRetry: { base: 1s, max: 2s }
+notify:
+  - { type: webhook, url: "http://127.0.0.1:${port}/hook", assets: [nas] }
+`);
+  cleanups.push(() => collector.stop('SIGKILL'));
+  const agent = writeAgentConfig({
+    name: 'nas1',
+    jobs: `  - { name: nas-sync, asset: nas, tier: 1, target: local-disk, driver: command, command: [sh, -c, "echo disk gone >&2; exit 2"] }
+  - { name: nas-copy, asset: nas, tier: 1, target: local-disk, driver: command, command: [true] }
+  - { name: nas-offsite, asset: nas, tier: 1, target: cloud, driver: command, command: [true] }
+`,
+  });
+  enrollAgent(agent, collector);
+  for (const job of ['nas-copy', 'nas-offsite']) await cliAsync(AGENT_BIN, ['run', job, '--config', agent.config]);
+  assert.equal((await cliAsync(AGENT_BIN, ['run', 'nas-sync', '--config', agent.config])).code, 1);
+  await waitFor('the incident', async () => (await collector.status()).incidents.length === 1, 20_000);
+  await sleep(1500); // at least one failed delivery attempt
+  await collector.stop('SIGKILL');
+
+  await new Promise<void>((r) => hook.listen(port, '127.0.0.1', r));
+  cleanups.push(() => new Promise((r) => hook.close(r)));
+  await collector.start();
+  await waitFor('the delivery after restart', () => received.length >= 1, 20_000);
+  await sleep(4000); // more evaluations and sender rounds: still one
+  assert.equal(received.length, 1);
+  assert.match(received[0], /nas-sync/);
+});
