@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs';
 import { z } from 'zod';
 import { absolutePath, durationField, sizeField } from '../shared/config-types';
 import { deepFreeze, loadConfigFile, type ExtraCheck } from '../shared/config-file';
@@ -102,8 +103,29 @@ const checkAgents: ExtraCheck = (data) => {
   return problems;
 };
 
+// Secrets the collector reads later must be readable now: a refusal at start, not at 3 a.m.
+const checkSecretFiles: ExtraCheck = (data) => {
+  const d = (data ?? {}) as { adminTokenFile?: unknown; notify?: unknown };
+  const problems: { path: PropertyKey[]; message: string }[] = [];
+  const check = (path: PropertyKey[], file: unknown) => {
+    if (typeof file !== 'string' || !file.startsWith('/')) return;
+    try {
+      accessSync(file, constants.R_OK);
+    } catch {
+      problems.push({ path, message: `secret file ${file} is missing or not readable` });
+    }
+  };
+  check(['adminTokenFile'], d.adminTokenFile);
+  if (Array.isArray(d.notify)) {
+    d.notify.forEach((n, i) => {
+      for (const key of ['tokenFile', 'userFile', 'passwordFile', 'urlsFile']) check(['notify', i, key], (n as Record<string, unknown>)?.[key]);
+    });
+  }
+  return problems;
+};
+
 export function loadCollectorConfig(file: string): CollectorConfig {
-  return loadConfigFile(file, collectorConfigSchema, checkAgents);
+  return loadConfigFile(file, collectorConfigSchema, (data) => [...checkAgents(data), ...checkSecretFiles(data)]);
 }
 
 /** Builds a config from a plain object (tests, defaults); throws ZodError on invalid input. */

@@ -55,6 +55,7 @@ test('an empty config gets every default', () => {
 });
 
 test('the example config from the design loads and is frozen', () => {
+  const token = write('ntfy.token', 'tk_AgQdq7mVBoFD37zQVN29RhuMzNIz2\n');
   const cfg = loadCollectorConfig(
     write(
       'good.yaml',
@@ -65,7 +66,7 @@ agents:
 limits: { bodyBytes: 4MiB, ratePerSecond: 5, burst: 20 }
 enrollTokenTtl: 2h
 notify:
-  - { type: ntfy, url: "https://ntfy.example/homelab-backups", tokenFile: /etc/lifeline/ntfy.token }
+  - { type: ntfy, url: "https://ntfy.example/homelab-backups", tokenFile: ${token} }
 publicUrl: https://backups.example
 `,
     ),
@@ -74,6 +75,13 @@ publicUrl: https://backups.example
   assert.equal(cfg.enrollTokenTtl, 7_200_000);
   assert.equal(cfg.agents[0].publicKey, key);
   assert.ok(Object.isFrozen(cfg) && Object.isFrozen(cfg.agents[0]));
+});
+
+test('a missing secret file (admin token, channel token) is a config error naming the key', () => {
+  assert.throws(
+    () => loadCollectorConfig(write('secrets.yaml', `adminTokenFile: ${dir}/none.token\nnotify:\n  - { type: ntfy, url: "http://127.0.0.1:1/t", tokenFile: ${dir}/none2 }\n`)),
+    (err: Error) => /:1:\d+: adminTokenFile: secret file .*none.token is missing/.test(err.message) && /notify.0.tokenFile: secret file/.test(err.message),
+  );
 });
 
 test('config problems are all reported with their line and key path', () => {
