@@ -127,6 +127,13 @@ export function commitDump(written: string, dump: NewDump): number {
   return statSync(dump.final).size;
 }
 
+/** Commits a finished dump, logs it and reports it as the backup's success. */
+export function finishDump(ctx: DriverContext<unknown>, written: string, dump: NewDump, note = ''): OperationOutcome {
+  const bytes = commitDump(written, dump);
+  ctx.tail.line(`[lifeline] wrote ${dump.final} (${bytes} bytes${note ? `, ${note}` : ''})`);
+  return { status: 'success', exitCode: 0, bytesTotal: bytes, snapshotId: dump.name };
+}
+
 /** Removes whatever a failed dump left, so nothing incomplete remains. */
 export function discardDump(dump: NewDump): void {
   for (const p of [dump.partial, `${dump.partial}.gz`, `${dump.partial}.zst`]) rmSync(p, { force: true });

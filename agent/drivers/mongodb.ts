@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { z as Z } from 'zod';
 import {
-  absolutePath, commitDump, discardDump, dumpDir, inventoryOf, isDump, lines, newestDump, pruneDumps, registerPasswords, runTool,
+  absolutePath, finishDump, discardDump, dumpDir, inventoryOf, isDump, lines, newestDump, pruneDumps, registerPasswords, runTool,
   scratchDatabase, startDump,
 } from './dump-files';
 import type { Driver, DriverContext, OperationOutcome, Zod } from './types';
@@ -64,9 +64,7 @@ async function backup(ctx: Ctx): Promise<OperationOutcome> {
     const argv = ['mongodump', ...auth(ctx), ...(o.database ? [`--db=${o.database}`] : []), ...(o.oplog ? ['--oplog'] : []), `--archive=${dump.partial}`, '--gzip'];
     const dumped = await runTool(ctx, argv, 'mongodump failed', { onStderr });
     if (dumped.status !== 'success') return dumped;
-    const bytes = commitDump(dump.partial, dump);
-    ctx.tail.line(`[lifeline] wrote ${dump.final} (${bytes} bytes, ${documents} documents in ${collections} collections)`);
-    return { status: 'success', exitCode: 0, bytesTotal: bytes, snapshotId: dump.name };
+    return finishDump(ctx, dump.partial, dump, `${documents} documents in ${collections} collections`);
   } finally {
     discardDump(dump);
   }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { z as Z } from 'zod';
 import {
-  absolutePath, commitDump, compressionOf, compressPartial, discardDump, dumpDir, fileEnd, findInPath, inventoryOf, isDump, lastLine,
+  absolutePath, finishDump, compressionOf, compressPartial, discardDump, dumpDir, fileEnd, findInPath, inventoryOf, isDump, lastLine,
   LastBytes, newestDump, pipelineOutcome, pruneDumps, readDumpEnd, registerPasswords, runPipeline, runTool, scratchDatabase, startDump,
 } from './dump-files';
 import type { Driver, DriverContext, OperationOutcome, Zod } from './types';
@@ -79,9 +79,7 @@ async function backup(ctx: Ctx): Promise<OperationOutcome> {
     if (!dumpIsComplete(fileEnd(dump.partial))) return { status: 'failure', exitCode: 0, error: `the dump ${INCOMPLETE}` };
     const packed = await compressPartial(ctx, dump.partial, o.compress);
     if (packed.outcome.status !== 'success') return packed.outcome;
-    const bytes = commitDump(packed.path, dump);
-    ctx.tail.line(`[lifeline] wrote ${dump.final} (${bytes} bytes)`);
-    return { status: 'success', exitCode: 0, bytesTotal: bytes, snapshotId: dump.name };
+    return finishDump(ctx, packed.path, dump);
   } finally {
     discardDump(dump);
   }

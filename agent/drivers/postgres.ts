@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { z as Z } from 'zod';
 import {
-  absolutePath, commitDump, compressPartial, discardDump, dumpDir, inventoryOf, isDump, lastLine, LastBytes, newestDump, pruneDumps,
+  absolutePath, finishDump, compressPartial, discardDump, dumpDir, inventoryOf, isDump, lastLine, LastBytes, newestDump, pruneDumps,
   readDumpEnd, registerPasswords, runTool, scratchDatabase, startDump,
 } from './dump-files';
 import type { Driver, DriverContext, OperationOutcome, Zod } from './types';
@@ -82,9 +82,7 @@ async function backup(ctx: Ctx): Promise<OperationOutcome> {
     const packed = await compressPartial(ctx, dump.partial, how);
     outcome = packed.outcome;
     if (outcome.status !== 'success') return outcome;
-    const bytes = commitDump(packed.path, dump);
-    ctx.tail.line(`[lifeline] wrote ${dump.final} (${bytes} bytes)`);
-    return { status: 'success', exitCode: 0, bytesTotal: bytes, snapshotId: dump.name };
+    return finishDump(ctx, packed.path, dump);
   } finally {
     discardDump(dump);
   }
