@@ -50,3 +50,28 @@ test('a missed schedule is found once the due time plus grace has passed', async
   const incident = c.db.prepare("SELECT title FROM incidents WHERE rule = 'missed-run' AND resolved_at IS NULL").get() as { title: string };
   assert.match(incident.title, /pg/);
 });
+
+test('an incremental pass reads only jobs whose agent reported or whose due time came, and keeps the other findings', async () => {
+  const a = new TestAgent('pve1');
+  const b = new TestAgent('pbs1');
+  const c = testCollector([a, b]);
+  await c.app.inject(a.report({ messages: [a.msg(hello([catalogJob('etc', { schedule: '0 2 1 1 *', asset: 'etc' })]))] }));
+  await c.app.inject(b.report({ messages: [b.msg(hello([catalogJob('store', { schedule: '0 2 1 1 *', asset: 'store' })]))] }));
+  const cfg = collectorConfig({});
+  const evaluator = new Evaluator({ db: c.db, tiers: tierPolicies(cfg), rules: rulesConfig(cfg), channels: [], reminderMs: 86_400_000, flapMs: 0 });
+  const t0 = c.clock.now;
+  const first = evaluator.pass(t0 + MINUTE);
+  assert.equal(first.full, true);
+  assert.equal(first.evaluatedJobs, 2);
+  // Only pve1 reports; pbs1's job is not due: one job read again.
+  c.clock.now = t0 + 2 * MINUTE;
+  await c.app.inject(a.report({ messages: [a.msg(heartbeat())] }));
+  const second = evaluator.pass(t0 + 3 * MINUTE);
+  assert.equal(second.full, false);
+  assert.equal(second.evaluatedJobs, 1);
+  // pbs1 stays silent: the host rule still sees it, every pass.
+  const later = evaluator.pass(t0 + 10 * MINUTE);
+  assert.equal(later.evaluatedJobs, 0);
+  assert.ok(later.findings.some((f) => f.rule === 'agent-silent' && f.agent === 'pbs1'));
+  assert.ok(later.findings.some((f) => f.rule === 'agent-silent' && f.agent === 'pve1'));
+});

@@ -1,9 +1,10 @@
 import type { Db } from '../db';
 import { IncidentStore, type PlanResult } from '../incidents/store';
 import type { ChannelConfig } from '../notify/routing';
-import { evaluate } from '../rules';
+import { evaluate, sortFindings } from '../rules';
 import type { Finding, RulesConfig, Tier, TierPolicyView } from '../rules/types';
 import { createGatherer } from './gather';
+import { recheckAt } from './recheck';
 
 export interface EvaluatorOptions {
   db: Db;
@@ -15,12 +16,19 @@ export interface EvaluatorOptions {
   flapMs: number;
   /** How long usage samples are kept for the capacity forecast. */
   usageRetentionMs?: number;
+  /** A full pass at least this often, whatever the due times say (default 1 h). */
+  fullEveryMs?: number;
 }
 
 export interface PassResult extends PlanResult {
   findings: Finding[];
+  /** Jobs whose history was read and rules run this pass. */
+  evaluatedJobs: number;
+  full: boolean;
   ms: number;
 }
+
+const jobKey = (agent: string, job: string) => `${agent}\0${job}`;
 
 /**
  * One evaluation pass: gather the stored state, run the pure rules at `now`, and turn the
@@ -29,19 +37,66 @@ export interface PassResult extends PlanResult {
 export class Evaluator {
   private readonly gather;
   private readonly store: IncidentStore;
+  private readonly listJobs;
+  private readonly activeAgents;
   private timer?: NodeJS.Timeout;
+  // Incremental state: the findings of the last pass, each job's next due time, and when the
+  // last (full) pass ran. Only jobs whose agent reported since, or whose due time has come
+  // (and the other jobs of their assets), are read and evaluated again.
+  private findings = new Map<string, Finding>();
+  private readonly recheck = new Map<string, number>();
+  private lastPassAt: number | null = null;
+  private lastFullAt = -Infinity;
 
   constructor(private readonly opts: EvaluatorOptions) {
     this.gather = createGatherer(opts.db);
     this.store = new IncidentStore(opts.db, { channels: opts.channels, publicUrl: opts.publicUrl });
+    this.listJobs = opts.db.prepare<[], { agent: string; job: string; asset: string }>(
+      `SELECT a.name AS agent, j.name AS job, j.asset FROM jobs j JOIN agents a ON a.id = j.agent_id WHERE j.active = 1 AND a.source <> 'removed'`,
+    );
+    this.activeAgents = opts.db.prepare<[number], { name: string }>(`SELECT name FROM agents WHERE last_seen > ?`);
   }
 
-  pass(now: number): PassResult {
+  /** One pass: incremental (due and changed jobs only) unless `full` or a full pass is due. */
+  pass(now: number, full = false): PassResult {
     const started = performance.now();
-    const findings = evaluate(this.gather(this.opts.tiers, this.opts.rules), now);
+    full ||= this.lastPassAt === null || now - this.lastFullAt >= (this.opts.fullEveryMs ?? 3_600_000);
+    const jobs = this.listJobs.all();
+    const wanted = new Set<string>();
+    if (full) {
+      for (const j of jobs) wanted.add(jobKey(j.agent, j.job));
+    } else {
+      const reported = new Set(this.activeAgents.all(this.lastPassAt!).map((a) => a.name));
+      const assets = new Set<string>();
+      for (const j of jobs) {
+        const due = this.recheck.get(jobKey(j.agent, j.job));
+        if (reported.has(j.agent) || due === undefined || due <= now) assets.add(j.asset);
+      }
+      // Asset rules (RPO, 3-2-1) need every copy of the asset.
+      for (const j of jobs) if (assets.has(j.asset)) wanted.add(jobKey(j.agent, j.job));
+    }
+    const isWanted = (agent: string, job: string) => wanted.has(jobKey(agent, job));
+    const input = this.opts.db.transaction(() => this.gather(this.opts.tiers, this.opts.rules, full ? undefined : isWanted))();
+    const fresh = [
+      ...evaluate({ ...input, jobs: input.jobs.filter((j) => isWanted(j.agent, j.job)) }, now, 'jobs'),
+      ...evaluate(input, now, 'host'),
+    ];
+    const evaluatedAssets = new Set(input.jobs.filter((j) => isWanted(j.agent, j.job)).map((j) => j.asset));
+    const existing = new Set(jobs.map((j) => jobKey(j.agent, j.job)));
+    for (const [key, f] of this.findings) {
+      const replaced = f.job ? isWanted(f.agent!, f.job) || !existing.has(jobKey(f.agent!, f.job)) : f.asset ? evaluatedAssets.has(f.asset) : true;
+      if (replaced) this.findings.delete(key);
+    }
+    for (const f of fresh) this.findings.set(f.key, f);
+    for (const j of input.jobs) if (isWanted(j.agent, j.job)) this.recheck.set(jobKey(j.agent, j.job), recheckAt(j, this.opts.tiers, this.opts.rules, now));
+    for (const key of this.recheck.keys()) if (!existing.has(key)) this.recheck.delete(key);
+
+    const findings = sortFindings([...this.findings.values()]);
     const plan = this.store.evaluate(findings, now, { reminderMs: this.opts.reminderMs, flapMs: this.opts.flapMs });
     this.opts.db.prepare('DELETE FROM fs_usage WHERE at < ?').run(now - (this.opts.usageRetentionMs ?? 35 * 86_400_000));
-    return { ...plan, findings, ms: performance.now() - started };
+    this.lastPassAt = now;
+    if (full) this.lastFullAt = now;
+    return { ...plan, findings, evaluatedJobs: wanted.size, full, ms: performance.now() - started };
   }
 
   /** Evaluates every `everyMs` (timer unref'd, so it never keeps the process alive). */

@@ -76,8 +76,14 @@ export function createGatherer(db: Db) {
     `SELECT at, used_bytes AS usedBytes FROM fs_usage WHERE agent_id = ? AND mount = ? ORDER BY at`,
   );
 
-  return function gather(tiers: Record<Tier, TierPolicyView>, config: RulesConfig): EvaluationInput {
+  /**
+   * Everything the rules read. With `wanted`, only those jobs get their runs and inventory read
+   * (an incremental pass); the others come as light views (what they are, no history), enough
+   * for the host rules, which only need each agent's tiers.
+   */
+  return function gather(tiers: Record<Tier, TierPolicyView>, config: RulesConfig, wanted?: (agent: string, job: string) => boolean): EvaluationInput {
     const jobViews = jobs.all().map((j): JobView => {
+      if (wanted && !wanted(j.agent, j.job)) return lightView(j);
       const recent = backups.all(j.agentId, j.job, RECENT).map(view);
       const rest = others.all({ agentId: j.agentId, job: j.job });
       const newest = (op: string) => optional(rest.find((r) => r.good === 0 && r.operation === op));
@@ -125,6 +131,16 @@ export function createGatherer(db: Db) {
       };
     });
     return { jobs: jobViews, agents: agentViews, tiers, config };
+  };
+}
+
+function lightView(j: JobRow): JobView {
+  return {
+    agent: j.agent, job: j.job, asset: j.asset, tier: j.tier, driver: j.driver,
+    target: { name: j.targetName, location: j.targetLocation, media: j.targetMedia },
+    schedule: j.schedule, timezone: j.timezone ?? 'UTC', timeoutMs: j.timeoutMs, retention: JSON.parse(j.retention),
+    verifySchedule: null, restoreTestSchedule: null, knownSince: j.knownSince,
+    lastBackup: null, lastSuccess: null, recentBackups: [], lastVerify: null, lastRestoreTest: null, lastPrune: null, inventory: null,
   };
 }
 

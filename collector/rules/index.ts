@@ -34,10 +34,17 @@ export const RULES: Readonly<Record<string, Rule>> = Object.freeze({
   'three-two-one': threeTwoOne,
 });
 
+/** Rules about a whole host: they read every agent, and jobs only for the agent's tier. */
+export const HOST_RULES: readonly string[] = Object.freeze(['capacity', 'smart', 'agent-silent', 'clock-skew']);
+
 const RANK: Record<Severity, number> = { critical: 0, warning: 1, info: 2 };
 
-/** All findings for the input at `now`, most severe first, then by key (deterministic). */
-export function evaluate(input: EvaluationInput, now: number): Finding[] {
-  const all = Object.values(RULES).flatMap((rule) => rule(input, now));
+export function sortFindings(all: Finding[]): Finding[] {
   return all.sort((a, b) => RANK[a.severity] - RANK[b.severity] || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/** All findings for the input at `now`, most severe first, then by key (deterministic). */
+export function evaluate(input: EvaluationInput, now: number, only?: 'host' | 'jobs'): Finding[] {
+  const rules = Object.entries(RULES).filter(([name]) => only === undefined || HOST_RULES.includes(name) === (only === 'host'));
+  return sortFindings(rules.flatMap(([, rule]) => rule(input, now)));
 }
