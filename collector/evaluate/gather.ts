@@ -138,7 +138,7 @@ function lightView(j: JobRow): JobView {
   return {
     agent: j.agent, job: j.job, asset: j.asset, tier: j.tier, driver: j.driver,
     target: { name: j.targetName, location: j.targetLocation, media: j.targetMedia },
-    schedule: j.schedule, timezone: j.timezone ?? 'UTC', timeoutMs: j.timeoutMs, retention: JSON.parse(j.retention),
+    schedule: j.schedule, timezone: j.timezone ?? 'UTC', timeoutMs: j.timeoutMs, retention: {}, // host rules never read it
     verifySchedule: null, restoreTestSchedule: null, knownSince: j.knownSince,
     lastBackup: null, lastSuccess: null, recentBackups: [], lastVerify: null, lastRestoreTest: null, lastPrune: null, inventory: null,
   };

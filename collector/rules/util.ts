@@ -128,16 +128,28 @@ export function lastSuccessText(job: JobView, now: number): string {
 export function assetTier(input: EvaluationInput, asset: string): Tier {
   const listed = input.assets?.find((a) => a.asset === asset);
   if (listed) return listed.tier;
-  let tier: Tier = 4;
-  for (const j of input.jobs) if (j.asset === asset && j.tier < tier) tier = j.tier;
-  return tier;
+  return tierIndex(input.jobs).byAsset.get(asset) ?? 4;
+}
+
+// The most critical tier per asset and per agent, built once per job list: asking per asset
+// or agent by scanning every job made a pass quadratic in the number of jobs.
+const tierIndexes = new WeakMap<readonly JobView[], { byAsset: Map<string, Tier>; byAgent: Map<string, Tier> }>();
+function tierIndex(jobs: readonly JobView[]) {
+  let idx = tierIndexes.get(jobs);
+  if (!idx) {
+    idx = { byAsset: new Map(), byAgent: new Map() };
+    for (const j of jobs) {
+      if (j.tier < (idx.byAsset.get(j.asset) ?? 5)) idx.byAsset.set(j.asset, j.tier);
+      if (j.tier < (idx.byAgent.get(j.agent) ?? 5)) idx.byAgent.set(j.agent, j.tier);
+    }
+    tierIndexes.set(jobs, idx);
+  }
+  return idx;
 }
 
 /** The most critical tier of the jobs an agent runs (2 when it runs none we know of). */
 export function agentTier(input: EvaluationInput, agent: string): Tier {
-  let tier: Tier | null = null;
-  for (const j of input.jobs) if (j.agent === agent && (tier === null || j.tier < tier)) tier = j.tier;
-  return tier ?? 2;
+  return tierIndex(input.jobs).byAgent.get(agent) ?? 2;
 }
 
 /** Jobs grouped by asset, in first-seen order. */
