@@ -21,8 +21,6 @@ interface JobRow {
   verify: string | null;
   restoreTest: string | null;
   knownSince: number;
-  inventory: string | null;
-  inventoryAt: number | null;
 }
 
 interface RunRow {
@@ -44,9 +42,8 @@ export function createGatherer(db: Db) {
     `SELECT j.agent_id AS agentId, a.name AS agent, j.name AS job, j.asset, j.tier, j.driver,
             j.target_name AS targetName, j.target_location AS targetLocation, j.target_media AS targetMedia,
             j.schedule, a.timezone, j.timeout_ms AS timeoutMs, j.retention, j.verify, j.restore_test AS restoreTest,
-            j.created_at AS knownSince, i.snapshots AS inventory, i.updated_at AS inventoryAt
+            j.created_at AS knownSince
      FROM jobs j JOIN agents a ON a.id = j.agent_id
-     LEFT JOIN inventory i ON i.agent_id = j.agent_id AND i.job = j.name AND i.target = j.target_name
      WHERE j.active = 1 AND a.source <> 'removed'`,
   );
   const runCols = `run_id AS runId, operation, status, started_at AS startedAt, finished_at AS finishedAt,
@@ -68,6 +65,10 @@ export function createGatherer(db: Db) {
       .map((q, i) => (i < 3 ? q.replace('SELECT * FROM', 'SELECT *, 0 AS good FROM') : q))
       .join(' UNION ALL '),
   );
+  // Read only for the jobs a pass evaluates: inventories are the largest rows.
+  const inventory = db.prepare<[number, string, string], { snapshots: string; updatedAt: number }>(
+    `SELECT snapshots, updated_at AS updatedAt FROM inventory WHERE agent_id = ? AND job = ? AND target = ?`,
+  );
   const agents = db.prepare<[], { id: number; agent: string; lastSeen: number | null; heartbeatMs: number | null; facts: string | null }>(
     `SELECT a.id, a.name AS agent, a.last_seen AS lastSeen, a.heartbeat_ms AS heartbeatMs, h.facts
      FROM agents a LEFT JOIN host_facts h ON h.agent_id = a.id WHERE a.source <> 'removed'`,
@@ -86,6 +87,7 @@ export function createGatherer(db: Db) {
       if (wanted && !wanted(j.agent, j.job)) return lightView(j);
       const recent = backups.all(j.agentId, j.job, RECENT).map(view);
       const rest = others.all({ agentId: j.agentId, job: j.job });
+      const inv = inventory.get(j.agentId, j.job, j.targetName);
       const newest = (op: string) => optional(rest.find((r) => r.good === 0 && r.operation === op));
       const schedules = { verify: parse<{ schedule: string }>(j.verify), restore: parse<{ schedule: string }>(j.restoreTest) };
       return {
@@ -108,10 +110,9 @@ export function createGatherer(db: Db) {
         lastVerify: newest('verify'),
         lastRestoreTest: newest('restore-test'),
         lastPrune: newest('prune'),
-        inventory:
-          j.inventory !== null && j.inventoryAt !== null
-            ? { snapshots: (JSON.parse(j.inventory) as { id: string; time: string }[]).map((s) => ({ id: s.id, time: Date.parse(s.time) })), updatedAt: j.inventoryAt }
-            : null,
+        inventory: inv
+          ? { snapshots: (JSON.parse(inv.snapshots) as { id: string; time: string }[]).map((s) => ({ id: s.id, time: Date.parse(s.time) })), updatedAt: inv.updatedAt }
+          : null,
       };
     });
     const agentViews = agents.all().map((a): AgentView => {
