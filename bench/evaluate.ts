@@ -49,7 +49,7 @@ const seeded = performance.now() - t0;
 const cfg = collectorConfig({});
 const tiers = tierPolicies(cfg);
 const rules = rulesConfig(cfg);
-const gather = createGatherer(db);
+const { gather } = createGatherer(db);
 const evaluator = new Evaluator({ db, tiers, rules, channels: [], reminderMs: DAY, flapMs: 0 });
 
 const time = (fn: () => unknown) => {

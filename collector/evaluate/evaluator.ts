@@ -3,7 +3,7 @@ import { IncidentStore, type PlanResult } from '../incidents/store';
 import type { ChannelConfig } from '../notify/routing';
 import { evaluate, sortFindings } from '../rules';
 import type { Finding, RulesConfig, Tier, TierPolicyView } from '../rules/types';
-import { createGatherer } from './gather';
+import { createGatherer, type JobRow } from './gather';
 import { recheckAt } from './recheck';
 
 export interface EvaluatorOptions {
@@ -35,10 +35,13 @@ const jobKey = (agent: string, job: string) => `${agent}\0${job}`;
  * findings into incident changes and their notifications (one transaction, see IncidentStore).
  */
 export class Evaluator {
-  private readonly gather;
+  private readonly gatherer;
   private readonly store: IncidentStore;
-  private readonly listJobs;
+  private readonly jobsVersion;
   private readonly activeAgents;
+  // The job list changes only with a hello: re-read when its version (count, newest update) moves.
+  private jobRows: JobRow[] = [];
+  private jobsKey = '';
   private timer?: NodeJS.Timeout;
   // Incremental state: the findings of the last pass, each job's next due time, and when the
   // last (full) pass ran. Only jobs whose agent reported since, or whose due time has come
@@ -49,10 +52,10 @@ export class Evaluator {
   private lastFullAt = -Infinity;
 
   constructor(private readonly opts: EvaluatorOptions) {
-    this.gather = createGatherer(opts.db);
+    this.gatherer = createGatherer(opts.db);
     this.store = new IncidentStore(opts.db, { channels: opts.channels, publicUrl: opts.publicUrl });
-    this.listJobs = opts.db.prepare<[], { agent: string; job: string; asset: string }>(
-      `SELECT a.name AS agent, j.name AS job, j.asset FROM jobs j JOIN agents a ON a.id = j.agent_id WHERE j.active = 1 AND a.source <> 'removed'`,
+    this.jobsVersion = opts.db.prepare<[], { n: number; updated: number | null; agents: number }>(
+      `SELECT count(*) AS n, max(updated_at) AS updated, (SELECT count(*) FROM agents WHERE source <> 'removed') AS agents FROM jobs`,
     );
     this.activeAgents = opts.db.prepare<[number], { name: string }>(`SELECT name FROM agents WHERE last_seen > ?`);
   }
@@ -61,7 +64,13 @@ export class Evaluator {
   pass(now: number, full = false): PassResult {
     const started = performance.now();
     full ||= this.lastPassAt === null || now - this.lastFullAt >= (this.opts.fullEveryMs ?? 3_600_000);
-    const jobs = this.listJobs.all();
+    const v = this.jobsVersion.get()!;
+    const key = `${v.n}|${v.updated}|${v.agents}`;
+    if (key !== this.jobsKey) {
+      this.jobRows = this.gatherer.listJobs();
+      this.jobsKey = key;
+    }
+    const jobs = this.jobRows;
     const wanted = new Set<string>();
     if (full) {
       for (const j of jobs) wanted.add(jobKey(j.agent, j.job));
@@ -76,7 +85,7 @@ export class Evaluator {
       for (const j of jobs) if (assets.has(j.asset)) wanted.add(jobKey(j.agent, j.job));
     }
     const isWanted = (agent: string, job: string) => wanted.has(jobKey(agent, job));
-    const input = this.opts.db.transaction(() => this.gather(this.opts.tiers, this.opts.rules, full ? undefined : isWanted))();
+    const input = this.opts.db.transaction(() => this.gatherer.gather(this.opts.tiers, this.opts.rules, jobs, full ? undefined : isWanted))();
     const fresh = [
       ...evaluate({ ...input, jobs: input.jobs.filter((j) => isWanted(j.agent, j.job)) }, now, 'jobs'),
       ...evaluate(input, now, 'host'),

@@ -4,7 +4,7 @@ import type { AgentView, EvaluationInput, JobView, RulesConfig, RunView, Tier, T
 // Reads what the rules need from SQLite into plain data. The rules themselves never touch the
 // database or the clock, so the page, the metrics and the alerter can share them.
 
-interface JobRow {
+export interface JobRow {
   agentId: number;
   agent: string;
   job: string;
@@ -82,9 +82,20 @@ export function createGatherer(db: Db) {
    * (an incremental pass); the others come as light views (what they are, no history), enough
    * for the host rules, which only need each agent's tiers.
    */
-  return function gather(tiers: Record<Tier, TierPolicyView>, config: RulesConfig, wanted?: (agent: string, job: string) => boolean): EvaluationInput {
-    const jobViews = jobs.all().map((j): JobView => {
-      if (wanted && !wanted(j.agent, j.job)) return lightView(j);
+  // Light views are rebuilt only when the job list itself changes (see Evaluator).
+  const light = new WeakMap<JobRow, JobView>();
+  const lightOf = (j: JobRow) => {
+    let v = light.get(j);
+    if (!v) light.set(j, (v = lightView(j)));
+    return v;
+  };
+
+  /** The active jobs, as the rows `gather` takes. */
+  const listJobs = (): JobRow[] => jobs.all();
+
+  function gather(tiers: Record<Tier, TierPolicyView>, config: RulesConfig, rows: readonly JobRow[] = listJobs(), wanted?: (agent: string, job: string) => boolean): EvaluationInput {
+    const jobViews = rows.map((j): JobView => {
+      if (wanted && !wanted(j.agent, j.job)) return lightOf(j);
       const recent = backups.all(j.agentId, j.job, RECENT).map(view);
       const rest = others.all({ agentId: j.agentId, job: j.job });
       const inv = inventory.get(j.agentId, j.job, j.targetName);
@@ -132,7 +143,8 @@ export function createGatherer(db: Db) {
       };
     });
     return { jobs: jobViews, agents: agentViews, tiers, config };
-  };
+  }
+  return { gather, listJobs };
 }
 
 function lightView(j: JobRow): JobView {
