@@ -39,6 +39,7 @@ export class Evaluator {
   private readonly store: IncidentStore;
   private readonly jobsVersion;
   private readonly activeAgents;
+  private readonly pruneUsage;
   // The job list changes only with a hello: re-read when its version (count, newest update) moves.
   private jobRows: JobRow[] = [];
   private jobsKey = '';
@@ -58,6 +59,7 @@ export class Evaluator {
       `SELECT count(*) AS n, max(updated_at) AS updated, (SELECT count(*) FROM agents WHERE source <> 'removed') AS agents FROM jobs`,
     );
     this.activeAgents = opts.db.prepare<[number], { name: string }>(`SELECT name FROM agents WHERE last_seen > ?`);
+    this.pruneUsage = opts.db.prepare<[number]>('DELETE FROM fs_usage WHERE at < ?');
   }
 
   /** One pass: incremental (due and changed jobs only) unless `full` or a full pass is due. */
@@ -102,7 +104,7 @@ export class Evaluator {
 
     const findings = sortFindings([...this.findings.values()]);
     const plan = this.store.evaluate(findings, now, { reminderMs: this.opts.reminderMs, flapMs: this.opts.flapMs });
-    this.opts.db.prepare('DELETE FROM fs_usage WHERE at < ?').run(now - (this.opts.usageRetentionMs ?? 35 * 86_400_000));
+    this.pruneUsage.run(now - (this.opts.usageRetentionMs ?? 35 * 86_400_000));
     this.lastPassAt = now;
     if (full) this.lastFullAt = now;
     return { ...plan, findings, evaluatedJobs: wanted.size, full, ms: performance.now() - started };
