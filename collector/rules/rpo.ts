@@ -1,5 +1,6 @@
+import { newestCopy } from './asset-state';
 import { severityFor } from './severity';
-import type { EvaluationInput, Finding, JobView } from './types';
+import type { EvaluationInput, Finding } from './types';
 import { assetTier, findingKey, humanDuration, jobFinding, jobsByAsset, localDateTime } from './util';
 
 /**
@@ -48,10 +49,4 @@ export function rpo(input: EvaluationInput, now: number): Finding[] {
     }
   }
   return out;
-}
-
-function newestCopy(jobs: readonly JobView[]): JobView | null {
-  let best: JobView | null = null;
-  for (const j of jobs) if (j.lastSuccess !== null && (best === null || j.lastSuccess > (best.lastSuccess as number))) best = j;
-  return best;
 }
