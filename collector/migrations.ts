@@ -180,6 +180,10 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (agent_id, mount, at)
   ) WITHOUT ROWID;
   `,
+  `
+  -- Non-secret restore facts from the hello (JSON object), for the restore runbook.
+  ALTER TABLE jobs ADD COLUMN restore TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

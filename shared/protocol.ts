@@ -41,6 +41,12 @@ export const catalogJobSchema = z.object({
   retention: retentionSchema,
   verify: z.object({ schedule: text(128) }).optional(),
   restoreTest: z.object({ schedule: text(128) }).optional(),
+  // Non-secret facts the restore runbook is written from (repository path, database name,
+  // password *file* path…), chosen by the driver; the collector escapes them like any text.
+  restore: z
+    .record(z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,31}$/, 'expected a key of letters and digits (at most 32)'), text(1024))
+    .refine((r) => Object.keys(r).length <= 16, 'expected at most 16 restore facts')
+    .optional(),
 });
 
 const base = {
