@@ -1,12 +1,25 @@
 import { hostname } from 'node:os';
 import type { CatalogJob, HelloMessage, Unsequenced } from '../shared/protocol';
-import { PROTOCOL_VERSION } from '../shared/protocol-constants';
+import { MAX_RESTORE_FACT_CHARS, MAX_RESTORE_FACTS, PROTOCOL_VERSION } from '../shared/protocol-constants';
 import { localTimeZone } from '../shared/schedule';
 import { VERSION } from '../shared/version';
 import type { AgentConfig, JobConfig } from './config';
+import { DRIVERS } from './drivers';
+
+/**
+ * The job's restore facts as its driver describes them, within the protocol's bounds: a hello
+ * breaking them would be refused whole, so facts past them are left out.
+ */
+function restoreFactsOf(job: JobConfig): Record<string, string> | undefined {
+  const facts = Object.entries(DRIVERS[job.driver]?.restoreFacts?.(job.options) ?? {})
+    .filter(([, value]) => value.length <= MAX_RESTORE_FACT_CHARS)
+    .slice(0, MAX_RESTORE_FACTS);
+  return facts.length ? Object.fromEntries(facts) : undefined;
+}
 
 /** What the collector needs to know about a job to expect its runs (sent in hello). */
 export function catalogEntry(job: JobConfig): CatalogJob {
+  const restore = restoreFactsOf(job);
   return {
     name: job.name,
     asset: job.asset,
@@ -18,6 +31,7 @@ export function catalogEntry(job: JobConfig): CatalogJob {
     retention: job.retention,
     ...(job.verify ? { verify: job.verify } : {}),
     ...(job.restoreTest ? { restoreTest: job.restoreTest } : {}),
+    ...(restore ? { restore } : {}),
   };
 }
 

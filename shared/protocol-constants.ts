@@ -5,3 +5,6 @@ export const SIGNATURE_HEADER = 'x-lifeline-signature';
 export const AGENT_HEADER = 'x-lifeline-agent';
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const MAX_BATCH = 500;
+// Restore facts per catalog job (see catalogJobSchema.restore): the agent trims to these.
+export const MAX_RESTORE_FACTS = 16;
+export const MAX_RESTORE_FACT_CHARS = 1024;

@@ -3,7 +3,7 @@ import { retentionSchema } from './retention-policy';
 
 // Protocol version 1: the messages an agent sends. Each schema gives both the validation the
 // collector runs on untrusted input and the TypeScript type the agent builds messages with.
-import { MAX_BATCH, NAME_RE, PROTOCOL_VERSION } from './protocol-constants';
+import { MAX_BATCH, MAX_RESTORE_FACT_CHARS, MAX_RESTORE_FACTS, NAME_RE, PROTOCOL_VERSION } from './protocol-constants';
 
 export { AGENT_HEADER, MAX_BATCH, NAME_RE, PROTOCOL_VERSION, SIGNATURE_HEADER } from './protocol-constants';
 export const nameSchema = z.string().regex(NAME_RE, 'expected a name of letters, digits, ".", "_" or "-" (at most 64)');
@@ -44,8 +44,8 @@ export const catalogJobSchema = z.object({
   // Non-secret facts the restore runbook is written from (repository path, database name,
   // password *file* path…), chosen by the driver; the collector escapes them like any text.
   restore: z
-    .record(z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,31}$/, 'expected a key of letters and digits (at most 32)'), text(1024))
-    .refine((r) => Object.keys(r).length <= 16, 'expected at most 16 restore facts')
+    .record(z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,31}$/, 'expected a key of letters and digits (at most 32)'), text(MAX_RESTORE_FACT_CHARS))
+    .refine((r) => Object.keys(r).length <= MAX_RESTORE_FACTS, `expected at most ${MAX_RESTORE_FACTS} restore facts`)
     .optional(),
 });
 

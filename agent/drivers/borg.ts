@@ -13,6 +13,7 @@ import {
   splitter,
   UTF8_LOCALE,
 } from './borg-common';
+import { factsFrom, withoutPassword } from './restore-facts';
 import type { Driver, DriverContext, ExecOptions, OperationOutcome, SnapshotInfo, Zod } from './types';
 
 // BorgBackup 1.2 / 1.4 (borg 2 has another command line). The repository goes in BORG_REPO and
@@ -115,6 +116,15 @@ export const borgDriver: Driver<BorgOptions> = {
   name: 'borg',
   options,
   secretFiles: (o) => (o.passphraseFile ? [{ key: 'passphraseFile', path: o.passphraseFile }] : []),
+  restoreFacts: (o) =>
+    factsFrom({
+      repository: withoutPassword(o.repository),
+      passphraseFile: o.passphraseFile,
+      rsh: o.rsh,
+      remotePath: o.remotePath,
+      // Only when set: the default prefix names the job, which the runbook knows.
+      archivePrefix: o.archivePrefix,
+    }),
 
   async backup(ctx) {
     const o = ctx.options;

@@ -12,6 +12,7 @@ import {
   splitter,
   UTF8_LOCALE,
 } from './borg-common';
+import { factsFrom } from './restore-facts';
 import { outcomeFromProcess, type Driver, type DriverContext, type ExecOptions, type OperationOutcome, type SnapshotInfo, type Zod } from './types';
 
 // borgmatic runs the user's own config file as it is (1.7's sections or 1.8+'s flat keys): the
@@ -196,6 +197,8 @@ export const borgmaticDriver: Driver<BorgmaticOptions> = {
   options,
   // The config may hold encryption_passphrase: it must exist at load and is treated as a secret.
   secretFiles: (o) => [{ key: 'config', path: o.config }],
+  // The config names repositories and passphrase: borgmatic itself reads them at restore time.
+  restoreFacts: (o) => factsFrom({ config: o.config, repository: o.repository }),
 
   async backup(ctx) {
     const run = await jsonAction(ctx, ['create', '--json']);

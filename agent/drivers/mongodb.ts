@@ -4,6 +4,7 @@ import {
   absolutePath, finishDump, discardDump, dumpDir, inventoryOf, isDump, lines, newestDump, pruneDumps, registerPasswords, runTool,
   scratchDatabase, startDump,
 } from './dump-files';
+import { factsFrom, withoutPassword } from './restore-facts';
 import type { Driver, DriverContext, OperationOutcome, Zod } from './types';
 
 // `mongodump --archive=FILE --gzip`: one gzip stream holding every collection. The password
@@ -128,6 +129,9 @@ export const mongodbDriver: Driver<MongoOptions> = {
   name: 'mongodb',
   options,
   secretFiles: (o) => (o.configFile ? [{ key: 'configFile', path: o.configFile }] : []),
+  // The schema refuses a URI with a password; stripping it anyway keeps that a property of this function.
+  restoreFacts: (o) =>
+    factsFrom({ dir: o.dir, uri: o.uri && withoutPassword(o.uri), configFile: o.configFile, database: o.database, oplog: o.oplog }),
   backup,
   inventory: async (ctx) => inventoryOf(ctx.options.dir, ctx.job.name, EXTS),
   prune: async (ctx) => pruneDumps(ctx, ctx.options.dir, EXTS),

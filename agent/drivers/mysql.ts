@@ -4,6 +4,7 @@ import {
   absolutePath, finishDump, compressionOf, compressPartial, discardDump, dumpDir, fileEnd, findInPath, inventoryOf, isDump, lastLine,
   LastBytes, newestDump, pipelineOutcome, pruneDumps, readDumpEnd, registerPasswords, runPipeline, runTool, scratchDatabase, startDump,
 } from './dump-files';
+import { factsFrom } from './restore-facts';
 import type { Driver, DriverContext, OperationOutcome, Zod } from './types';
 
 // One database with mariadb-dump or mysqldump (plain SQL, optionally compressed). Credentials
@@ -143,6 +144,19 @@ export const mysqlDriver: Driver<MysqlOptions> = {
   name: 'mysql',
   options,
   secretFiles: (o) => (o.optionsFile ? [{ key: 'optionsFile', path: o.optionsFile }] : []),
+  restoreFacts: (o) =>
+    factsFrom({
+      dir: o.dir,
+      database: o.database,
+      compress: o.compress,
+      host: o.host,
+      port: o.port,
+      socket: o.socket,
+      user: o.user,
+      optionsFile: o.optionsFile,
+      // Without dumpBin the tool is found in PATH at run time; the runbook then assumes MariaDB.
+      client: o.dumpBin === 'mysqldump' ? 'mysql' : o.dumpBin === 'mariadb-dump' ? 'mariadb' : undefined,
+    }),
   backup,
   inventory: async (ctx) => inventoryOf(ctx.options.dir, ctx.job.name, EXTS),
   prune: async (ctx) => pruneDumps(ctx, ctx.options.dir, EXTS),

@@ -4,6 +4,7 @@ import { hasKeepRule } from '../../shared/retention';
 import { commitDump, discardDump, inventoryOf, listDumps, pruneDumps, startDump, type DumpFile } from './dump-files';
 import { lastLines, lineSplitter, smallOutput } from './paths-lines';
 import { ARCHIVE_EXTENSIONS, COMPRESSORS, excludeArgs, flagFor, member, parseListedFile } from './paths-tar';
+import { factsFrom } from './restore-facts';
 import { outcomeFromProcess, type Driver, type DriverContext, type OperationOutcome, type Zod } from './types';
 
 // Directories (/etc, application configs) and Docker volumes as one compressed tar archive per
@@ -70,6 +71,7 @@ async function volumeMountpoint(ctx: Ctx, name: string): Promise<string | { erro
 export const pathsDriver: Driver<PathsOptions> = {
   name: 'paths',
   options,
+  restoreFacts: (o) => factsFrom({ dir: o.dir, compress: o.compress, paths: o.paths, volumes: o.volumes }),
 
   async backup(ctx) {
     const o = ctx.options;

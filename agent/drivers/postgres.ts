@@ -5,6 +5,7 @@ import {
   absolutePath, finishDump, compressPartial, discardDump, dumpDir, inventoryOf, isDump, lastLine, LastBytes, newestDump, pruneDumps,
   readDumpEnd, registerPasswords, runTool, scratchDatabase, startDump,
 } from './dump-files';
+import { factsFrom } from './restore-facts';
 import type { Driver, DriverContext, OperationOutcome, Zod } from './types';
 
 // One database with `pg_dump -Fc` (a compressed custom-format archive), or the whole cluster
@@ -152,6 +153,18 @@ export const postgresDriver: Driver<PgOptions> = {
   name: 'postgres',
   options,
   secretFiles: (o) => (o.passFile ? [{ key: 'passFile', path: o.passFile }] : []),
+  restoreFacts: (o) =>
+    factsFrom({
+      dir: o.dir,
+      database: o.database,
+      all: o.all,
+      compress: o.all ? (o.compress ?? 'zstd') : undefined,
+      host: o.host,
+      port: o.port,
+      user: o.user,
+      passFile: o.passFile,
+      pgBin: o.pgBin,
+    }),
   backup,
   inventory: async (ctx) => inventoryOf(ctx.options.dir, ctx.job.name, EXTS),
   prune: async (ctx) => pruneDumps(ctx, ctx.options.dir, EXTS),

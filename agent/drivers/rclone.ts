@@ -3,6 +3,7 @@ import type { z as Z } from 'zod';
 import { parseSize } from '../../shared/size';
 import { lineSplitter } from './paths-lines';
 import { rcloneLog, type RcloneLog } from './rclone-log';
+import { factsFrom, withoutPassword } from './restore-facts';
 import { outcomeFromProcess, type Driver, type DriverContext, type OperationOutcome, type SnapshotInfo, type Zod } from './types';
 
 // An off-site copy of a local repository or folder with `rclone copy|sync SOURCE DESTINATION`.
@@ -42,6 +43,16 @@ const DIRECTORY_NOT_FOUND = 3;
 
 // Values of rclone.conf keys like these are credentials (obscured passwords are reversible).
 const SECRET_KEY = /pass|secret|token|key|credentials|auth/i;
+
+/**
+ * A location without credentials: a connection string's secret parameters
+ * (`:sftp,host=h,pass=x:dir` → `:sftp,host=h:dir`) and a URL's password are left out.
+ */
+export function publicLocation(location: string): string {
+  const m = /^(:?[\w.\- ]+)(,[^:]*)(:.*)$/.exec(location);
+  const stripped = m ? m[1] + m[2].split(',').filter((p) => !SECRET_KEY.test(p.split('=')[0])).join(',') + m[3] : location;
+  return withoutPassword(stripped);
+}
 
 function envFor(ctx: Ctx): NodeJS.ProcessEnv {
   const file = ctx.options.configFile;
@@ -105,6 +116,8 @@ export const rcloneDriver: Driver<RcloneOptions> = {
   name: 'rclone',
   options,
   secretFiles: (o) => (o.configFile ? [{ key: 'configFile', path: o.configFile }] : []),
+  restoreFacts: (o) =>
+    factsFrom({ destination: publicLocation(o.destination), source: publicLocation(o.source), configFile: o.configFile, mode: o.mode }),
 
   async backup(ctx) {
     const o = ctx.options;

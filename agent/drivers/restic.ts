@@ -1,7 +1,9 @@
+import { hostname } from 'node:os';
 import type { Retention } from '../../shared/retention-policy';
 import { backupSummary, forgetPlan, jsonDocument, jsonObject, Lines, type BackupSummary } from './restic-output';
 import { jobSnapshots, restic, resticOptions, resticOutcome, snapshotFilter, type ResticOptions } from './restic-repo';
 import { restoreDrill } from './restic-restore';
+import { factsFrom, withoutPassword } from './restore-facts';
 import type { Driver, OperationOutcome } from './types';
 
 // restic: repository and password file reach restic through RESTIC_REPOSITORY and
@@ -32,6 +34,9 @@ export const resticDriver: Driver<ResticOptions> = {
   name: 'restic',
   options: resticOptions,
   secretFiles: (o) => [{ key: 'passwordFile', path: o.passwordFile }],
+  // Host, paths and tags pick this job's newest snapshot as `latest` does with the same filters.
+  restoreFacts: (o) =>
+    factsFrom({ repository: withoutPassword(o.repository), passwordFile: o.passwordFile, host: o.host ?? hostname(), paths: o.paths, tags: o.tags.join(',') }),
 
   async backup(ctx) {
     const { paths, excludes, tags, host } = ctx.options;

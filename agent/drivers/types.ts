@@ -70,6 +70,11 @@ export interface Driver<O = unknown> {
    * key for error messages: checked readable when the config loads, their contents redacted.
    */
   secretFiles?(options: O): { key: string; path: string }[];
+  /**
+   * The non-secret facts a restore by hand needs (repository, password *file*, database, dump
+   * directory…), sent in the catalog for the collector's restore runbook: never a credential.
+   */
+  restoreFacts?(options: O): Record<string, string>;
   backup(ctx: DriverContext<O>): Promise<OperationOutcome>;
   /** The snapshots/archives/dumps that exist at the target for this job, newest first or any order. */
   inventory?(ctx: DriverContext<O>): Promise<SnapshotInfo[]>;

@@ -1,0 +1,44 @@
+import { borg } from './borg';
+import { borgmatic } from './borgmatic';
+import { command } from './command';
+import { mongodb } from './mongodb';
+import { mysql } from './mysql';
+import { paths } from './paths';
+import { postgres } from './postgres';
+import { rclone } from './rclone';
+import { restic } from './restic';
+import type { Runbook, RunbookInput, RunbookWriter } from './types';
+
+export type { Runbook, RunbookInput } from './types';
+export { shellQuote } from './shell';
+
+/** One writer per agent driver, by the driver's name. Adding one is one file and one line here. */
+export const RUNBOOK_WRITERS: Readonly<Record<string, RunbookWriter>> = Object.freeze({ restic, borg, borgmatic, postgres, mysql, mongodb, paths, rclone, command });
+
+const NO_INVENTORY = 'No inventory of this copy has reached the collector yet: where a command needs the newest copy, it finds it when it runs.';
+
+function title({ agent, job, driver, snapshot }: RunbookInput): string {
+  if (!snapshot) return `Restore ${job} on ${agent} from its newest ${driver} copy`;
+  const when = Number.isFinite(snapshot.time) ? ` of ${new Date(snapshot.time).toISOString().replace(/\.\d{3}Z$/, 'Z')}` : '';
+  return `Restore ${job} on ${agent} from ${driver} snapshot ${snapshot.id}${when}`;
+}
+
+/**
+ * The commands that restore a copy's newest snapshot by hand, written from the restore facts
+ * its agent sent (every value shell-quoted: they are agent-supplied). A driver without a writer,
+ * or facts missing what its commands need, gives notes only: no command is guessed.
+ */
+export function restoreRunbook(input: RunbookInput): Runbook {
+  const heading = title(input);
+  const writer = Object.hasOwn(RUNBOOK_WRITERS, input.driver) ? RUNBOOK_WRITERS[input.driver] : undefined;
+  if (!writer) return { title: heading, commands: [], notes: [`No runbook is known for the ${input.driver} driver: restore with the tool's own documentation.`] };
+  const facts = input.restore ?? {};
+  const missing = writer.needs.filter((key) => !facts[key]);
+  if (missing.length) {
+    const why = input.restore ? `lack ${missing.join(', ')}` : 'were not sent (an agent older than this collector sends none)';
+    return { title: heading, commands: [], notes: [`The job's restore facts ${why}: no command can be written.`] };
+  }
+  const { commands, notes } = writer.write(facts, input);
+  if (!commands.length) return { title: heading, commands, notes: notes.length ? notes : ["The job's restore facts describe nothing to restore: no command can be written."] };
+  return { title: heading, commands, notes: input.snapshot ? notes : [NO_INVENTORY, ...notes] };
+}

@@ -1,0 +1,28 @@
+/** What the runbook of one copy is written from: the job, its driver's restore facts, its newest snapshot. */
+export interface RunbookInput {
+  driver: string;
+  agent: string;
+  job: string;
+  asset: string;
+  /** Non-secret facts the agent's driver sent in the catalog (agent-supplied: untrusted). */
+  restore: Record<string, string> | null;
+  /** The newest snapshot in the inventory (time in ms), or null when none has arrived. */
+  snapshot: { id: string; time: number } | null;
+}
+
+export interface Runbook {
+  title: string;
+  /** Shell commands, in order, each copy-pasteable as it is. */
+  commands: string[];
+  notes: string[];
+}
+
+export type Steps = Pick<Runbook, 'commands' | 'notes'>;
+
+/** How one driver's copies are restored by hand. */
+export interface RunbookWriter {
+  /** Facts without which no exact command can be written. */
+  needs: readonly string[];
+  /** `facts` holds every key of `needs`; the others may be missing. */
+  write(facts: Readonly<Record<string, string>>, input: RunbookInput): Steps;
+}
