@@ -4,10 +4,13 @@ import type { CollectorConfig } from './config';
 import type { AppContext } from './context';
 import type { Db } from './db';
 import { HttpError, httpError } from './errors';
+import { metricsRoute } from './metrics/route';
 import { enrollRoute } from './routes/enroll';
 import { reportsRoute } from './routes/reports';
 import { incidentRoutes } from './routes/incidents';
 import { statusRoutes } from './routes/status';
+import { pageRoutes } from './routes/pages';
+import { readAccess, redactUrl } from './routes/access';
 
 export interface BuildOptions {
   config: CollectorConfig;
@@ -34,10 +37,13 @@ export function buildApp({ config, db, now = Date.now, logger = false }: BuildOp
     return reply.code(e.statusCode).send(e.body());
   });
 
+  app.addHook('onRequest', readAccess(ctx));
   app.register(reportsRoute(ctx));
   app.register(enrollRoute(ctx));
   app.register(statusRoutes(ctx));
+  app.register(pageRoutes(ctx));
   app.register(incidentRoutes(ctx));
+  app.register(metricsRoute(ctx));
   return app;
 }
 
@@ -45,7 +51,7 @@ export function buildApp({ config, db, now = Date.now, logger = false }: BuildOp
 class OneLineLog extends LogController {
   override incomingRequest(): void {}
   override requestCompleted(error: Error | null | undefined, req: FastifyRequest, reply: FastifyReply): void {
-    const line = { method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
+    const line = { method: req.method, url: redactUrl(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
     if (error) reply.log.error({ ...line, err: error }, 'request failed');
     else reply.log.info(line, 'request');
   }

@@ -6,7 +6,7 @@ import { NAME_RE } from '../shared/protocol';
 import { VERSION } from '../shared/version';
 import { listAgents } from './agents';
 import { buildApp } from './app';
-import { Evaluator } from './evaluate/evaluator';
+import { startEvaluatorWorker } from './evaluate/worker-host';
 import { OutboxSender } from './notify/outbox';
 import { scheduleReports } from './report-schedule';
 import { DEFAULT_COLLECTOR_CONFIG, loadCollectorConfig, parseListen, rulesConfig, tierPolicies, type CollectorConfig } from './config';
@@ -120,20 +120,25 @@ async function serve(config: CollectorConfig, io: Io): Promise<number> {
   const addr = app.server.address() as AddressInfo;
   const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   io.out(`lifeline-collector ${VERSION} listening on http://${shown}:${addr.port} (database ${config.database})\n`);
-  // The brain: evaluate the stored state on a timer, and send what it queued in the outbox.
-  const evaluator = new Evaluator({
-    db,
-    tiers: tierPolicies(config),
-    rules: rulesConfig(config),
-    channels: config.notify,
-    publicUrl: config.publicUrl,
-    reminderMs: config.incidents.reminder,
-    flapMs: config.incidents.flap,
-  });
+  // The brain: evaluate the stored state on a timer, in a worker thread so a long pass never
+  // delays ingest, and send what it queued in the outbox from here.
   const retry = { baseDelayMs: config.notifyRetry.base, maxDelayMs: config.notifyRetry.max, maxAttempts: config.notifyRetry.attempts };
   const outbox = new OutboxSender({ db, channels: config.notify, log: app.log, retry, intervalMs: Math.min(5000, config.notifyRetry.base) });
   outbox.start();
-  evaluator.start(config.incidents.evaluateEvery, Date.now, () => outbox.poke(), (err) => app.log.error({ err }, 'evaluation failed'));
+  const evaluator = startEvaluatorWorker({
+    data: {
+      database: config.database,
+      tiers: tierPolicies(config),
+      rules: rulesConfig(config),
+      channels: config.notify,
+      publicUrl: config.publicUrl,
+      reminderMs: config.incidents.reminder,
+      flapMs: config.incidents.flap,
+      everyMs: config.incidents.evaluateEvery,
+    },
+    onQueued: () => outbox.poke(),
+    log: app.log,
+  });
   const reports = scheduleReports(db, config, () => outbox.poke());
 
   return new Promise((resolve) => {
@@ -141,10 +146,9 @@ async function serve(config: CollectorConfig, io: Io): Promise<number> {
       process.off('SIGTERM', stop);
       process.off('SIGINT', stop);
       io.err(`lifeline-collector: ${signal}, finishing in-flight requests\n`);
-      evaluator.stop();
       for (const r of reports) r.stop();
       // close() waits for in-flight requests; the DB is closed only after the last one is done.
-      Promise.all([outbox.stop(), app.close()])
+      Promise.all([evaluator.stop(), outbox.stop(), app.close()])
         .then(() => {
           db.close();
           resolve(0);

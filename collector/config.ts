@@ -1,4 +1,4 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { z } from 'zod';
 import { absolutePath, durationField, sizeField } from '../shared/config-types';
 import { deepFreeze, loadConfigFile, type ExtraCheck } from '../shared/config-file';
@@ -33,6 +33,19 @@ const reportSchedule = z
   .refine((s) => s === null || scheduleError(s) === null, { message: 'expected a cron schedule like "0 8 * * 1", or null' });
 
 const limitsDefaults = { bodyBytes: 2 ** 20, ratePerSecond: 50, burst: 200 };
+
+// open: anyone on the network; token: a shared secret (Bearer, ?token= or its cookie); basic:
+// HTTP basic auth against usersFile (lines "user:password" or "user:sha256:<hex of password>").
+const accessSchema = z
+  .object({
+    read: z.enum(['open', 'token', 'basic']).default('open'),
+    tokenFile: absolutePath.optional(),
+    usersFile: absolutePath.optional(),
+  })
+  .strict()
+  .refine((a) => a.read !== 'token' || a.tokenFile !== undefined, { message: 'read: token needs tokenFile', path: ['tokenFile'] })
+  .refine((a) => a.read !== 'basic' || a.usersFile !== undefined, { message: 'read: basic needs usersFile', path: ['usersFile'] })
+  .prefault({});
 
 export const collectorConfigSchema = z
   .object({
@@ -83,6 +96,8 @@ export const collectorConfigSchema = z
       .prefault({}),
     // Acknowledge, mute and maintenance windows through the API need this token (Bearer).
     adminTokenFile: absolutePath.optional(),
+    // Who may read the page, the JSON read API and /metrics (agents' reports and enrollment never ask).
+    access: accessSchema,
     publicUrl: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
   })
   .strict();
@@ -116,12 +131,30 @@ const checkSecretFiles: ExtraCheck = (data) => {
     }
   };
   check(['adminTokenFile'], d.adminTokenFile);
+  const access = (d as { access?: Record<string, unknown> }).access;
+  for (const key of ['tokenFile', 'usersFile']) {
+    const file = access?.[key];
+    const before = problems.length;
+    check(['access', key], file);
+    // Like the agent's key: a read secret other users can read is refused, not just warned about.
+    if (problems.length === before && typeof file === 'string' && file.startsWith('/') && (statMode(file) & 0o077) !== 0) {
+      problems.push({ path: ['access', key], message: `${file} is readable by other users; run: chmod 600 ${file}` });
+    }
+  }
   if (Array.isArray(d.notify)) {
     d.notify.forEach((n, i) => {
       for (const key of ['tokenFile', 'userFile', 'passwordFile', 'urlsFile']) check(['notify', i, key], (n as Record<string, unknown>)?.[key]);
     });
   }
   return problems;
+};
+
+const statMode = (file: string) => {
+  try {
+    return statSync(file).mode;
+  } catch {
+    return 0;
+  }
 };
 
 export function loadCollectorConfig(file: string): CollectorConfig {

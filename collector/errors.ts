@@ -27,6 +27,7 @@ const defs = {
   E_NO_SUCH: { status: 404, message: 'no %s %s' },
   E_ADMIN_DISABLED: { status: 403, message: 'admin actions are disabled: set adminTokenFile in collector.yaml' },
   E_ADMIN_TOKEN: { status: 401, message: 'admin actions need "Authorization: Bearer <admin token>"' },
+  E_READ_AUTH: { status: 401, message: 'reading needs %s (access.read in collector.yaml)' },
   E_BAD_REQUEST: { status: 400, message: '%s' },
   E_INTERNAL: { status: 500, message: 'internal error; see the collector log' },
 } satisfies Record<string, ErrorDef>;

@@ -1,5 +1,6 @@
 import type { Db } from './db';
 import type { HelloMessage, Message, ReportAck } from '../shared/protocol';
+import { createJobStateStore } from './evaluate/job-state-store';
 
 const ms = (iso: string) => Date.parse(iso);
 const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
@@ -56,6 +57,11 @@ export function createIngest(db: Db): Ingest {
        bytes_added = excluded.bytes_added, bytes_total = excluded.bytes_total, files = excluded.files,
        snapshot_id = excluded.snapshot_id, error = excluded.error, log_tail = excluded.log_tail`,
   );
+  // The stored row a run message replaces, to tell how the job's state changes.
+  const storedRun = db.prepare<[number, string], { id: number; job: string; operation: string; status: string; startedAt: number }>(
+    `SELECT id, job, operation, status, started_at AS startedAt FROM runs WHERE agent_id = ? AND run_id = ?`,
+  );
+  const jobState = createJobStateStore(db);
   const inventory = db.prepare(
     `INSERT INTO inventory (agent_id, job, target, snapshots, seq, updated_at) VALUES (?, ?, ?, ?, ?, ?)
      ON CONFLICT (agent_id, job, target) DO UPDATE SET
@@ -101,18 +107,24 @@ export function createIngest(db: Db): Ingest {
       case 'heartbeat':
         heartbeat.run(m.spool.pending, m.spool.dropped, m.seq, agentId, m.seq);
         return;
-      case 'run-start':
-        runStart.run(agentId, m.runId, m.job, m.operation, m.trigger, ms(m.startedAt));
+      case 'run-start': {
+        const startedAt = ms(m.startedAt);
+        const r = runStart.run(agentId, m.runId, m.job, m.operation, m.trigger, startedAt);
+        if (r.changes > 0) jobState.advance(agentId, m.job, { id: Number(r.lastInsertRowid), operation: m.operation, status: 'running', startedAt, finishedAt: null });
         return;
-      case 'run':
-        run.run({
+      }
+      case 'run': {
+        const before = storedRun.get(agentId, m.runId);
+        const startedAt = ms(m.startedAt);
+        const finishedAt = ms(m.finishedAt);
+        const stored = run.run({
           agentId,
           runId: m.runId,
           job: m.job,
           operation: m.operation,
           trigger: m.trigger,
-          startedAt: ms(m.startedAt),
-          finishedAt: ms(m.finishedAt),
+          startedAt,
+          finishedAt,
           status: m.status,
           exitCode: m.exitCode,
           signal: m.signal ?? null,
@@ -124,9 +136,20 @@ export function createIngest(db: Db): Ingest {
           error: m.error ?? null,
           logTail: m.logTail,
         });
+        // An update keeps the row (and its id); only an insert sets lastInsertRowid.
+        const id = before ? before.id : Number(stored.lastInsertRowid);
+        // The usual cases (a new run, a running one finishing) step the state; any other rewrite
+        // of a stored run is rare and recomputed from the runs table.
+        if (!before || (before.status === 'running' && before.job === m.job && before.operation === m.operation && before.startedAt === startedAt)) {
+          jobState.advance(agentId, m.job, { id, operation: m.operation, status: m.status, startedAt, finishedAt });
+        } else {
+          jobState.rebuild(agentId, m.job);
+          if (before.job !== m.job) jobState.rebuild(agentId, before.job);
+        }
         return;
+      }
       case 'inventory':
-        inventory.run(agentId, m.job, m.target, JSON.stringify(m.snapshots), m.seq, now);
+        if (inventory.run(agentId, m.job, m.target, JSON.stringify(m.snapshots), m.seq, now).changes > 0) jobState.touch(agentId, m.job);
         return;
       case 'host': {
         const { agent: _a, seq: _s, sentAt: _t, kind: _k, ...facts } = m;
@@ -139,10 +162,17 @@ export function createIngest(db: Db): Ingest {
 
   return db.transaction((agentId: number, messages: readonly Message[], receivedAt: number): ReportAck => {
     let accepted = 0;
-    for (const m of [...messages].sort((a, b) => a.seq - b.seq)) {
-      if (insertMessage.run(agentId, m.seq, m.kind, ms(m.sentAt), receivedAt).changes === 0) continue;
-      apply(agentId, m, receivedAt);
-      accepted++;
+    try {
+      for (const m of [...messages].sort((a, b) => a.seq - b.seq)) {
+        if (insertMessage.run(agentId, m.seq, m.kind, ms(m.sentAt), receivedAt).changes === 0) continue;
+        apply(agentId, m, receivedAt);
+        accepted++;
+      }
+      // Each job's state is written once per batch, inside its transaction.
+      jobState.flush();
+    } catch (err) {
+      jobState.discard();
+      throw err;
     }
     // Only new messages count as contact: a replayed old batch must not hide a silent agent.
     if (accepted > 0) touch.run(receivedAt, agentId);

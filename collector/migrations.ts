@@ -184,6 +184,39 @@ export const MIGRATIONS: readonly string[] = [
   -- Non-secret restore facts from the hello (JSON object), for the restore runbook.
   ALTER TABLE jobs ADD COLUMN restore TEXT;
   `,
+  // 5: each job's history as the rules read it, kept at ingest (collector/evaluate/job-state.ts),
+  // so an evaluation reads one small row per job and the runs it names. Filled here from the runs
+  // already stored. A run is named [runs.id, started_at]; newest first means started_at, then id.
+  `
+  CREATE TABLE job_state (
+    -- Every change replaces the row, so its id is above every other row's (AUTOINCREMENT: ids
+    -- are never reused): readers ask only for rows above the highest id they have seen.
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent_id INTEGER NOT NULL REFERENCES agents(id),
+    job TEXT NOT NULL,
+    -- finished_at of the newest successful (or warning) backup.
+    last_success INTEGER,
+    last_verify TEXT,
+    last_restore_test TEXT,
+    last_prune TEXT,
+    -- The newest 21 backups (the newest maybe running), newest first.
+    backups TEXT NOT NULL,
+    UNIQUE (agent_id, job)
+  );
+  -- Readers tell whether the job list changed by its newest update (and count): an index, not a scan.
+  CREATE INDEX jobs_by_updated ON jobs (updated_at);
+
+  INSERT INTO job_state (agent_id, job, backups, last_success, last_verify, last_restore_test, last_prune)
+  SELECT k.agent_id, k.job,
+    (SELECT json_group_array(json(v) ORDER BY started_at DESC, id DESC) FROM (
+       SELECT json_array(id, started_at) AS v, started_at, id FROM runs
+       WHERE agent_id = k.agent_id AND job = k.job AND operation = 'backup' ORDER BY started_at DESC, id DESC LIMIT 21)),
+    (SELECT max(finished_at) FROM runs WHERE agent_id = k.agent_id AND job = k.job AND operation = 'backup' AND status IN ('success', 'warning')),
+    (SELECT json_array(id, started_at) FROM runs WHERE agent_id = k.agent_id AND job = k.job AND operation = 'verify' ORDER BY started_at DESC, id DESC LIMIT 1),
+    (SELECT json_array(id, started_at) FROM runs WHERE agent_id = k.agent_id AND job = k.job AND operation = 'restore-test' ORDER BY started_at DESC, id DESC LIMIT 1),
+    (SELECT json_array(id, started_at) FROM runs WHERE agent_id = k.agent_id AND job = k.job AND operation = 'prune' ORDER BY started_at DESC, id DESC LIMIT 1)
+  FROM (SELECT DISTINCT agent_id, job FROM runs) k;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -61,7 +61,8 @@ export interface LastRun {
   bytesTotal: number | null;
   files: number | null;
   snapshotId: string | null;
-  logTail: string | null;
+  /** Whether the run has a log tail: GET /api/v1/runs/:runId/log returns it (kept out of here, it is the bulk). */
+  hasLog: boolean;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -86,97 +87,130 @@ interface JobRow {
   bytesTotal: number | null;
   files: number | null;
   snapshotId: string | null;
-  logTail: string | null;
+  hasLog: number;
 }
 
-/** Everything the status page and GET /api/v1/status show, as one plain object. */
-export function getStatus(db: Db, now: number): StatusReport {
-  const agents = db
-    .prepare<[], { name: string; lastSeen: number | null; version: string | null; hostname: string | null; source: string }>(
-      `SELECT name, last_seen AS lastSeen, version, hostname, source FROM agents WHERE source <> 'removed' ORDER BY name`,
-    )
-    .all()
-    .map((a) => ({ ...a, lastSeen: iso(a.lastSeen) }));
-  // The last run is the one that started last (runs_by_job index), whether finished or not.
-  const rows = db
-    .prepare<[], JobRow>(
-      `SELECT a.name AS agent, j.name, j.asset, j.tier, j.driver, j.target_name AS targetName,
-              j.target_location AS targetLocation, j.target_media AS targetMedia, j.schedule,
-              r.run_id AS runId, r.status, r.started_at AS startedAt, r.finished_at AS finishedAt,
-              r.exit_code AS exitCode, r.duration_ms AS durationMs, r.bytes_added AS bytesAdded,
-              r.bytes_total AS bytesTotal, r.files, r.snapshot_id AS snapshotId, r.log_tail AS logTail
-       FROM jobs j
-       JOIN agents a ON a.id = j.agent_id
-       LEFT JOIN runs r ON r.id = (
-         SELECT id FROM runs WHERE agent_id = j.agent_id AND job = j.name AND operation = 'backup' ORDER BY started_at DESC, id DESC LIMIT 1)
-       WHERE j.active = 1 AND a.source <> 'removed'
-       ORDER BY a.name, j.name`,
-    )
-    .all();
-  const others = new Map<string, OperationSummary>();
-  for (const o of db
-    .prepare<[], { agent: string; job: string; operation: string; status: LastRun['status']; startedAt: number; finishedAt: number | null; durationMs: number | null; files: number | null; bytesTotal: number | null; error: string | null }>(
-      `SELECT a.name AS agent, r.job, r.operation, r.status, r.started_at AS startedAt, r.finished_at AS finishedAt,
-              r.duration_ms AS durationMs, r.files, r.bytes_total AS bytesTotal, r.error
-       FROM runs r JOIN agents a ON a.id = r.agent_id
-       WHERE r.id IN (SELECT max(id) FROM runs WHERE operation <> 'backup' GROUP BY agent_id, job, operation)`,
-    )
-    .all()) {
-    const { agent, job, operation, startedAt, finishedAt, ...rest } = o;
-    others.set(`${agent}\0${job}\0${operation}`, { ...rest, startedAt: iso(startedAt)!, finishedAt: iso(finishedAt) });
-  }
-  const inventories = new Map<string, NonNullable<StatusJob['inventory']>>();
-  for (const inv of db
-    .prepare<[], { agent: string; job: string; snapshots: string; updatedAt: number }>(
-      `SELECT a.name AS agent, i.job, i.snapshots, i.updated_at AS updatedAt FROM inventory i JOIN agents a ON a.id = i.agent_id`,
-    )
-    .all()) {
-    const times = (JSON.parse(inv.snapshots) as { time: string }[]).map((x) => Date.parse(x.time)).filter(Number.isFinite);
-    inventories.set(`${inv.agent}\0${inv.job}`, {
-      snapshots: times.length,
-      newest: times.length ? iso(Math.max(...times)) : null,
-      oldest: times.length ? iso(Math.min(...times)) : null,
-      updatedAt: iso(inv.updatedAt)!,
-    });
-  }
-  const jobs = rows.map(
-    (r): StatusJob => ({
-      agent: r.agent,
-      name: r.name,
-      asset: r.asset,
-      tier: r.tier,
-      driver: r.driver,
-      target: { name: r.targetName, location: r.targetLocation, media: r.targetMedia },
-      schedule: r.schedule,
-      lastRun:
-        r.runId === null
-          ? null
-          : {
-              runId: r.runId,
-              status: r.status,
-              startedAt: iso(r.startedAt)!,
-              finishedAt: iso(r.finishedAt),
-              exitCode: r.exitCode,
-              durationMs: r.durationMs,
-              bytesAdded: r.bytesAdded,
-              bytesTotal: r.bytesTotal,
-              files: r.files,
-              snapshotId: r.snapshotId,
-              logTail: r.logTail,
-            },
-      lastPrune: others.get(`${r.agent}\0${r.name}\0prune`) ?? null,
-      lastVerify: others.get(`${r.agent}\0${r.name}\0verify`) ?? null,
-      lastRestoreTest: others.get(`${r.agent}\0${r.name}\0restore-test`) ?? null,
-      inventory: inventories.get(`${r.agent}\0${r.name}`) ?? null,
-    }),
+type OtherRow = { agent: string; job: string; operation: string; status: LastRun['status']; startedAt: number; finishedAt: number | null; durationMs: number | null; files: number | null; bytesTotal: number | null; error: string | null };
+type IncidentRow = { id: number; rule: string; severity: string; agent: string | null; job: string | null; asset: string | null; target: string | null; title: string; detail: string; since: number; openedAt: number; ackedAt: number | null };
+type InventorySummary = NonNullable<StatusJob['inventory']>;
+
+/**
+ * GET /api/v1/status: every job's newest runs, inventory summary, agents and open incidents.
+ * Statements are prepared once; an inventory is re-summarized only when it changed.
+ */
+export function createStatusReader(db: Db): (now: number) => StatusReport {
+  const agents = db.prepare<[], { name: string; lastSeen: number | null; version: string | null; hostname: string | null; source: string }>(
+    `SELECT name, last_seen AS lastSeen, version, hostname, source FROM agents WHERE source <> 'removed' ORDER BY name`,
   );
-  const incidents = db
-    .prepare<[], { id: number; rule: string; severity: string; agent: string | null; job: string | null; asset: string | null; target: string | null; title: string; detail: string; since: number; openedAt: number; ackedAt: number | null }>(
-      `SELECT id, rule, severity, agent, job, asset, target, title, detail, since, opened_at AS openedAt, acked_at AS ackedAt
-       FROM incidents WHERE resolved_at IS NULL
-       ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, opened_at`,
-    )
-    .all()
-    .map(({ since, openedAt, ackedAt, ...i }) => ({ ...i, since: iso(since)!, openedAt: iso(openedAt)!, acknowledged: ackedAt !== null }));
-  return { generatedAt: new Date(now).toISOString(), agents, jobs, incidents };
+  // The last run is the one that started last (runs_by_job index), whether finished or not.
+  const jobs = db.prepare<[], JobRow>(
+    `SELECT a.name AS agent, j.name, j.asset, j.tier, j.driver, j.target_name AS targetName,
+            j.target_location AS targetLocation, j.target_media AS targetMedia, j.schedule,
+            r.run_id AS runId, r.status, r.started_at AS startedAt, r.finished_at AS finishedAt,
+            r.exit_code AS exitCode, r.duration_ms AS durationMs, r.bytes_added AS bytesAdded,
+            r.bytes_total AS bytesTotal, r.files, r.snapshot_id AS snapshotId, (r.log_tail IS NOT NULL AND r.log_tail <> '') AS hasLog
+     FROM jobs j
+     JOIN agents a ON a.id = j.agent_id
+     LEFT JOIN runs r ON r.id = (
+       SELECT id FROM runs WHERE agent_id = j.agent_id AND job = j.name AND operation = 'backup' ORDER BY started_at DESC, id DESC LIMIT 1)
+     WHERE j.active = 1 AND a.source <> 'removed'
+     ORDER BY a.name, j.name`,
+  );
+  // The newest of each other operation per job: one index seek each (runs_by_job), never a scan of all runs.
+  const others = db.prepare<[], OtherRow>(
+    `SELECT a.name AS agent, r.job, r.operation, r.status, r.started_at AS startedAt, r.finished_at AS finishedAt,
+            r.duration_ms AS durationMs, r.files, r.bytes_total AS bytesTotal, r.error
+     FROM jobs j JOIN agents a ON a.id = j.agent_id
+     CROSS JOIN (SELECT 'prune' AS op UNION ALL SELECT 'verify' UNION ALL SELECT 'restore-test') o
+     JOIN runs r ON r.id = (SELECT id FROM runs WHERE agent_id = j.agent_id AND job = j.name AND operation = o.op ORDER BY started_at DESC, id DESC LIMIT 1)
+     WHERE j.active = 1 AND a.source <> 'removed'`,
+  );
+  const inventoryVersions = db.prepare<[], { agentId: number; agent: string; job: string; target: string; seq: number; updatedAt: number }>(
+    `SELECT i.agent_id AS agentId, a.name AS agent, i.job, i.target, i.seq, i.updated_at AS updatedAt FROM inventory i JOIN agents a ON a.id = i.agent_id`,
+  );
+  const inventorySnapshots = db.prepare<[number, string, string], { snapshots: string }>(
+    'SELECT snapshots FROM inventory WHERE agent_id = ? AND job = ? AND target = ?',
+  );
+  const openIncidents = db.prepare<[], IncidentRow>(
+    `SELECT id, rule, severity, agent, job, asset, target, title, detail, since, opened_at AS openedAt, acked_at AS ackedAt
+     FROM incidents WHERE resolved_at IS NULL
+     ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, opened_at`,
+  );
+  // Parsing every inventory (up to hundreds of snapshots each) on every request was the bulk of the time.
+  const summaries = new Map<string, { version: string; summary: InventorySummary }>();
+
+  function inventories(): Map<string, InventorySummary> {
+    const out = new Map<string, InventorySummary>();
+    for (const inv of inventoryVersions.all()) {
+      const key = `${inv.agent}\0${inv.job}`;
+      const version = `${inv.target}\0${inv.seq}\0${inv.updatedAt}`;
+      let cached = summaries.get(key);
+      if (cached?.version !== version) {
+        const { snapshots } = inventorySnapshots.get(inv.agentId, inv.job, inv.target)!;
+        cached = { version, summary: summarize(snapshots, inv.updatedAt) };
+        summaries.set(key, cached);
+      }
+      out.set(key, cached.summary);
+    }
+    return out;
+  }
+
+  return (now) =>
+    db.transaction((): StatusReport => {
+      const operations = new Map<string, OperationSummary>();
+      for (const { agent, job, operation, startedAt, finishedAt, ...rest } of others.all()) {
+        operations.set(`${agent}\0${job}\0${operation}`, { ...rest, startedAt: iso(startedAt)!, finishedAt: iso(finishedAt) });
+      }
+      const inv = inventories();
+      return {
+        generatedAt: new Date(now).toISOString(),
+        agents: agents.all().map((a) => ({ ...a, lastSeen: iso(a.lastSeen) })),
+        jobs: jobs.all().map((r): StatusJob => ({
+          agent: r.agent,
+          name: r.name,
+          asset: r.asset,
+          tier: r.tier,
+          driver: r.driver,
+          target: { name: r.targetName, location: r.targetLocation, media: r.targetMedia },
+          schedule: r.schedule,
+          lastRun:
+            r.runId === null
+              ? null
+              : {
+                  runId: r.runId,
+                  status: r.status,
+                  startedAt: iso(r.startedAt)!,
+                  finishedAt: iso(r.finishedAt),
+                  exitCode: r.exitCode,
+                  durationMs: r.durationMs,
+                  bytesAdded: r.bytesAdded,
+                  bytesTotal: r.bytesTotal,
+                  files: r.files,
+                  snapshotId: r.snapshotId,
+                  hasLog: r.hasLog === 1,
+                },
+          lastPrune: operations.get(`${r.agent}\0${r.name}\0prune`) ?? null,
+          lastVerify: operations.get(`${r.agent}\0${r.name}\0verify`) ?? null,
+          lastRestoreTest: operations.get(`${r.agent}\0${r.name}\0restore-test`) ?? null,
+          inventory: inv.get(`${r.agent}\0${r.name}`) ?? null,
+        })),
+        incidents: openIncidents
+          .all()
+          .map(({ since, openedAt, ackedAt, ...i }) => ({ ...i, since: iso(since)!, openedAt: iso(openedAt)!, acknowledged: ackedAt !== null })),
+      };
+    })();
+}
+
+function summarize(snapshotsJson: string, updatedAt: number): InventorySummary {
+  let newest = -Infinity;
+  let oldest = Infinity;
+  let count = 0;
+  for (const x of JSON.parse(snapshotsJson) as { time: string }[]) {
+    const t = Date.parse(x.time);
+    if (!Number.isFinite(t)) continue;
+    count++;
+    if (t > newest) newest = t;
+    if (t < oldest) oldest = t;
+  }
+  return { snapshots: count, newest: count ? iso(newest) : null, oldest: count ? iso(oldest) : null, updatedAt: iso(updatedAt)! };
 }

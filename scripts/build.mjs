@@ -43,6 +43,8 @@ const outputs = [
   { entryPoints: ['agent/main.ts'], outfile: `${outdir}/lifeline-agent.js` },
   // better-sqlite3 is a native module: installed beside the bundle, never inlined.
   { entryPoints: ['collector/main.ts'], outfile: `${outdir}/lifeline-collector.js`, external: ['better-sqlite3'] },
+  // The evaluation worker thread (collector/evaluate/worker-host.ts starts it from beside the collector).
+  { entryPoints: ['collector/evaluate/worker-main.ts'], outfile: `${outdir}/lifeline-collector-worker.js`, external: ['better-sqlite3'] },
 ];
 
 // The collector loads better-sqlite3 from beside itself: give an outside build dir a way to it.

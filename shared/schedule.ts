@@ -37,52 +37,78 @@ export function cronFor(schedule: string, timezone?: string, fire?: () => void):
   return fire ? new Cron(normalizeSchedule(schedule), options, fire) : new Cron(normalizeSchedule(schedule), { ...options, paused: true });
 }
 
-// Parsing a pattern costs far more than asking for a time: the collector asks for thousands
-// of due times per evaluation over a handful of distinct schedules, so compiled ones are kept.
-const compiled = new Map<string, Cron>();
-function compile(schedule: string, timezone?: string): Cron {
-  const key = `${timezone ?? ''}\0${schedule}`;
-  let cron = compiled.get(key);
-  if (!cron) {
-    if (compiled.size >= 1000) compiled.clear();
-    cron = cronFor(schedule, timezone);
-    compiled.set(key, cron);
+// Parsing a pattern costs far more than asking for a time, and croner needs ~50–120 µs per
+// answer: the collector asks for thousands of due times per evaluation over a handful of
+// distinct schedules (and walks them for the retention audit), so compiled schedules and their
+// answers are kept, looked up by zone then schedule (no key strings built per question).
+interface Compiled {
+  cron: Cron;
+  next: Map<number, number | null>;
+  previous: Map<number, number | null>;
+}
+const compiled = new Map<string, Map<string, Compiled>>();
+let compiledCount = 0;
+const MAX_ANSWERS = 100_000;
+
+function compile(schedule: string, timezone?: string): Compiled {
+  let byZone = compiled.get(timezone ?? '');
+  if (!byZone) compiled.set(timezone ?? '', (byZone = new Map()));
+  let c = byZone.get(schedule);
+  if (!c) {
+    if (compiledCount >= 1000) {
+      compiled.clear();
+      compiled.set(timezone ?? '', (byZone = new Map()));
+      compiledCount = 0;
+    }
+    c = { cron: cronFor(schedule, timezone), next: new Map(), previous: new Map() };
+    byZone.set(schedule, c);
+    compiledCount++;
   }
-  return cron;
+  return c;
+}
+
+function remember(answers: Map<number, number | null>, at: number, t: number | null): void {
+  if (answers.size >= MAX_ANSWERS) answers.clear();
+  answers.set(at, t);
 }
 
 /** Returns a reason when the schedule cannot be parsed, or null when it is valid. */
 export function scheduleError(schedule: string, timezone?: string): string | null {
   try {
     const c = compile(schedule, timezone);
-    if (c.nextRun(new Date(0)) === null) return 'never fires';
+    if (c.cron.nextRun(new Date(0)) === null) return 'never fires';
     return null;
   } catch (err) {
     return (err as Error).message;
   }
 }
 
-// Walks over a schedule (the collector's retention audit) ask from the same fire times again
-// and again across jobs that share it; croner needs ~50–120 µs per answer.
-const answers = new Map<string, number | null>();
+/** nextRun as epoch ms (null: never fires again); throws when the schedule cannot be parsed. */
+export function nextRunMs(schedule: string, after: number, timezone?: string): number | null {
+  const c = compile(schedule, timezone);
+  let t = c.next.get(after);
+  if (t === undefined) remember(c.next, after, (t = c.cron.nextRun(new Date(after))?.getTime() ?? null));
+  return t;
+}
 
 /** The first fire time strictly after `after`, in the given IANA zone (host local zone by default). */
 export function nextRun(schedule: string, after: Date, timezone?: string): Date | null {
-  const key = `${timezone ?? ''}\0${schedule}\0${after.getTime()}`;
-  let t = answers.get(key);
-  if (t === undefined) {
-    t = compile(schedule, timezone).nextRun(after)?.getTime() ?? null;
-    if (answers.size >= 200_000) answers.clear();
-    answers.set(key, t);
-  }
+  const t = nextRunMs(schedule, after.getTime(), timezone);
   return t === null ? null : new Date(t);
+}
+
+/** previousRun as epoch ms; throws when the schedule cannot be parsed. */
+export function previousRunMs(schedule: string, at: number, timezone?: string, lookbackMs = 400 * 86_400_000): number | null {
+  const c = compile(schedule, timezone);
+  let prev = c.previous.get(at);
+  if (prev === undefined) remember(c.previous, at, (prev = c.cron.previousRuns(1, new Date(at + 1))[0]?.getTime() ?? null));
+  return prev !== null && at - prev <= lookbackMs ? prev : null;
 }
 
 /** The latest fire time at or before `at`, searched within `lookbackMs`. */
 export function previousRun(schedule: string, at: Date, timezone?: string, lookbackMs = 400 * 86_400_000): Date | null {
-  const runs = compile(schedule, timezone).previousRuns(1, new Date(at.getTime() + 1));
-  const prev = runs[0] ?? null;
-  return prev && at.getTime() - prev.getTime() <= lookbackMs ? prev : null;
+  const t = previousRunMs(schedule, at.getTime(), timezone, lookbackMs);
+  return t === null ? null : new Date(t);
 }
 
 /**

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { collectorConfig, rulesConfig, tierPolicies } from '../collector/config';
 import { Evaluator } from '../collector/evaluate/evaluator';
-import { TestAgent, catalogJob, count, heartbeat, hello, testCollector } from './collector-helpers';
+import { startEvaluatorWorker } from '../collector/evaluate/worker-host';
+import { TestAgent, catalogJob, count, heartbeat, hello, tempDir, testCollector } from './collector-helpers';
 
 const MINUTE = 60_000;
 
@@ -74,4 +75,51 @@ test('an incremental pass reads only jobs whose agent reported or whose due time
   assert.equal(later.evaluatedJobs, 0);
   assert.ok(later.findings.some((f) => f.rule === 'agent-silent' && f.agent === 'pbs1'));
   assert.ok(later.findings.some((f) => f.rule === 'agent-silent' && f.agent === 'pve1'));
+});
+
+test('the evaluation worker thread evaluates on its own connection and reports queued notifications', async () => {
+  const { agent, c } = setup();
+  await c.app.inject(agent.report({ messages: [agent.msg(hello([catalogJob('etc', { asset: 'etc' })])), agent.msg(heartbeat())] }));
+  const cfg = collectorConfig({ notify: [{ type: 'webhook', url: 'http://127.0.0.1:9/hook' }] });
+  const errors: string[] = [];
+  let queued!: () => void;
+  const poked = new Promise<void>((resolve) => (queued = resolve));
+  // The agent last reported at the test clock's 2025 date: by the real clock it is long silent.
+  const worker = startEvaluatorWorker({
+    data: { database: c.file, tiers: tierPolicies(cfg), rules: rulesConfig(cfg), channels: cfg.notify, reminderMs: 86_400_000, flapMs: 0, everyMs: 60_000 },
+    onQueued: queued,
+    log: { error: (_o, msg) => errors.push(msg), warn: (_o, msg) => errors.push(msg) },
+  });
+  await poked;
+  await worker.stop();
+  assert.deepEqual(errors, []);
+  const rules = c.db.prepare('SELECT rule FROM incidents WHERE resolved_at IS NULL ORDER BY rule').all() as { rule: string }[];
+  assert.ok(rules.some((r) => r.rule === 'agent-silent'), JSON.stringify(rules));
+  assert.ok(count(c.db, 'outbox') >= 1);
+});
+
+test('an evaluation worker that dies is logged and started again', async () => {
+  const cfg = collectorConfig({});
+  const logged: string[] = [];
+  let twice!: () => void;
+  const restarted = new Promise<void>((resolve) => (twice = resolve));
+  // A directory is no database: the worker fails at start, every time.
+  const worker = startEvaluatorWorker({
+    data: { database: tempDir(), tiers: tierPolicies(cfg), rules: rulesConfig(cfg), channels: [], reminderMs: 86_400_000, flapMs: 0, everyMs: 60_000 },
+    onQueued: () => {},
+    log: {
+      error: (_o, msg) => logged.push(msg),
+      warn: (_o, msg) => {
+        logged.push(msg);
+        if (logged.filter((m) => m.includes('restarting')).length === 2) twice();
+      },
+    },
+    restartDelayMs: 10,
+  });
+  // The restart timer is unref'd (the collector's server keeps it alive): hold the loop here.
+  const hold = setInterval(() => {}, 1000);
+  await restarted;
+  clearInterval(hold);
+  await worker.stop();
+  assert.ok(logged.includes('evaluation worker crashed'), JSON.stringify(logged));
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
+import type { Unsequenced } from '../shared/protocol';
 import { TestAgent, catalogJob, hello, run, runStart, testCollector } from './collector-helpers';
 
 test('status lists agents and active jobs with their last run after hello, run-start and run', async () => {
@@ -41,7 +42,7 @@ test('status lists agents and active jobs with their last run after hello, run-s
           bytesTotal: null,
           files: null,
           snapshotId: null,
-          logTail: null,
+          hasLog: false,
         },
         lastPrune: null,
         lastVerify: null,
@@ -85,7 +86,7 @@ test('status shows a finished run with its result', async () => {
     bytesTotal: 4096,
     files: null,
     snapshotId: null,
-    logTail: 'done\n',
+    hasLog: true,
   });
 });
 
@@ -110,14 +111,11 @@ test('healthz answers ok after querying the database', async () => {
   assert.deepEqual(res.json(), { ok: true });
 });
 
-test('the status page renders agent-supplied names as text, never as markup', async () => {
-  const { renderOverview } = await import('../collector/page/overview');
-  const html = renderOverview({
-    generatedAt: new Date().toISOString(),
-    agents: [{ name: 'pve1', lastSeen: null, version: '<b>1</b>', hostname: '<script>alert(1)</script>', source: 'config' }],
-    jobs: [],
-    incidents: [],
-  });
+test('the status page renders agent-supplied text as text, never as markup', async () => {
+  const agent = new TestAgent('pve1');
+  const c = testCollector([agent]);
+  await c.app.inject(agent.report({ messages: [agent.msg({ ...hello([catalogJob('etc')]), version: '<b>1</b>', hostname: '<script>alert(1)</script>' } as Unsequenced)] }));
+  const html = (await c.app.inject({ method: 'GET', url: '/' })).body;
   assert.ok(!html.includes('<script>alert(1)</script>'));
   assert.ok(html.includes('&lt;script&gt;alert(1)&lt;/script&gt;'));
   assert.ok(html.includes('&lt;b&gt;1&lt;/b&gt;'));

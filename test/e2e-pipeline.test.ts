@@ -59,7 +59,7 @@ test('keygen, enroll with a token, daemon: a scheduled run reaches the collector
   assert.equal(job.tier, 2);
   assert.equal(job.lastRun!.exitCode, 0);
   assert.equal(typeof job.lastRun!.durationMs, 'number');
-  assert.match(job.lastRun!.logTail ?? '', /archived 42 files/);
+  assert.match((await collector.runLog(job.lastRun!.runId)) ?? '', /archived 42 files/);
   const s = await collector.status();
   assert.equal(s.agents.find((a) => a.name === 'pve1')?.version, JSON.parse(readFileSync('package.json', 'utf8')).version);
   assert.equal(await d.stop('SIGTERM'), 0, 'the daemon exits cleanly on SIGTERM');
@@ -211,7 +211,7 @@ test('a hung job is killed at its timeout with its children and reported as time
   assert.equal(r.code, 1);
   assert.match(r.stdout, /hang backup: timeout/);
   const job = await waitFor('the timeout in the status', async () => (await collector.status()).jobs.find((j) => j.name === 'hang' && j.lastRun?.status === 'timeout'));
-  assert.match(job.lastRun!.logTail ?? '', /timeout after 1s/);
+  assert.match((await collector.runLog(job.lastRun!.runId)) ?? '', /timeout after 1s/);
   let survivors = '';
   try {
     survivors = execFileSync('pgrep', ['-f', `sleep ${marker}`], { encoding: 'utf8' });

@@ -37,27 +37,24 @@ const jobKey = (agent: string, job: string) => `${agent}\0${job}`;
 export class Evaluator {
   private readonly gatherer;
   private readonly store: IncidentStore;
-  private readonly jobsVersion;
   private readonly activeAgents;
   private readonly pruneUsage;
-  // The job list changes only with a hello: re-read when its version (count, newest update) moves.
-  private jobRows: JobRow[] = [];
-  private jobsKey = '';
   private timer?: NodeJS.Timeout;
   // Incremental state: the findings of the last pass, each job's next due time, and when the
   // last (full) pass ran. Only jobs whose agent reported since, or whose due time has come
   // (and the other jobs of their assets), are read and evaluated again.
   private findings = new Map<string, Finding>();
   private readonly recheck = new Map<string, number>();
+  // The job list of the last pass and each row's key (the gatherer hands the same list until it changes).
+  private jobs: JobRow[] = [];
+  private keys = new Map<JobRow, string>();
+  private existing = new Set<string>();
   private lastPassAt: number | null = null;
   private lastFullAt = -Infinity;
 
   constructor(private readonly opts: EvaluatorOptions) {
     this.gatherer = createGatherer(opts.db);
     this.store = new IncidentStore(opts.db, { channels: opts.channels, publicUrl: opts.publicUrl });
-    this.jobsVersion = opts.db.prepare<[], { n: number; updated: number | null; agents: number }>(
-      `SELECT count(*) AS n, max(updated_at) AS updated, (SELECT count(*) FROM agents WHERE source <> 'removed') AS agents FROM jobs`,
-    );
     this.activeAgents = opts.db.prepare<[number], { name: string }>(`SELECT name FROM agents WHERE last_seen > ?`);
     this.pruneUsage = opts.db.prepare<[number]>('DELETE FROM fs_usage WHERE at < ?');
   }
@@ -66,48 +63,51 @@ export class Evaluator {
   pass(now: number, full = false): PassResult {
     const started = performance.now();
     full ||= this.lastPassAt === null || now - this.lastFullAt >= (this.opts.fullEveryMs ?? 3_600_000);
-    const v = this.jobsVersion.get()!;
-    const key = `${v.n}|${v.updated}|${v.agents}`;
-    if (key !== this.jobsKey) {
-      this.jobRows = this.gatherer.listJobs();
-      this.jobsKey = key;
+    const jobs = this.gatherer.listJobs();
+    const listChanged = jobs !== this.jobs;
+    if (listChanged) {
+      this.jobs = jobs;
+      this.keys = new Map(jobs.map((j) => [j, jobKey(j.agent, j.job)]));
+      this.existing = new Set(this.keys.values());
     }
-    const jobs = this.jobRows;
-    const wanted = new Set<string>();
-    if (full) {
-      for (const j of jobs) wanted.add(jobKey(j.agent, j.job));
-    } else {
+    const existing = this.existing;
+    const keys = this.keys;
+    let wanted: JobRow[] = jobs;
+    if (!full) {
       const reported = new Set(this.activeAgents.all(this.lastPassAt!).map((a) => a.name));
       const assets = new Set<string>();
       for (const j of jobs) {
-        const due = this.recheck.get(jobKey(j.agent, j.job));
+        const due = this.recheck.get(keys.get(j)!);
         if (reported.has(j.agent) || due === undefined || due <= now) assets.add(j.asset);
       }
       // Asset rules (RPO, 3-2-1) need every copy of the asset.
-      for (const j of jobs) if (assets.has(j.asset)) wanted.add(jobKey(j.agent, j.job));
+      wanted = jobs.filter((j) => assets.has(j.asset));
     }
-    const isWanted = (agent: string, job: string) => wanted.has(jobKey(agent, job));
-    const input = this.opts.db.transaction(() => this.gatherer.gather(this.opts.tiers, this.opts.rules, jobs, full ? undefined : isWanted))();
-    const fresh = [
-      ...evaluate({ ...input, jobs: input.jobs.filter((j) => isWanted(j.agent, j.job)) }, now, 'jobs'),
-      ...evaluate(input, now, 'host'),
-    ];
-    const evaluatedAssets = new Set(input.jobs.filter((j) => isWanted(j.agent, j.job)).map((j) => j.asset));
-    const existing = new Set(jobs.map((j) => jobKey(j.agent, j.job)));
+    const byAgent = new Map<string, Set<string>>();
+    for (const j of wanted) {
+      const set = byAgent.get(j.agent);
+      if (set) set.add(j.job);
+      else byAgent.set(j.agent, new Set([j.job]));
+    }
+    const isWanted = (agent: string, job: string) => byAgent.get(agent)?.has(job) ?? false;
+    const input = this.gatherer.gather(this.opts.tiers, this.opts.rules, jobs, full ? undefined : isWanted);
+    const evaluated = full ? input.jobs : input.jobs.filter((j) => isWanted(j.agent, j.job));
+    const fresh = [...evaluate({ ...input, jobs: evaluated }, now, 'jobs'), ...evaluate(input, now, 'host')];
+    const evaluatedAssets = new Set(evaluated.map((j) => j.asset));
     for (const [key, f] of this.findings) {
       const replaced = f.job ? isWanted(f.agent!, f.job) || !existing.has(jobKey(f.agent!, f.job)) : f.asset ? evaluatedAssets.has(f.asset) : true;
       if (replaced) this.findings.delete(key);
     }
     for (const f of fresh) this.findings.set(f.key, f);
-    for (const j of input.jobs) if (isWanted(j.agent, j.job)) this.recheck.set(jobKey(j.agent, j.job), recheckAt(j, this.opts.tiers, this.opts.rules, now));
-    for (const key of this.recheck.keys()) if (!existing.has(key)) this.recheck.delete(key);
+    for (const j of evaluated) this.recheck.set(jobKey(j.agent, j.job), recheckAt(j, this.opts.tiers, this.opts.rules, now));
+    if (listChanged) for (const key of this.recheck.keys()) if (!existing.has(key)) this.recheck.delete(key);
 
     const findings = sortFindings([...this.findings.values()]);
     const plan = this.store.evaluate(findings, now, { reminderMs: this.opts.reminderMs, flapMs: this.opts.flapMs });
     this.pruneUsage.run(now - (this.opts.usageRetentionMs ?? 35 * 86_400_000));
     this.lastPassAt = now;
     if (full) this.lastFullAt = now;
-    return { ...plan, findings, evaluatedJobs: wanted.size, full, ms: performance.now() - started };
+    return { ...plan, findings, evaluatedJobs: wanted.length, full, ms: performance.now() - started };
   }
 
   /** Evaluates every `everyMs` (timer unref'd, so it never keeps the process alive). */

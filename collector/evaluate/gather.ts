@@ -1,5 +1,7 @@
 import type { Db } from '../db';
 import type { AgentView, EvaluationInput, JobView, RulesConfig, RunView, Tier, TierPolicyView } from '../rules/types';
+import { EMPTY_JOB_STATE, RECENT_BACKUPS, type RunKey } from './job-state';
+import { parseJobState, type StateRow } from './job-state-store';
 
 // Reads what the rules need from SQLite into plain data. The rules themselves never touch the
 // database or the clock, so the page, the metrics and the alerter can share them.
@@ -23,21 +25,43 @@ export interface JobRow {
   knownSince: number;
 }
 
-interface RunRow {
-  runId: string;
-  operation: RunView['operation'];
-  status: RunView['status'];
-  startedAt: number;
-  finishedAt: number | null;
-  durationMs: number | null;
-  bytesAdded: number | null;
-  bytesTotal: number | null;
-  error: string | null;
+interface ContentRow {
+  agentId: number;
+  job: string;
+  backups: string | null;
+  lastSuccess: number | null;
+  lastVerify: string | null;
+  lastRestoreTest: string | null;
+  lastPrune: string | null;
+  snapshots: string | null;
+  invAt: number | null;
 }
 
-const RECENT = 21; // the newest backup (maybe running) plus 20 finished ones
+type RunRow = [number, string, RunView['operation'], RunView['status'], number, number | null, number | null, number | null, number | null, string | null];
 
-export function createGatherer(db: Db) {
+/** What a job's history adds to its view. */
+type History = Pick<JobView, 'lastBackup' | 'lastSuccess' | 'recentBackups' | 'lastVerify' | 'lastRestoreTest' | 'lastPrune' | 'inventory'>;
+
+/** A job's history, kept until its job_state version moves. */
+interface Cached {
+  history: History;
+  row: JobRow;
+  view: JobView;
+}
+
+const keyOf = (agentId: number, job: string) => `${agentId}\0${job}`;
+
+// One gatherer per connection: its cache of parsed job history is shared by every caller
+// (evaluator, page, metrics), so only jobs that changed since any of them last asked are parsed.
+const gatherers = new WeakMap<Db, ReturnType<typeof newGatherer>>();
+
+export function createGatherer(db: Db): ReturnType<typeof newGatherer> {
+  let g = gatherers.get(db);
+  if (!g) gatherers.set(db, (g = newGatherer(db)));
+  return g;
+}
+
+function newGatherer(db: Db) {
   const jobs = db.prepare<[], JobRow>(
     `SELECT j.agent_id AS agentId, a.name AS agent, j.name AS job, j.asset, j.tier, j.driver,
             j.target_name AS targetName, j.target_location AS targetLocation, j.target_media AS targetMedia,
@@ -46,28 +70,29 @@ export function createGatherer(db: Db) {
      FROM jobs j JOIN agents a ON a.id = j.agent_id
      WHERE j.active = 1 AND a.source <> 'removed'`,
   );
-  const runCols = `run_id AS runId, operation, status, started_at AS startedAt, finished_at AS finishedAt,
-                   duration_ms AS durationMs, bytes_added AS bytesAdded, bytes_total AS bytesTotal, error`;
-  const backups = db.prepare<[number, string, number], RunRow>(
-    `SELECT ${runCols} FROM runs WHERE agent_id = ? AND job = ? AND operation = 'backup' ORDER BY started_at DESC LIMIT ?`,
+  // The job list changes only with a hello (or an agent removed): re-read when this moves.
+  const jobsVersion = db.prepare<[], { n: number; updated: number | null; agents: number }>(
+    `SELECT count(*) AS n, max(updated_at) AS updated, (SELECT count(*) FROM agents WHERE source <> 'removed') AS agents FROM jobs`,
   );
-  // The newest verify, restore drill and prune, and the newest good backup, in one statement
-  // (each branch one index seek): per-statement overhead dominates over thousands of jobs.
-  const latest = (op: string, extra = '') =>
-    `SELECT * FROM (SELECT ${runCols} FROM runs WHERE agent_id = @agentId AND job = @job AND operation = '${op}' ${extra} ORDER BY started_at DESC LIMIT 1)`;
-  const others = db.prepare<[{ agentId: number; job: string }], RunRow & { good: number }>(
-    [
-      latest('verify'),
-      latest('restore-test'),
-      latest('prune'),
-      `SELECT *, 1 AS good FROM (SELECT ${runCols} FROM runs WHERE agent_id = @agentId AND job = @job AND operation = 'backup' AND status IN ('success', 'warning') ORDER BY finished_at DESC LIMIT 1)`,
-    ]
-      .map((q, i) => (i < 3 ? q.replace('SELECT * FROM', 'SELECT *, 0 AS good FROM') : q))
-      .join(' UNION ALL '),
+  // Jobs whose runs or inventory changed since the highest version (row id) seen: a range of the table.
+  const changedSince = db.prepare<[number], { agentId: number; job: string; version: number }>(
+    `SELECT agent_id AS agentId, job, id AS version FROM job_state WHERE id > ?`,
   );
-  // Read only for the jobs a pass evaluates: inventories are the largest rows.
-  const inventory = db.prepare<[number, string, string], { snapshots: string; updatedAt: number }>(
-    `SELECT snapshots, updated_at AS updatedAt FROM inventory WHERE agent_id = ? AND job = ? AND target = ?`,
+  // The runs those states name, by row id (JSON [id, …]), in one statement. Rows as arrays:
+  // over thousands of jobs, one object per run instead of two.
+  const runs = db
+    .prepare<[string], RunRow>(
+      `SELECT id, run_id, operation, status, started_at, finished_at, duration_ms, bytes_added, bytes_total, error
+       FROM runs WHERE id IN (SELECT value FROM json_each(?))`,
+    )
+    .raw(true);
+  // State and inventory of the jobs given as JSON [[agentId, job, target], …], in one statement.
+  const contents = db.prepare<[string], ContentRow>(
+    `WITH k AS (SELECT json_extract(value, '$[0]') AS agentId, json_extract(value, '$[1]') AS job, json_extract(value, '$[2]') AS target FROM json_each(?))
+     SELECT k.agentId, k.job, s.last_success AS lastSuccess, s.last_verify AS lastVerify, s.last_restore_test AS lastRestoreTest,
+            s.last_prune AS lastPrune, s.backups, i.snapshots, i.updated_at AS invAt
+     FROM k LEFT JOIN job_state s ON s.agent_id = k.agentId AND s.job = k.job
+            LEFT JOIN inventory i ON i.agent_id = k.agentId AND i.job = k.job AND i.target = k.target`,
   );
   const agents = db.prepare<[], { id: number; agent: string; lastSeen: number | null; heartbeatMs: number | null; facts: string | null }>(
     `SELECT a.id, a.name AS agent, a.last_seen AS lastSeen, a.heartbeat_ms AS heartbeatMs, h.facts
@@ -77,55 +102,101 @@ export function createGatherer(db: Db) {
     `SELECT at, used_bytes AS usedBytes FROM fs_usage WHERE agent_id = ? AND mount = ? ORDER BY at`,
   );
 
-  /**
-   * Everything the rules read. With `wanted`, only those jobs get their runs and inventory read
-   * (an incremental pass); the others come as light views (what they are, no history), enough
-   * for the host rules, which only need each agent's tiers.
-   */
-  // Light views are rebuilt only when the job list itself changes (see Evaluator).
+  // What a job is (from its catalog row) is rebuilt only when the job list is re-read.
+  const statics = new WeakMap<JobRow, JobView>();
+  const staticOf = (j: JobRow) => {
+    let v = statics.get(j);
+    if (!v) statics.set(j, (v = staticView(j)));
+    return v;
+  };
   const light = new WeakMap<JobRow, JobView>();
   const lightOf = (j: JobRow) => {
     let v = light.get(j);
-    if (!v) light.set(j, (v = lightView(j)));
+    if (!v) light.set(j, (v = { ...staticOf(j), retention: {}, verifySchedule: null, restoreTestSchedule: null })); // host rules never read them
     return v;
   };
+  const cache = new Map<string, Cached>();
+  let seenVersion = 0;
+  let jobRows: JobRow[] = [];
+  let jobsKey = '';
 
-  /** The active jobs, as the rows `gather` takes. */
-  const listJobs = (): JobRow[] => jobs.all();
+  /** The active jobs, as the rows `gather` takes (the same array while the job list is unchanged). */
+  function listJobs(): JobRow[] {
+    const v = jobsVersion.get()!;
+    const key = `${v.n}|${v.updated}|${v.agents}`;
+    if (key !== jobsKey) {
+      jobRows = jobs.all();
+      jobsKey = key;
+    }
+    return jobRows;
+  }
 
-  function gather(tiers: Record<Tier, TierPolicyView>, config: RulesConfig, rows: readonly JobRow[] = listJobs(), wanted?: (agent: string, job: string) => boolean): EvaluationInput {
-    const jobViews = rows.map((j): JobView => {
-      if (wanted && !wanted(j.agent, j.job)) return lightOf(j);
-      const recent = backups.all(j.agentId, j.job, RECENT).map(view);
-      const rest = others.all({ agentId: j.agentId, job: j.job });
-      const inv = inventory.get(j.agentId, j.job, j.targetName);
-      const newest = (op: string) => optional(rest.find((r) => r.good === 0 && r.operation === op));
-      const schedules = { verify: parse<{ schedule: string }>(j.verify), restore: parse<{ schedule: string }>(j.restoreTest) };
-      return {
-        agent: j.agent,
-        job: j.job,
-        asset: j.asset,
-        tier: j.tier,
-        driver: j.driver,
-        target: { name: j.targetName, location: j.targetLocation, media: j.targetMedia },
-        schedule: j.schedule,
-        timezone: j.timezone ?? 'UTC',
-        timeoutMs: j.timeoutMs,
-        retention: JSON.parse(j.retention),
-        verifySchedule: schedules.verify?.schedule ?? null,
-        restoreTestSchedule: schedules.restore?.schedule ?? null,
-        knownSince: j.knownSince,
-        lastBackup: recent[0] ?? null,
-        lastSuccess: rest.find((r) => r.good === 1)?.finishedAt ?? null,
-        recentBackups: recent.filter((r) => r.status !== 'running').slice(0, RECENT - 1),
-        lastVerify: newest('verify'),
-        lastRestoreTest: newest('restore-test'),
-        lastPrune: newest('prune'),
-        inventory: inv
-          ? { snapshots: (JSON.parse(inv.snapshots) as { id: string; time: string }[]).map((s) => ({ id: s.id, time: Date.parse(s.time) })), updatedAt: inv.updatedAt }
-          : null,
+  /** Full views of these jobs: cached where nothing changed since, else read (two statements) and parsed. */
+  function fullViews(rows: readonly JobRow[]): Map<JobRow, JobView> {
+    for (const c of changedSince.all(seenVersion)) {
+      cache.delete(keyOf(c.agentId, c.job));
+      if (c.version > seenVersion) seenVersion = c.version;
+    }
+    const out = new Map<JobRow, JobView>();
+    const missing = new Map<string, JobRow>();
+    for (const row of rows) {
+      const key = keyOf(row.agentId, row.job);
+      const c = cache.get(key);
+      // A job moved to another target has another inventory.
+      if (!c || c.row.targetName !== row.targetName) missing.set(key, row);
+      else out.set(row, c.row === row ? c.view : remember(key, row, c.history));
+    }
+    if (missing.size === 0) return out;
+    const read = contents.all(JSON.stringify([...missing.values()].map((j) => [j.agentId, j.job, j.targetName]))).map((r) => ({
+      r,
+      state: r.backups === null ? EMPTY_JOB_STATE : parseJobState(r as StateRow),
+    }));
+    const ids: number[] = [];
+    for (const { state: s } of read) {
+      for (const k of s.backups) ids.push(k.id);
+      for (const k of [s.lastVerify, s.lastRestoreTest, s.lastPrune]) if (k) ids.push(k.id);
+    }
+    const byId = new Map<number, RunView>();
+    for (const [id, runId, operation, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal, error] of ids.length ? runs.all(JSON.stringify(ids)) : []) {
+      byId.set(id, { runId, operation, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal, error });
+    }
+    const view = (k: RunKey | null) => (k === null ? null : (byId.get(k.id) ?? null));
+    for (const { r, state } of read) {
+      const key = keyOf(r.agentId, r.job);
+      const backups = state.backups.map(view).filter((v): v is RunView => v !== null);
+      const history: History = {
+        lastBackup: backups[0] ?? null,
+        lastSuccess: state.lastSuccess,
+        recentBackups: backups.filter((b) => b.status !== 'running').slice(0, RECENT_BACKUPS),
+        lastVerify: view(state.lastVerify),
+        lastRestoreTest: view(state.lastRestoreTest),
+        lastPrune: view(state.lastPrune),
+        inventory: r.snapshots === null ? null : parseInventory(r.snapshots, r.invAt!),
       };
-    });
+      const row = missing.get(key)!;
+      out.set(row, remember(key, row, history));
+    }
+    return out;
+  }
+
+  function remember(key: string, row: JobRow, history: History): JobView {
+    const view: JobView = { ...staticOf(row), ...history };
+    cache.set(key, { history, row, view });
+    return view;
+  }
+
+  /**
+   * Everything the rules read. With `wanted`, only those jobs get their history and inventory
+   * (an incremental pass); the others come as light views (what they are, no history), enough
+   * for the host rules, which only need each agent's tiers.
+   */
+  function gather(tiers: Record<Tier, TierPolicyView>, config: RulesConfig, rows: readonly JobRow[] = listJobs(), wanted?: (agent: string, job: string) => boolean): EvaluationInput {
+    const full = fullViews(wanted ? rows.filter((j) => wanted(j.agent, j.job)) : rows);
+    // Forget jobs no longer listed.
+    if (!wanted && cache.size > rows.length) {
+      for (const [key, c] of cache) if (!full.has(c.row)) cache.delete(key);
+    }
+    const jobViews = rows.map((j) => full.get(j) ?? lightOf(j));
     const agentViews = agents.all().map((a): AgentView => {
       const facts = parse<HostFacts>(a.facts) ?? {};
       return {
@@ -144,17 +215,25 @@ export function createGatherer(db: Db) {
     });
     return { jobs: jobViews, agents: agentViews, tiers, config };
   }
-  return { gather, listJobs };
+  // One read transaction: the job list, what changed and the history agree with each other.
+  return { gather: db.transaction(gather), listJobs };
 }
 
-function lightView(j: JobRow): JobView {
+/** What a job is, from its catalog row, with no history yet. */
+function staticView(j: JobRow): JobView {
+  const schedules = { verify: parse<{ schedule: string }>(j.verify), restore: parse<{ schedule: string }>(j.restoreTest) };
   return {
     agent: j.agent, job: j.job, asset: j.asset, tier: j.tier, driver: j.driver,
     target: { name: j.targetName, location: j.targetLocation, media: j.targetMedia },
-    schedule: j.schedule, timezone: j.timezone ?? 'UTC', timeoutMs: j.timeoutMs, retention: {}, // host rules never read it
-    verifySchedule: null, restoreTestSchedule: null, knownSince: j.knownSince,
+    schedule: j.schedule, timezone: j.timezone ?? 'UTC', timeoutMs: j.timeoutMs, retention: parse(j.retention) ?? {},
+    verifySchedule: schedules.verify?.schedule ?? null, restoreTestSchedule: schedules.restore?.schedule ?? null, knownSince: j.knownSince,
     lastBackup: null, lastSuccess: null, recentBackups: [], lastVerify: null, lastRestoreTest: null, lastPrune: null, inventory: null,
   };
+}
+
+function parseInventory(snapshots: string, updatedAt: number): JobView['inventory'] {
+  const list = JSON.parse(snapshots) as { id: string; time: string }[];
+  return { snapshots: list.map((s) => ({ id: s.id, time: Date.parse(s.time) })), updatedAt };
 }
 
 interface HostFacts {
@@ -162,11 +241,6 @@ interface HostFacts {
   filesystems?: { mount: string; sizeBytes: number; usedBytes: number }[];
   disks?: { device: string; smartOk?: boolean | null; detail?: string }[];
 }
-
-const view = ({ runId, operation, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal, error }: RunRow): RunView => ({
-  runId, operation, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal, error,
-});
-const optional = (r: RunRow | undefined): RunView | null => (r ? view(r) : null);
 
 function parse<T>(json: string | null): T | null {
   if (json === null) return null;

@@ -1,4 +1,4 @@
-import { nextRun } from '../../shared/schedule';
+import { nextRunMs } from '../../shared/schedule';
 import type { JobView, RulesConfig, Tier, TierPolicyView } from '../rules/types';
 
 const HOUR = 3_600_000;
@@ -6,7 +6,7 @@ const HOUR = 3_600_000;
 const next = (schedule: string | null, after: number, tz: string): number => {
   if (!schedule) return Infinity;
   try {
-    return nextRun(schedule, new Date(after), tz)?.getTime() ?? Infinity;
+    return nextRunMs(schedule, after, tz) ?? Infinity;
   } catch {
     return Infinity;
   }

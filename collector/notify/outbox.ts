@@ -10,6 +10,8 @@ import { NotifyError, type Channel, type ChannelIo, type NotificationMessage } f
 // so a crash loses nothing; a row marked sent is never picked again. The one window left is a
 // crash after the service accepted a message and before `sent_at` was written: that message is
 // sent again (at-least-once there, as with any outbox); the lease must exceed the send timeout.
+// Channels get a delivery id that is the same on every attempt, so a service that de-duplicates
+// (the webhook's Idempotency-Key) can close that window on its side.
 
 export interface OutboxRow {
   id: number;
@@ -125,6 +127,9 @@ export interface DrainResult {
   lost: number;
 }
 
+/** Stable across retries and restarts, distinct between databases' rows of the same id. */
+export const deliveryId = (row: Pick<OutboxRow, 'id' | 'created_at'>): string => `lifeline-${row.created_at}-${row.id}`;
+
 export async function readSecretFile(path: string): Promise<string> {
   try {
     return (await readFile(path, 'utf8')).trim();
@@ -237,7 +242,7 @@ export class OutboxSender {
       return { message: 'payload is not valid JSON', retryable: false };
     }
     try {
-      await channel.send(message, config.options, this.io);
+      await channel.send(message, config.options, { ...this.io, deliveryId: deliveryId(claim.row) });
       return null;
     } catch (err) {
       if (err instanceof NotifyError) return { message: err.message, retryable: err.retryable };

@@ -27,6 +27,8 @@ export interface ChannelIo {
   readSecret(path: string): Promise<string>;
   /** Per-attempt time limit for one delivery (HTTP request or child process). */
   timeoutMs: number;
+  /** The same on every attempt at one notification (its outbox row): for services that de-duplicate. */
+  deliveryId?: string;
 }
 
 /**

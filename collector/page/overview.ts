@@ -1,53 +1,62 @@
-import type { StatusReport } from '../status';
+import type { AgentRow, AssetRow, OverviewView, TierSection } from '../view/overview';
+import { ago, bytes, duration, statusClass, statusText, until } from './format';
 import { esc } from './html';
+import { layout, table } from './layout';
 
-const STATUS_LABEL: Record<string, string> = {
-  success: '✔ success',
-  warning: '⚠ warning',
-  failure: '✖ failure',
-  timeout: '✖ timeout',
-  skipped: '↷ skipped',
-  running: '… running',
-};
+// The overview: the verdict first, then each tier's assets, then the agents. Rows are kept
+// terse (1,000 assets must stay under 200 KB); the asset page has the detail.
 
-function ago(iso: string | null, now: number): string {
-  if (!iso) return 'never';
-  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
-  if (s < 90) return `${s}s ago`;
-  if (s < 5400) return `${Math.round(s / 60)} min ago`;
-  if (s < 129_600) return `${Math.round(s / 3600)} h ago`;
-  return `${Math.round(s / 86_400)} d ago`;
+export function renderOverview(v: OverviewView): string {
+  const now = Date.parse(v.generatedAt);
+  const c = v.counts;
+  const inc = c.openIncidents;
+  const main = `<h1>Backup status</h1>
+<p class="verdict ${v.verdict.ok ? 'ok' : 'bad'}" id="verdict"><span aria-hidden="true">${v.verdict.ok ? '✔' : '✖'}</span> <strong>${esc(v.verdict.text)}</strong></p>
+<ul class="counts"><li>${n(c.assets, 'asset')}</li><li>${v.verdict.atRisk} at risk</li><li>${n(c.jobs, 'job')}</li><li>${n(c.agents, 'agent')}</li><li><a href="/incidents">${inc.critical} critical, ${inc.warning} warning, ${inc.info} info incidents</a></li></ul>
+${v.tiers.map((t) => tierSection(t, now)).join('\n')}
+<section aria-labelledby="agents-h"><h2 id="agents-h">Agents</h2>
+${table('Agents', ['Agent', 'Host', 'Version', 'Last seen', 'Disk usage'], v.agents.map((a) => agentRow(a, now)), 'No agent is configured or enrolled yet.')}</section>`;
+  return layout({ title: 'Backup status', section: 'overview', generatedAt: v.generatedAt, json: '/api/v1/overview', main });
 }
 
-/** The status page: server-rendered, readable without JavaScript, refreshed every 30 s. */
-export function renderOverview(status: StatusReport): string {
-  const now = Date.parse(status.generatedAt);
-  const agents = status.agents
-    .map((a) => `<tr><td>${esc(a.name)}</td><td>${esc(a.hostname ?? '')}</td><td>${esc(a.version ?? '')}</td><td>${esc(ago(a.lastSeen, now))}</td></tr>`)
+const n = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
+
+function tierSection(t: TierSection, now: number): string {
+  const head = `Tier ${t.tier} <small>RPO ${duration(t.rpoMs)} · RTO ${duration(t.rtoMs)}</small>`;
+  if (t.assets.length === 0) return `<section aria-labelledby="tier${t.tier}"><h2 id="tier${t.tier}">${head}</h2><p>No assets in this tier.</p></section>`;
+  const cols = ['Asset', 'Newest copy (age / RPO)', '3-2-1 (copies/media/off-site)', 'Last run', 'Next run', 'Open incidents'];
+  return `<section aria-labelledby="tier${t.tier}"><h2 id="tier${t.tier}">${head}</h2>
+${table(`Tier ${t.tier} assets`, cols, t.assets.map((a) => assetRow(a, now)), '')}</section>`;
+}
+
+function assetRow(a: AssetRow, now: number): string {
+  const risky = a.risks.length > 0;
+  // Terse on purpose (1,000 rows): symbol + word/number in every cell, colour only for trouble.
+  const age = a.ageMs === null ? '✖ none' : `${a.rpoOk ? '✔' : '✖'} ${short(a.ageMs)} / ${short(a.rpoMs)}`;
+  const b = a.badge;
+  const r = a.lastRun;
+  const last = r ? `${statusText(r.status)} ${short(now - Date.parse(r.at))} ago` : '– none';
+  const why = risky ? `<br><small>${esc(a.risks.join('; '))}</small>` : '';
+  return (
+    `<tr${risky ? ' class="risk"' : ''}><th scope="row"><a href="/assets/${esc(encodeURIComponent(a.asset))}">${esc(a.asset)}</a>${why}</th>` +
+    `${cell(a.rpoOk ? '' : 'bad', age)}${cell(b.ok ? '' : 'bad', `${b.ok ? '✔' : '✖'} ${b.copies}/${b.media.length}/${b.offsite}`)}` +
+    `${cell(r ? trouble(statusClass(r.status)) : 'warn', last)}<td>${until(a.nextRunAt, now)}</td><td>${a.openIncidents}</td></tr>`
+  );
+}
+
+const cell = (cls: string, text: string) => (cls ? `<td class="${cls}">${text}</td>` : `<td>${text}</td>`);
+const trouble = (cls: string) => (cls === 'ok' ? '' : cls);
+
+/** The largest unit only ("11h", "3d"): enough at a glance, and short. */
+function short(ms: number): string {
+  const m = Math.round(Math.abs(ms) / 60_000);
+  return m < 60 ? `${m}m` : m < 2880 ? `${Math.round(m / 60)}h` : `${Math.round(m / 1440)}d`;
+}
+
+function agentRow(a: AgentRow, now: number): string {
+  const seen = a.lastSeen === null ? '<td class="warn">– never</td>' : cell(a.silent ? 'bad' : '', `${a.silent ? '✖ silent, ' : '✔ '}${ago(a.lastSeen, now)}`);
+  const disks = a.filesystems
+    .map((f) => `<li>${esc(f.mount)} <meter value="${(f.usedPct / 100).toFixed(3)}" high="0.8"></meter> ${f.usedPct} % of ${bytes(f.sizeBytes)}</li>`)
     .join('');
-  const jobs = [...status.jobs]
-    .sort((a, b) => a.tier - b.tier || a.asset.localeCompare(b.asset) || a.name.localeCompare(b.name))
-    .map((j) => {
-      const st = j.lastRun?.status ?? 'never';
-      return `<tr class="st-${esc(st)}"><td>${esc(j.tier)}</td><td>${esc(j.asset)}</td><td>${esc(j.agent)} / ${esc(j.name)}</td><td>${esc(j.target.name)} (${esc(j.target.location)}, ${esc(j.target.media)})</td><td>${esc(STATUS_LABEL[st] ?? 'no run yet')}</td><td>${esc(ago(j.lastRun?.finishedAt ?? j.lastRun?.startedAt ?? null, now))}</td></tr>`;
-    })
-    .join('');
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="refresh" content="30"><title>Lifeline — backup status</title>
-<style>
-body{font:15px/1.4 system-ui,sans-serif;margin:1rem;color:#111;background:#fff}
-table{border-collapse:collapse;width:100%;margin-bottom:1.5rem}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #ddd}
-.st-failure td,.st-timeout td{background:#fde8e8}.st-warning td{background:#fff6db}
-@media (max-width:600px){td,th{font-size:13px;padding:.25rem}}
-</style></head><body>
-<h1>Lifeline</h1>
-<p>Generated ${esc(status.generatedAt)} · <a href="/api/v1/status">JSON</a></p>
-<h2>Jobs</h2>
-<table><thead><tr><th scope="col">Tier</th><th scope="col">Asset</th><th scope="col">Agent / job</th><th scope="col">Target</th><th scope="col">Last run</th><th scope="col">When</th></tr></thead>
-<tbody>${jobs || '<tr><td colspan="6">No jobs reported yet.</td></tr>'}</tbody></table>
-<h2>Agents</h2>
-<table><thead><tr><th scope="col">Agent</th><th scope="col">Host</th><th scope="col">Version</th><th scope="col">Last seen</th></tr></thead>
-<tbody>${agents || '<tr><td colspan="4">No agent has reported yet.</td></tr>'}</tbody></table>
-</body></html>`;
+  return `<tr><th scope="row">${esc(a.name)}</th><td>${esc(a.hostname ?? '–')}</td><td>${esc(a.version ?? '–')}</td>${seen}<td>${disks ? `<ul class="disks">${disks}</ul>` : '–'}</td></tr>`;
 }

@@ -4,6 +4,7 @@ import { agentFinder } from '../agents';
 import type { AppContext } from '../context';
 import { httpError, invalidField } from '../errors';
 import { createGroupCommit } from '../ingest';
+import { ingestStats } from '../metrics/ingest-stats';
 import { RateLimiter } from '../rate-limit';
 import { verifySignature } from '../verify';
 import { acceptRawBody, parseJson, signedRequest } from './signed-body';
@@ -15,6 +16,8 @@ export function reportsRoute(ctx: AppContext): FastifyPluginAsync {
     const findAgent = agentFinder(ctx.db);
     const ingest = createGroupCommit(ctx.db);
     const limiter = new RateLimiter(ctx.config.limits.ratePerSecond, ctx.config.limits.burst);
+    const stats = ingestStats(ctx);
+    scope.addHook('onError', async (_req, _reply, err) => stats.refused(err));
 
     scope.post('/api/v1/reports', async (req): Promise<ReportAck> => {
       // 1. Authenticate over the exact received bytes before looking inside them.
@@ -48,7 +51,9 @@ export function reportsRoute(ctx: AppContext): FastifyPluginAsync {
       }
 
       // 6. One transaction (savepoint) per batch, committed with whatever else arrived this turn.
-      return ingest(agent.id, messages, now);
+      const ack = await ingest(agent.id, messages, now);
+      stats.stored(ack);
+      return ack;
     });
   };
 }

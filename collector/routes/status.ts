@@ -1,14 +1,39 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { AppContext } from '../context';
-import { renderOverview } from '../page/overview';
-import { getStatus, type StatusReport } from '../status';
+import { httpError } from '../errors';
+import { createStatusReader, type StatusReport } from '../status';
+import { assetDetailView, type AssetDetailView } from '../view/asset';
+import { overviewView, type OverviewView } from '../view/overview';
+import { createViewSource, type RunLog } from '../view/source';
 
-/** GET / (the status page), GET /api/v1/status (the object the page renders) and GET /healthz. */
+/**
+ * The JSON read API: the same view models the pages render (GET /api/v1/overview,
+ * /api/v1/assets/:asset), a run's log tail on demand, the flat status list, and /healthz.
+ */
 export function statusRoutes(ctx: AppContext): FastifyPluginAsync {
   return async (scope) => {
     const ping = ctx.db.prepare('SELECT 1');
-    scope.get('/api/v1/status', async (): Promise<StatusReport> => getStatus(ctx.db, ctx.now()));
-    scope.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(renderOverview(getStatus(ctx.db, ctx.now()))));
+    const source = createViewSource(ctx.db, ctx.config);
+    const status = createStatusReader(ctx.db);
+    scope.addHook('onSend', async (_req, reply) => {
+      reply.header('x-content-type-options', 'nosniff');
+    });
+
+    scope.get('/api/v1/status', async (): Promise<StatusReport> => status(ctx.now()));
+    scope.get('/api/v1/overview', async (): Promise<OverviewView> => overviewView(source.overview(), ctx.now()));
+    scope.get('/api/v1/assets/:asset', async (req): Promise<AssetDetailView> => {
+      const { asset } = req.params as { asset: string };
+      const input = source.asset(asset);
+      const view = input && assetDetailView(input, ctx.now());
+      if (!view) throw httpError('E_NO_SUCH', 'asset', JSON.stringify(asset));
+      return view;
+    });
+    scope.get('/api/v1/runs/:runId/log', async (req): Promise<{ run: RunLog }> => {
+      const { runId } = req.params as { runId: string };
+      const run = source.runLog(runId);
+      if (!run) throw httpError('E_NO_SUCH', 'run', JSON.stringify(runId));
+      return { run };
+    });
     scope.get('/healthz', async () => {
       ping.get();
       return { ok: true };

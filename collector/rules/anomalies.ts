@@ -1,4 +1,4 @@
-import type { EvaluationInput, Finding } from './types';
+import type { EvaluationInput, Finding, RunView } from './types';
 import { humanBytes, humanDuration, isGood, jobFinding, localDateTime, median } from './util';
 
 /**
@@ -11,31 +11,26 @@ export function anomalies(input: EvaluationInput, now: number): Finding[] {
   const { sizeChangeShare, durationFactor, minRunsForAnomaly } = input.config;
   const out: Finding[] = [];
   for (const job of input.jobs) {
-    const good = job.recentBackups.filter(isGood);
-    const [newest, ...previous] = good;
-    if (!newest || previous.length < minRunsForAnomaly) continue;
+    const m = mediansOf(job.recentBackups, minRunsForAnomaly);
+    if (!m) continue;
+    const { newest, field, sizes, sizeMedian: med, durationMedian: medDur } = m;
     const at = newest.finishedAt ?? newest.startedAt;
-    const field = newest.bytesTotal !== null ? 'bytesTotal' : newest.bytesAdded !== null ? 'bytesAdded' : null;
-    if (field) {
-      const sizes = previous.flatMap((r) => (r[field] === null ? [] : [r[field] as number]));
-      const med = sizes.length >= minRunsForAnomaly ? median(sizes) : null;
+    if (field && med !== null && med > 0) {
       const value = newest[field] as number;
-      if (med !== null && med > 0 && Math.abs(value - med) / med > sizeChangeShare) {
+      if (Math.abs(value - med) / med > sizeChangeShare) {
         const grew = value > med;
         const share = Math.round((Math.abs(value - med) / med) * 100);
         out.push(
           jobFinding('size-anomaly', job, {
             title: `${job.job} on ${job.agent} ${grew ? 'grew' : 'shrank'} by ${share}%`,
             detail:
-              `The backup at ${localDateTime(at, job.timezone)} ${field === 'bytesTotal' ? 'is' : 'added'} ${humanBytes(value)}, against a median of ${humanBytes(med)} over the previous ${sizes.length} runs. ` +
+              `The backup at ${localDateTime(at, job.timezone)} ${field === 'bytesTotal' ? 'is' : 'added'} ${humanBytes(value)}, against a median of ${humanBytes(med)} over the previous ${sizes} runs. ` +
               (grew ? 'Look for mass-changed files (ransomware encrypts everything) or a new large data set.' : 'Look for an empty or unmounted source, or excluded paths.'),
             since: at,
           }),
         );
       }
     }
-    const durations = previous.flatMap((r) => (r.durationMs === null ? [] : [r.durationMs]));
-    const medDur = durations.length >= minRunsForAnomaly ? median(durations) : null;
     if (newest.durationMs !== null && medDur !== null && medDur > 0 && newest.durationMs > durationFactor * medDur) {
       out.push(
         jobFinding('duration-anomaly', job, {
@@ -47,4 +42,42 @@ export function anomalies(input: EvaluationInput, now: number): Finding[] {
     }
   }
   return out;
+}
+
+interface Medians {
+  newest: RunView;
+  field: 'bytesTotal' | 'bytesAdded' | null;
+  /** Previous runs with a size. */
+  sizes: number;
+  /** Trusted medians (enough runs), else null. */
+  sizeMedian: number | null;
+  durationMedian: number | null;
+}
+
+// The medians depend only on the run list (the gatherer hands the same array again until the
+// job's history changes): remembered, so an unchanged job costs a lookup per pass.
+const medians = new WeakMap<readonly RunView[], Map<number, Medians | null>>();
+
+function mediansOf(recent: readonly RunView[], minRuns: number): Medians | null {
+  let byMin = medians.get(recent);
+  if (!byMin) medians.set(recent, (byMin = new Map()));
+  let m = byMin.get(minRuns);
+  if (m === undefined) {
+    const [newest, ...previous] = recent.filter(isGood);
+    if (!newest || previous.length < minRuns) m = null;
+    else {
+      const field = newest.bytesTotal !== null ? 'bytesTotal' : newest.bytesAdded !== null ? 'bytesAdded' : null;
+      const sizes = field ? previous.flatMap((r) => (r[field] === null ? [] : [r[field] as number])) : [];
+      const durations = previous.flatMap((r) => (r.durationMs === null ? [] : [r.durationMs]));
+      m = {
+        newest,
+        field,
+        sizes: sizes.length,
+        sizeMedian: sizes.length >= minRuns ? median(sizes) : null,
+        durationMedian: durations.length >= minRuns ? median(durations) : null,
+      };
+    }
+    byMin.set(minRuns, m);
+  }
+  return m;
 }

@@ -14,7 +14,7 @@ export function failedRun(input: EvaluationInput, now: number): Finding[] {
   const out: Finding[] = [];
   for (const job of input.jobs) {
     const newest = job.recentBackups.find((r) => r.status !== 'skipped' && r.status !== 'running');
-    if (newest && newest.finishedAt !== null) {
+    if (newest && newest.finishedAt !== null && (isFailed(newest) || newest.status === 'warning')) {
       const when = localDateTime(newest.finishedAt, job.timezone);
       if (isFailed(newest)) {
         const verb = newest.status === 'timeout' ? 'timed out' : 'failed';

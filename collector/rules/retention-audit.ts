@@ -1,6 +1,6 @@
 import { hasKeepRule, planRetention, type RetentionSemantics } from '../../shared/retention';
 import type { Retention } from '../../shared/retention-policy';
-import type { EvaluationInput, Finding, JobView } from './types';
+import type { EvaluationInput, Finding, JobView, SnapshotView } from './types';
 import { DAY_MS, jobFinding, localDateTime, nextDue } from './util';
 
 const HOUR_MS = 3_600_000;
@@ -45,20 +45,62 @@ export function expectedSnapshotTimes(job: JobView, from: number, until: number)
 }
 
 // The expectation depends on the schedule, zone, policy and the window only, and jobs share
-// those (tier defaults): memoized, so a pass over thousands of jobs walks each schedule once.
-// Pure: same inputs, same answer; the memo only remembers it.
+// those (tier defaults): memoized by those inputs, so a pass over thousands of jobs walks each
+// schedule once per distinct window, and plans each distinct walk once. Pure: same inputs, same
+// answer; the memos only remember it.
 const expectedMemo = new Map<string, number>();
+const walkMemo = new Map<string, number>();
+const policyKeys = new WeakMap<Retention, string>();
+
+function policyKey(policy: Retention): string {
+  let key = policyKeys.get(policy);
+  if (key === undefined) policyKeys.set(policy, (key = JSON.stringify(policy)));
+  return key;
+}
 
 function expectedKept(job: JobView, until: number, semantics: RetentionSemantics, tz: string): number {
+  const base = `${job.schedule}\0${tz}\0${semantics}\0${policyKey(job.retention)}`;
+  const windowKey = `${base}\0${job.knownSince}\0${until}`;
+  let n = walkMemo.get(windowKey);
+  if (n !== undefined) return n;
   const times = expectedSnapshotTimes(job, job.knownSince, until);
-  const key = `${job.schedule}\0${tz}\0${semantics}\0${JSON.stringify(job.retention)}\0${times[0] ?? ''}\0${times.length}`;
-  let n = expectedMemo.get(key);
+  const key = `${base}\0${times[0] ?? ''}\0${times.length}`;
+  n = expectedMemo.get(key);
   if (n === undefined) {
     if (expectedMemo.size > 50_000) expectedMemo.clear();
     n = keptCount(times, job.retention, semantics, tz);
     expectedMemo.set(key, n);
   }
+  if (walkMemo.size > 50_000) walkMemo.clear();
+  walkMemo.set(windowKey, n);
   return n;
+}
+
+// The audit of one inventory under one policy depends on nothing else: remembered per parsed
+// inventory (the gatherer hands the same array again while the inventory is unchanged), so a
+// pass re-plans only the inventories that changed. Pure: the memo only remembers answers.
+interface InventoryAudit {
+  /** Newest first. */
+  actual: SnapshotView[];
+  kept: number;
+  /** What the policy would remove, leaving out the newest snapshot. */
+  remove: { id: string }[];
+}
+const audits = new WeakMap<readonly SnapshotView[], Map<string, InventoryAudit>>();
+
+function auditInventory(snapshots: readonly SnapshotView[], policy: Retention, semantics: RetentionSemantics, tz: string): InventoryAudit {
+  const key = `${semantics}\0${tz}\0${policyKey(policy)}`;
+  let byPolicy = audits.get(snapshots);
+  if (!byPolicy) audits.set(snapshots, (byPolicy = new Map()));
+  let audit = byPolicy.get(key);
+  if (!audit) {
+    const actual = [...snapshots].sort((a, b) => b.time - a.time);
+    const kept = keptCount(actual.map((s) => s.time), policy, semantics, tz);
+    const older = actual.slice(1).map((s) => ({ id: s.id, time: new Date(s.time) }));
+    const remove = actual.length >= 2 ? planRetention(older, policy, { semantics, timeZone: tz }).remove : [];
+    byPolicy.set(key, (audit = { actual, kept, remove }));
+  }
+  return audit;
 }
 
 /** How many of these snapshot times the policy keeps. */
@@ -82,15 +124,14 @@ export function retentionAudit(input: EvaluationInput, now: number): Finding[] {
     if (!inv || !hasKeepRule(job.retention)) continue;
     const semantics = semanticsFor(job.driver);
     const tz = job.timezone;
-    const actual = [...inv.snapshots].sort((a, b) => b.time - a.time);
+    const { actual, kept, remove } = auditInventory(inv.snapshots, job.retention, semantics, tz);
+    const until = Math.min(now, inv.updatedAt) - input.config.graceMs;
+    const expected = expectedKept(job, until, semantics, tz);
+    if (kept >= expected && remove.length === 0) continue;
     const policyText = Object.entries(job.retention)
       .filter(([, n]) => (n ?? 0) > 0)
       .map(([k, n]) => `${k}:${n}`)
       .join(' ');
-
-    const until = Math.min(now, inv.updatedAt) - input.config.graceMs;
-    const expected = expectedKept(job, until, semantics, tz);
-    const kept = keptCount(actual.map((s) => s.time), job.retention, semantics, tz);
     if (kept < expected) {
       out.push(
         jobFinding('retention-short', job, {
@@ -104,24 +145,20 @@ export function retentionAudit(input: EvaluationInput, now: number): Finding[] {
       );
     }
 
-    if (actual.length >= 2) {
-      const older = actual.slice(1).map((s) => ({ id: s.id, time: new Date(s.time) }));
-      const plan = planRetention(older, job.retention, { semantics, timeZone: tz });
-      if (plan.remove.length > 0) {
-        const ids = plan.remove.slice(0, 3).map((r) => r.id);
-        const prune = job.lastPrune;
-        out.push(
-          jobFinding('retention-not-pruned', job, {
-            title: `${job.job} on ${job.agent} keeps ${plan.remove.length} snapshots its policy removes`,
-            detail:
-              `Policy ${policyText} would remove ${plan.remove.length} snapshots at ${job.target.name} (e.g. ${ids.join(', ')}): prune is not running. ` +
-              (prune
-                ? `The last prune started ${localDateTime(prune.startedAt, tz)} (${prune.status}${prune.error ? `: ${prune.error}` : ''}).`
-                : 'No prune has ever been reported.'),
-            since: actual[0].time,
-          }),
-        );
-      }
+    if (remove.length > 0) {
+      const ids = remove.slice(0, 3).map((r) => r.id);
+      const prune = job.lastPrune;
+      out.push(
+        jobFinding('retention-not-pruned', job, {
+          title: `${job.job} on ${job.agent} keeps ${remove.length} snapshots its policy removes`,
+          detail:
+            `Policy ${policyText} would remove ${remove.length} snapshots at ${job.target.name} (e.g. ${ids.join(', ')}): prune is not running. ` +
+            (prune
+              ? `The last prune started ${localDateTime(prune.startedAt, tz)} (${prune.status}${prune.error ? `: ${prune.error}` : ''}).`
+              : 'No prune has ever been reported.'),
+          since: actual[0].time,
+        }),
+      );
     }
   }
   return out;

@@ -1,4 +1,4 @@
-import { nextRun, previousRun } from '../../shared/schedule';
+import { nextRunMs, previousRunMs } from '../../shared/schedule';
 import type { EvaluationInput, Finding, JobView, RuleName, RunView, Tier } from './types';
 import { severityFor } from './severity';
 
@@ -42,7 +42,7 @@ export const isFailed = (r: RunView): boolean => r.status === 'failure' || r.sta
 /** nextRun as epoch ms; null when the schedule never fires again or cannot be parsed. */
 export function nextDue(schedule: string, after: number, timezone: string): number | null {
   try {
-    return nextRun(schedule, new Date(after), timezone)?.getTime() ?? null;
+    return nextRunMs(schedule, after, timezone);
   } catch {
     return null; // an unparseable schedule is the agent's config error, reported there
   }
@@ -51,7 +51,7 @@ export function nextDue(schedule: string, after: number, timezone: string): numb
 /** previousRun as epoch ms; null when none within the lookback or the schedule is invalid. */
 export function previousDue(schedule: string, at: number, timezone: string): number | null {
   try {
-    return previousRun(schedule, new Date(at), timezone)?.getTime() ?? null;
+    return previousRunMs(schedule, at, timezone);
   } catch {
     return null;
   }

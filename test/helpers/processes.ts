@@ -93,6 +93,8 @@ export interface Collector {
   start(): Promise<void>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
   status(): Promise<StatusBody>;
+  /** A run's log tail (GET /api/v1/runs/:runId/log). */
+  runLog(runId: string): Promise<string | null>;
 }
 
 export interface StatusBody {
@@ -102,7 +104,7 @@ export interface StatusBody {
     name: string;
     asset: string;
     tier: number;
-    lastRun: null | { runId: string; status: string; exitCode: number | null; durationMs: number | null; logTail: string | null; startedAt: string; finishedAt: string | null };
+    lastRun: null | { runId: string; status: string; exitCode: number | null; durationMs: number | null; hasLog: boolean; snapshotId?: string | null; startedAt: string; finishedAt: string | null };
   }[];
   incidents: unknown[];
 }
@@ -125,6 +127,9 @@ export async function startCollector(extraYaml = ''): Promise<Collector> {
     stop: (signal) => c.proc.stop(signal),
     async status() {
       return (await (await fetch(`${url}/api/v1/status`)).json()) as StatusBody;
+    },
+    async runLog(runId) {
+      return ((await (await fetch(`${url}/api/v1/runs/${runId}/log`)).json()) as { run: { logTail: string | null } }).run.logTail;
     },
   };
   await c.start();

@@ -1,7 +1,9 @@
 import { httpFailure, post, secretFile, type Channel } from '../types';
 
 // Generic webhook: POST the message as JSON (the NotificationMessage fields), with an optional
-// Bearer token read from a file. 2xx is success.
+// Bearer token read from a file. 2xx is success. Idempotency-Key is the same on every attempt at
+// one notification: a receiver that remembers keys drops the copy a crash between its answer
+// and our "sent" mark would re-send.
 
 export interface WebhookOptions {
   url: string;
@@ -15,6 +17,7 @@ export const webhook: Channel<WebhookOptions> = {
   async send(m, o, io) {
     const headers: Record<string, string> = { 'Content-Type': 'application/json' };
     if (o.tokenFile) headers.Authorization = `Bearer ${await io.readSecret(o.tokenFile)}`;
+    if (io.deliveryId) headers['Idempotency-Key'] = io.deliveryId;
     const res = await post(io, 'webhook', o.url, { headers, body: JSON.stringify(m) });
     if (!res.ok) throw await httpFailure('webhook', res);
     await res.body?.cancel();

@@ -1,0 +1,103 @@
+// Status page cost: server-side render time of the overview page, GET /api/v1/overview and
+// GET /api/v1/status, and an asset page, for 1,000 assets / 3,000 jobs with 90 days of daily
+// history (270,000 runs), through app.inject; page weight of the overview. Baseline in the
+// same run: the same requests over an empty database.
+// Run: npm run bench -- bench/render.ts [renders]
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildApp } from '../collector/app';
+import { collectorConfig } from '../collector/config';
+import { openDb, type Db } from '../collector/db';
+import { MIGRATIONS } from '../collector/migrations';
+
+const RENDERS = Number(process.argv[2]) || 50;
+const AGENTS = 100;
+const ASSETS_PER_AGENT = 10;
+const TARGETS = [
+  ['usb', 'onsite', 'usb'],
+  ['nas', 'onsite', 'nas'],
+  ['b2', 'offsite', 'cloud'],
+] as const;
+const DAYS = 90;
+const DAY = 86_400_000;
+const now = Date.parse('2026-11-23T12:00:00Z');
+
+function seed(db: Db): void {
+  db.transaction(() => {
+    const agent = db.prepare(`INSERT INTO agents (name, public_key, source, version, hostname, timezone, heartbeat_ms, last_seen, created_at) VALUES (?, 'x', 'enrolled', '0.1.0', ?, 'Europe/Berlin', 60000, ?, ?)`);
+    const facts = db.prepare(`INSERT INTO host_facts (agent_id, facts, seq, updated_at) VALUES (?, ?, 1, ?)`);
+    const job = db.prepare(`INSERT INTO jobs (agent_id, name, asset, tier, driver, target_name, target_location, target_media, schedule, timeout_ms, retention, restore, active, updated_at, created_at)
+                            VALUES (?, ?, ?, ?, 'restic', ?, ?, ?, '0 2 * * *', 3600000, '{"daily":30}', '{"repository":"/srv/restic"}', 1, ?, ?)`);
+    const run = db.prepare(`INSERT INTO runs (agent_id, run_id, job, operation, trigger, started_at, finished_at, status, exit_code, duration_ms, bytes_added, bytes_total, snapshot_id, log_tail)
+                            VALUES (?, ?, ?, 'backup', 'schedule', ?, ?, ?, ?, ?, 1000000, ?, ?, 'done')`);
+    const inventory = db.prepare(`INSERT INTO inventory (agent_id, job, target, snapshots, seq, updated_at) VALUES (?, ?, ?, ?, 1, ?)`);
+    const incident = db.prepare(`INSERT INTO incidents (key, rule, severity, agent, job, asset, target, tier, title, detail, opened_at, since, last_seen_failing_at)
+                                 VALUES (?, 'failed-run', 'critical', ?, ?, ?, 'b2', 1, ?, 'repository locked', ?, ?, ?)`);
+    for (let a = 1; a <= AGENTS; a++) {
+      const agentId = Number(agent.run(`agent-${a}`, `host-${a}.lan`, now - 30_000, now - 200 * DAY).lastInsertRowid);
+      const filesystems = ['/', '/srv'].map((mount, i) => ({ mount, fs: 'ext4', type: 'ext4', sizeBytes: 2e12, usedBytes: (0.4 + 0.1 * i + a / 500) * 2e12 }));
+      facts.run(agentId, JSON.stringify({ filesystems }), now);
+      for (let s = 0; s < ASSETS_PER_AGENT; s++) {
+        const asset = `asset-${a}-${s}`;
+        TARGETS.forEach(([target, location, media], t) => {
+          const name = `${asset}-${target}`;
+          job.run(agentId, name, asset, (s % 4) + 1, target, location, media, now - 200 * DAY, now - 200 * DAY);
+          // Every 37th asset's off-site job has been failing for three days: those assets are at risk.
+          const failing = location === 'offsite' && (a * ASSETS_PER_AGENT + s) % 37 === 0;
+          for (let d = DAYS - 1; d >= 0; d--) {
+            const started = Date.parse('2026-11-23T01:00:00Z') - d * DAY;
+            const bad = failing && d < 3;
+            run.run(agentId, randomUUID(), name, started, started + 60_000 + t * 1000, bad ? 'failure' : 'success', bad ? 1 : 0, 60_000 + t * 1000, 5e9 + d * 1e6, `snap-${d}`);
+          }
+          const snapshots = Array.from({ length: 30 }, (_, k) => ({ id: `snap-${k}`, time: new Date(Date.parse('2026-11-23T01:01:00Z') - k * DAY).toISOString() }));
+          inventory.run(agentId, name, target, JSON.stringify(snapshots), now);
+          if (failing) incident.run(`failed-run|agent-${a}|${name}`, `agent-${a}`, name, asset, `${name} failed`, now - 3 * DAY, now - 3 * DAY, now);
+        });
+      }
+    }
+  })();
+  // Runs were inserted directly: fill job_state (kept at ingest) the way its migration does from stored runs.
+  const fill = MIGRATIONS.find((m) => m.includes('INSERT INTO job_state'));
+  if (fill) db.exec(fill.slice(fill.indexOf('INSERT INTO job_state')));
+}
+
+function openSeeded(populated: boolean) {
+  const file = join(mkdtempSync(join(tmpdir(), 'lifeline-bench-render-')), 'lifeline.db');
+  const db = openDb(file);
+  const t0 = performance.now();
+  if (populated) seed(db);
+  const seconds = (performance.now() - t0) / 1000;
+  return { app: buildApp({ config: collectorConfig({ database: file }), db, now: () => now }), seconds };
+}
+
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)];
+
+async function measure(app: ReturnType<typeof buildApp>, url: string) {
+  const first = await app.inject({ method: 'GET', url }); // warm-up (prepared statements, JIT)
+  if (first.statusCode !== 200) throw new Error(`${url}: HTTP ${first.statusCode}`);
+  // RENDER_DUMP=DIR keeps each seeded response for a look at what makes up the weight.
+  if (process.env.RENDER_DUMP && app === full.app) writeFileSync(join(process.env.RENDER_DUMP, `${url.replace(/\W+/g, '_')}.out`), first.rawPayload);
+  const ms: number[] = [];
+  for (let i = 0; i < RENDERS; i++) {
+    const t = performance.now();
+    await app.inject({ method: 'GET', url });
+    ms.push(performance.now() - t);
+  }
+  return { p50: pct(ms, 50), p95: pct(ms, 95), kb: first.rawPayload.length / 1024 };
+}
+
+const empty = openSeeded(false);
+const full = openSeeded(true);
+const URLS = ['/', '/api/v1/overview', '/api/v1/status', '/assets/asset-50-3'];
+const line = (label: string, m: { p50: number; p95: number; kb: number }) =>
+  `  ${label.padEnd(22)} p50 ${m.p50.toFixed(1).padStart(6)} ms   p95 ${m.p95.toFixed(1).padStart(6)} ms   ${m.kb.toFixed(1).padStart(7)} KB`;
+
+console.log(`render benchmark: ${AGENTS * ASSETS_PER_AGENT} assets, ${AGENTS * ASSETS_PER_AGENT * TARGETS.length} jobs, ${AGENTS * ASSETS_PER_AGENT * TARGETS.length * DAYS} runs over ${DAYS} days (seeded in ${full.seconds.toFixed(1)} s), ${RENDERS} renders each, ${process.version}`);
+console.log('baseline, empty database:');
+for (const url of URLS.slice(0, 3)) console.log(line(url, await measure(empty.app, url)));
+console.log('seeded:');
+for (const url of URLS) console.log(line(url, await measure(full.app, url)));
+console.log('targets: overview page and JSON p95 ≤ 150 ms; overview page ≤ 200 KB');
+await Promise.all([empty.app.close(), full.app.close()]);

@@ -1,0 +1,125 @@
+import type { Db } from '../db';
+import { EMPTY_JOB_STATE, KEPT_BACKUPS, nextJobState, type JobState, type RunKey, type StoredRun } from './job-state';
+
+// Reads and writes table job_state (migration 5). Called by ingest inside the transaction that
+// stores the runs, so the state never lags the runs table. Each write replaces the row, giving it
+// an id above every other row's: its version, so readers can ask what changed since. (A version
+// column with its own index cost ingest twice the pages: every update moved an index entry.)
+
+/** A run as the state stores it: [id, started_at]. */
+const KEY_JSON = 'json_array(id, started_at)';
+const newestOf = (op: string) =>
+  `(SELECT ${KEY_JSON} FROM runs WHERE agent_id = @agentId AND job = @job AND operation = '${op}' ORDER BY started_at DESC, id DESC LIMIT 1)`;
+
+export interface StateRow {
+  backups: string;
+  lastSuccess: number | null;
+  lastVerify: string | null;
+  lastRestoreTest: string | null;
+  lastPrune: string | null;
+}
+
+export function createJobStateStore(db: Db) {
+  const versionOf = db.prepare<[number, string], { version: number }>(`SELECT id AS version FROM job_state WHERE agent_id = ? AND job = ?`);
+  const read = db.prepare<[number, string], StateRow & { version: number }>(
+    `SELECT id AS version, backups, last_success AS lastSuccess, last_verify AS lastVerify, last_restore_test AS lastRestoreTest, last_prune AS lastPrune
+     FROM job_state WHERE agent_id = ? AND job = ?`,
+  );
+  const write = db.prepare<[Record<string, unknown>], { version: number }>(
+    `INSERT OR REPLACE INTO job_state (agent_id, job, backups, last_success, last_verify, last_restore_test, last_prune)
+     VALUES (@agentId, @job, @backups, @lastSuccess, @lastVerify, @lastRestoreTest, @lastPrune)
+     RETURNING id AS version`,
+  );
+  // What the state means, straight from the runs table (each an index seek).
+  const rebuild = db.prepare<[{ agentId: number; job: string }]>(
+    `INSERT OR REPLACE INTO job_state (agent_id, job, backups, last_success, last_verify, last_restore_test, last_prune)
+     SELECT @agentId, @job,
+       (SELECT json_group_array(json(k) ORDER BY started_at DESC, id DESC) FROM (
+          SELECT ${KEY_JSON} AS k, started_at, id FROM runs WHERE agent_id = @agentId AND job = @job AND operation = 'backup'
+          ORDER BY started_at DESC, id DESC LIMIT ${KEPT_BACKUPS})),
+       (SELECT max(finished_at) FROM runs WHERE agent_id = @agentId AND job = @job AND operation = 'backup' AND status IN ('success', 'warning')),
+       ${newestOf('verify')}, ${newestOf('restore-test')}, ${newestOf('prune')}`,
+  );
+
+  // The states this connection last wrote or read, parsed, trusted while the stored version is
+  // the same: a run usually follows another of the same job. A rolled-back write leaves the
+  // stored version behind the remembered one, so the state is read again.
+  const parsed = new Map<string, { version: number; state: JobState }>();
+  const keyOf = (agentId: number, job: string) => `${agentId}\0${job}`;
+  // States stepped in the batch being stored, written once at its end (`flush`): a batch of
+  // runs usually holds several of the same job.
+  const pending = new Map<string, { agentId: number; job: string; state: JobState }>();
+
+  const get = (agentId: number, job: string): JobState => {
+    const key = keyOf(agentId, job);
+    const stepped = pending.get(key);
+    if (stepped) return stepped.state;
+    const known = parsed.get(key);
+    if (known && versionOf.get(agentId, job)?.version === known.version) return known.state;
+    const row = read.get(agentId, job);
+    if (!row) return EMPTY_JOB_STATE;
+    const state = parseJobState(row);
+    remember(key, row.version, state);
+    return state;
+  };
+  const remember = (key: string, version: number, state: JobState) => {
+    if (parsed.size >= 10_000) parsed.clear();
+    parsed.set(key, { version, state });
+  };
+
+  return {
+    /** After `run` was inserted, or a stored row of the same job, operation and start was updated. */
+    advance(agentId: number, job: string, run: StoredRun): void {
+      pending.set(keyOf(agentId, job), { agentId, job, state: nextJobState(get(agentId, job), run) });
+    },
+    /** Recomputes a job's state from the runs table (any change nextJobState does not cover). */
+    rebuild(agentId: number, job: string): void {
+      // The runs table already holds every run a pending step was made from.
+      pending.delete(keyOf(agentId, job));
+      rebuild.run({ agentId, job });
+    },
+    /** Marks the job changed without touching its runs (its inventory was replaced): rewritten at flush. */
+    touch(agentId: number, job: string): void {
+      const key = keyOf(agentId, job);
+      if (!pending.has(key)) pending.set(key, { agentId, job, state: get(agentId, job) });
+    },
+    /** Writes the states stepped since the last flush; call before the batch's transaction ends. */
+    flush(): void {
+      for (const [key, { agentId, job, state: s }] of pending) {
+        const { version } = write.get({
+          agentId,
+          job,
+          backups: JSON.stringify(s.backups.map(toJson)),
+          lastSuccess: s.lastSuccess,
+          lastVerify: json(s.lastVerify),
+          lastRestoreTest: json(s.lastRestoreTest),
+          lastPrune: json(s.lastPrune),
+        })!;
+        remember(key, version, s);
+      }
+      pending.clear();
+    },
+    /** Forgets unwritten steps (the batch's transaction is rolled back). */
+    discard(): void {
+      pending.clear();
+    },
+    get,
+  };
+}
+
+type KeyJson = [number, number];
+const toJson = (k: RunKey): KeyJson => [k.id, k.startedAt];
+const fromJson = ([id, startedAt]: KeyJson): RunKey => ({ id, startedAt });
+const json = (k: RunKey | null) => (k === null ? null : JSON.stringify(toJson(k)));
+const parseKey = (s: string | null): RunKey | null => (s === null ? null : fromJson(JSON.parse(s) as KeyJson));
+
+/** A stored row as JobState. */
+export function parseJobState(row: StateRow): JobState {
+  return {
+    backups: (JSON.parse(row.backups) as KeyJson[]).map(fromJson),
+    lastSuccess: row.lastSuccess,
+    lastVerify: parseKey(row.lastVerify),
+    lastRestoreTest: parseKey(row.lastRestoreTest),
+    lastPrune: parseKey(row.lastPrune),
+  };
+}

@@ -1,0 +1,78 @@
+// Each job's history as the rules read it, kept up to date at ingest (table job_state), so an
+// evaluation reads one small row per job (and the few runs it names) instead of querying the
+// runs table per job. It must always equal what the runs table says: `nextJobState` is the pure
+// step for the usual changes (a new run, a running one finishing); anything else is recomputed
+// from the runs table (job-state-store.ts).
+//
+// Runs are named by their row id in the runs table, with their start: the state row is
+// rewritten with every run, so it stays small (its size is ingest's cost), and the order is the
+// runs table's own: newest started_at first, then the later-stored (higher id) first.
+
+/** Finished backups the rules look at (anomaly medians, the newest failure). */
+export const RECENT_BACKUPS = 20;
+/** Newest backups by start kept in the state: the newest (maybe running) plus 20 finished. */
+export const KEPT_BACKUPS = RECENT_BACKUPS + 1;
+
+/** A run's row id and start. */
+export interface RunKey {
+  id: number;
+  startedAt: number;
+}
+
+export interface JobState {
+  /** Newest backups (any status), newest first, at most KEPT_BACKUPS. */
+  backups: RunKey[];
+  /** finishedAt of the newest backup with status success|warning. */
+  lastSuccess: number | null;
+  lastVerify: RunKey | null;
+  lastRestoreTest: RunKey | null;
+  lastPrune: RunKey | null;
+}
+
+export const EMPTY_JOB_STATE: Readonly<JobState> = Object.freeze({
+  backups: [],
+  lastSuccess: null,
+  lastVerify: null,
+  lastRestoreTest: null,
+  lastPrune: null,
+});
+
+/** A stored run, as much of it as the state needs. */
+export interface StoredRun extends RunKey {
+  operation: 'backup' | 'prune' | 'verify' | 'restore-test';
+  status: string;
+  finishedAt: number | null;
+}
+
+/** True when `a` ranks before `b` in the runs table's newest-first order. */
+const newer = (a: RunKey, b: RunKey) => a.startedAt > b.startedAt || (a.startedAt === b.startedAt && a.id > b.id);
+
+/**
+ * The state after `run` was stored: a new row, or a stored row with the same job, operation
+ * and start that was updated (a running backup finishing). Pure.
+ */
+export function nextJobState(prev: Readonly<JobState>, run: StoredRun): JobState {
+  const key: RunKey = { id: run.id, startedAt: run.startedAt };
+  switch (run.operation) {
+    case 'backup': {
+      const good = (run.status === 'success' || run.status === 'warning') && run.finishedAt !== null;
+      const lastSuccess = good ? Math.max(prev.lastSuccess ?? -Infinity, run.finishedAt!) : prev.lastSuccess;
+      return { ...prev, backups: withBackup(prev.backups, key), lastSuccess };
+    }
+    case 'verify':
+      return { ...prev, lastVerify: newest(prev.lastVerify, key) };
+    case 'restore-test':
+      return { ...prev, lastRestoreTest: newest(prev.lastRestoreTest, key) };
+    case 'prune':
+      return { ...prev, lastPrune: newest(prev.lastPrune, key) };
+  }
+}
+
+const newest = (kept: RunKey | null, key: RunKey): RunKey => (kept === null || kept.id === key.id || newer(key, kept) ? key : kept);
+
+function withBackup(prev: readonly RunKey[], key: RunKey): RunKey[] {
+  if (prev.some((r) => r.id === key.id)) return prev as RunKey[];
+  const pos = prev.findIndex((r) => newer(key, r));
+  if (pos < 0) return prev.length < KEPT_BACKUPS ? [...prev, key] : (prev as RunKey[]);
+  return [...prev.slice(0, pos), key, ...prev.slice(pos)].slice(0, KEPT_BACKUPS);
+}

@@ -1,0 +1,44 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { openDb } from '../db';
+import type { ChannelConfig } from '../notify/routing';
+import type { RulesConfig, Tier, TierPolicyView } from '../rules/types';
+import { Evaluator } from './evaluator';
+
+// The evaluation loop inside a worker thread, on its own connection (WAL: it reads while the
+// main thread writes; busy_timeout: its incident writes wait for ingest's transactions), so a
+// slow pass never delays a request. Started by worker-host.ts; all it sends back is "a pass
+// queued notifications" (the main thread's OutboxSender sends them) and errors.
+
+export interface EvaluatorWorkerData {
+  database: string;
+  tiers: Record<Tier, TierPolicyView>;
+  rules: RulesConfig;
+  channels: readonly ChannelConfig[];
+  publicUrl?: string;
+  reminderMs: number;
+  flapMs: number;
+  everyMs: number;
+}
+
+export type WorkerMessage = { type: 'queued' } | { type: 'error'; message: string; stack?: string };
+
+/** The worker's body: evaluate every `everyMs` until the host posts 'stop'. */
+export function runEvaluatorWorker(): void {
+  const port = parentPort!;
+  const data = workerData as EvaluatorWorkerData;
+  const db = openDb(data.database);
+  const evaluator = new Evaluator({ db, ...data });
+  const send = (m: WorkerMessage) => port.postMessage(m);
+  port.on('message', (m) => {
+    if (m !== 'stop') return;
+    evaluator.stop();
+    db.close();
+    port.close();
+  });
+  evaluator.start(
+    data.everyMs,
+    Date.now,
+    () => send({ type: 'queued' }),
+    (err) => send({ type: 'error', message: (err as Error).message ?? String(err), stack: (err as Error).stack }),
+  );
+}

@@ -1,0 +1,95 @@
+import { performance } from 'node:perf_hooks';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { FAMILIES, FAMILY_NAMES, METRIC_PREFIX, type Snapshot } from './families';
+import type { IngestStats } from './ingest-stats';
+import { metricsSnapshot, type MetricsInput } from './snapshot';
+
+export interface MetricsOptions {
+  /** Reads the stored state (a few SQLite queries over every job). */
+  read: () => MetricsInput;
+  /** Epoch ms the snapshot is computed at. */
+  now: () => number;
+  ingest: IngestStats;
+  /** How long a snapshot serves scrapes before the state is read again (default 5 s). */
+  cacheMs?: number;
+}
+
+export interface Metrics {
+  /** The text exposition format of every family, from a snapshot at most cacheMs old. */
+  render(): Promise<string>;
+  readonly contentType: string;
+}
+
+/**
+ * Registries of our own (never prom-client's global one, so two apps in one process stay
+ * apart): one for the state families, formatted once per snapshot, and one for what changes
+ * by the second (process metrics, ingest counters), formatted at every scrape.
+ */
+export function createMetrics({ read, now, ingest, cacheMs = 5000 }: MetricsOptions): Metrics {
+  const state = new Registry();
+  const live = new Registry();
+  collectDefaultMetrics({ register: live, prefix: `${METRIC_PREFIX}collector_` });
+  // prom-client names three gauges "…_total" (active handles, requests, resources), which
+  // `promtool check metrics` rejects; their per-type gauges without the suffix stay.
+  for (const m of live.getMetricsAsArray()) if (String(m.type) !== 'counter' && m.name.endsWith('_total')) live.removeSingleMetric(m.name);
+
+  let snapshot: Snapshot | null = null;
+  for (const family of FAMILY_NAMES) {
+    const spec = FAMILIES[family];
+    new Gauge({
+      name: METRIC_PREFIX + family,
+      help: spec.help,
+      labelNames: spec.labels,
+      registers: [state],
+      collect() {
+        this.reset();
+        for (const s of snapshot?.[family] ?? []) this.set(s.labels, s.value);
+      },
+    });
+  }
+  new Counter({
+    name: `${METRIC_PREFIX}ingest_messages_total`,
+    help: 'Messages in signed, valid reports since the collector started: stored (accepted) or already stored (duplicate).',
+    labelNames: ['outcome'],
+    registers: [live],
+    collect() {
+      this.reset();
+      this.inc({ outcome: 'accepted' }, ingest.accepted);
+      this.inc({ outcome: 'duplicate' }, ingest.duplicates);
+    },
+  });
+  new Counter({
+    name: `${METRIC_PREFIX}ingest_rejected_requests_total`,
+    help: 'Report requests refused since the collector started, by error code (bad signature, unknown agent, invalid, rate limited, too large...).',
+    labelNames: ['reason'],
+    registers: [live],
+    collect() {
+      this.reset();
+      for (const [reason, n] of ingest.rejected) this.inc({ reason }, n);
+    },
+  });
+
+  // A burst of scrapes (several Prometheus servers, a Grafana test query) reads SQLite and
+  // formats thousands of series once; a report that changed the stored state makes the next
+  // scrape read again. Concurrent scrapes share the one text being formatted.
+  let cached: { text: Promise<string>; takenAt: number; changes: number } | null = null;
+  const stateText = (): Promise<string> => {
+    const t = performance.now();
+    if (cached && t - cached.takenAt < cacheMs && cached.changes === ingest.changes) return cached.text;
+    const changes = ingest.changes;
+    snapshot = metricsSnapshot(read(), now());
+    // Every collect() runs synchronously inside metrics(), so they all see this snapshot.
+    const text = state.metrics();
+    cached = { text, takenAt: t, changes };
+    text.catch(() => (cached = null));
+    return text;
+  };
+
+  return {
+    contentType: state.contentType,
+    async render() {
+      const [families, process] = await Promise.all([stateText(), live.metrics()]);
+      return `${families}\n${process}`;
+    },
+  };
+}

@@ -1,0 +1,76 @@
+import type { AssetDetailView, CopyRow, DrillRow, Runbook, RunRow } from '../view/asset';
+import { lineChart } from './chart';
+import { ago, bytes, duration, statusClass, statusText, time, until } from './format';
+import { esc } from './html';
+import { layout, table } from './layout';
+
+// One asset: can it come back, from where, and how. Logs are fetched on demand, not inlined.
+
+export function renderAsset(v: AssetDetailView): string {
+  const now = Date.parse(v.generatedAt);
+  const b = v.badge;
+  const ok = v.risks.length === 0;
+  const name = esc(v.asset);
+  const main = `<h1>Asset ${name}</h1>
+<p class="verdict ${ok ? 'ok' : 'bad'}" id="verdict"><span aria-hidden="true">${ok ? '✔' : '✖'}</span> <strong>${ok ? 'Recoverable: a fresh off-site copy within RPO' : `At risk: ${esc(v.risks.join('; '))}`}</strong></p>
+<ul class="facts">
+<li>Tier ${v.tier} · RPO ${duration(v.rpoMs)} · RTO ${duration(v.rtoMs)}</li>
+<li>Newest good copy: ${v.ageMs === null ? 'none' : `${duration(v.ageMs)} old (${v.rpoOk ? '✔ within' : '✖ beyond'} RPO)`}</li>
+<li id="badge" class="${b.ok ? 'ok' : 'bad'}">3-2-1 ${b.ok ? '✔ met' : '✖ not met'}: ${b.copies} copies, ${b.media.length} media (${esc(b.media.join(', '))}), ${b.offsite} off-site${b.missing.length ? ` — ${esc(b.missing.join(', '))}` : ''}</li>
+<li>Open incidents: ${v.openIncidents.length ? v.openIncidents.map((i) => `<a href="/incidents#incident-${i.id}">${esc(i.title)}</a> (${esc(i.severity)}${i.acknowledged ? ', acknowledged' : ''})`).join('; ') : 'none'}</li>
+</ul>
+<section aria-labelledby="copies-h"><h2 id="copies-h">Copies</h2>
+${table('Copies', ['Job → target', 'Location', 'Media', 'Newest snapshot', 'Snapshots', 'Last success', 'Next run', 'Counts for 3-2-1'], v.copies.map((c) => copyRow(c, now)), 'No copies.')}</section>
+<section aria-labelledby="charts-h"><h2 id="charts-h">Duration and size</h2><div class="charts">
+${lineChart({ id: 'chart-duration', title: 'Backup duration', format: (ms) => (ms < 60_000 ? `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)}s` : duration(ms)), series: v.series.map((s) => ({ label: s.label, points: s.points.flatMap((p) => (p.durationMs === null ? [] : [{ t: p.t, v: p.durationMs }])) })) })}
+${lineChart({ id: 'chart-size', title: 'Backup size', format: (n) => bytes(Math.round(n)), series: v.series.map((s) => ({ label: s.label, points: s.points.flatMap((p) => (p.bytesTotal === null ? [] : [{ t: p.t, v: p.bytesTotal }])) })) })}
+</div></section>
+<section aria-labelledby="runs-h"><h2 id="runs-h">Backup runs</h2>
+${table('Backup runs, newest first', ['Started', 'Job', 'Status', 'Duration', 'Added / total', 'Exit code', 'Log'], v.runs.map(runRow), 'No backup has run yet.')}</section>
+<section aria-labelledby="verify-h"><h2 id="verify-h">Verifications</h2>
+${table('Verifications, newest first', ['Started', 'Job', 'Status', 'Duration', 'Error', 'Log'], v.verifications.map(checkRow), 'No verification has run yet.')}</section>
+<section aria-labelledby="drills-h"><h2 id="drills-h">Restore drills</h2>
+${table(`Restore drills, newest first (RTO ${duration(v.rtoMs)})`, ['Started', 'Job', 'Status', 'Measured restore time vs RTO', 'Restored', 'Log'], v.drills.map((d) => drillRow(d, v.rtoMs)), 'No restore drill has run yet.')}</section>
+<section aria-labelledby="runbook-h"><h2 id="runbook-h">Restore runbook</h2>
+${v.runbooks.map(runbook).join('\n')}</section>`;
+  return layout({ title: `Asset ${v.asset}`, section: null, generatedAt: v.generatedAt, json: `/api/v1/assets/${encodeURIComponent(v.asset)}`, main });
+}
+
+function copyRow(c: CopyRow, now: number): string {
+  const snap = c.snapshot ? `<code>${esc(c.snapshot.id)}</code>, ${duration(c.snapshot.ageMs)} old` : '–';
+  return (
+    `<tr><th scope="row">${esc(c.agent)}/${esc(c.job)} → ${esc(c.target.name)} <small>(${esc(c.driver)})</small></th>` +
+    `<td>${esc(c.target.location)}</td><td>${esc(c.target.media)}</td><td>${snap}</td><td>${c.snapshots ?? '–'}</td>` +
+    `<td>${ago(c.lastSuccessAt, now)}</td><td>${until(c.nextRunAt, now)}</td><td class="${c.fresh ? 'ok' : 'bad'}">${c.fresh ? '✔ fresh' : '✖ stale'}</td></tr>`
+  );
+}
+
+function logLink(r: RunRow): string {
+  return r.hasLog ? `<a class="log" href="/api/v1/runs/${esc(encodeURIComponent(r.runId))}/log" data-run="${esc(r.runId)}">Show log</a>` : '–';
+}
+
+function runRow(r: RunRow): string {
+  const err = r.error ? `<br><small>${esc(r.error)}</small>` : '';
+  return (
+    `<tr><td>${time(r.startedAt)}</td><td>${esc(r.agent)}/${esc(r.job)}</td><td class="${statusClass(r.status)}">${statusText(r.status)}${err}</td>` +
+    `<td>${duration(r.durationMs)}</td><td>${bytes(r.bytesAdded)} / ${bytes(r.bytesTotal)}</td><td>${r.exitCode ?? '–'}</td><td>${logLink(r)}</td></tr>`
+  );
+}
+
+function checkRow(r: RunRow): string {
+  return `<tr><td>${time(r.startedAt)}</td><td>${esc(r.agent)}/${esc(r.job)}</td><td class="${statusClass(r.status)}">${statusText(r.status)}</td><td>${duration(r.durationMs)}</td><td>${esc(r.error ?? '–')}</td><td>${logLink(r)}</td></tr>`;
+}
+
+function drillRow(d: DrillRow, rtoMs: number): string {
+  const rto = d.rtoOk === null ? '– unknown' : `${d.rtoOk ? '✔' : '✖'} ${duration(d.durationMs)} / ${duration(rtoMs)}`;
+  return (
+    `<tr><td>${time(d.startedAt)}</td><td>${esc(d.agent)}/${esc(d.job)}</td><td class="${statusClass(d.status)}">${statusText(d.status)}</td>` +
+    `<td class="${d.rtoOk === false ? 'bad' : d.rtoOk ? 'ok' : 'warn'}">${rto}</td><td>${bytes(d.bytesTotal)}</td><td>${logLink(d)}</td></tr>`
+  );
+}
+
+function runbook(r: Runbook): string {
+  const commands = r.commands.length ? `<pre class="commands"><code>${esc(r.commands.join('\n'))}</code></pre>` : '';
+  const notes = r.notes.length ? `<ul>${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : '';
+  return `<article class="runbook"><h3>${esc(r.title)}</h3><p>From ${esc(r.agent)}/${esc(r.job)} → ${esc(r.target)}</p>${commands}${notes}</article>`;
+}

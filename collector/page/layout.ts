@@ -1,0 +1,34 @@
+import { esc } from './html';
+
+export type Section = 'overview' | 'incidents' | 'reports' | null;
+
+const NAV: [Exclude<Section, null>, string, string][] = [
+  ['overview', '/', 'Overview'],
+  ['incidents', '/incidents', 'Incidents'],
+  ['reports', '/reports', 'Reports'],
+];
+
+/**
+ * The frame of every page. No inline script or style (the Content-Security-Policy forbids
+ * them): behaviour and looks come from /static/app.js and /static/app.css. Without
+ * JavaScript the page still reads, and refreshes itself once a minute.
+ */
+export function layout(o: { title: string; section: Section; generatedAt: string; json: string; main: string }): string {
+  const nav = NAV.map(([id, href, label]) => `<a href="${href}"${o.section === id ? ' aria-current="page"' : ''}>${label}</a>`).join(' ');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${esc(o.title)} · Lifeline</title><link rel="stylesheet" href="/static/app.css"><script src="/static/app.js" defer></script>
+<noscript><meta http-equiv="refresh" content="60"></noscript></head><body>
+<a class="skip" href="#main">Skip to content</a>
+<header><span class="brand">Lifeline</span><nav aria-label="Main">${nav}</nav></header>
+<main id="main" tabindex="-1" data-refresh="30">${o.main}</main>
+<footer><p>Generated <span id="generated">${esc(o.generatedAt)}</span> · <a href="${esc(o.json)}">JSON</a></p></footer>
+</body></html>`;
+}
+
+/** A table that scrolls inside its own box on a narrow screen instead of widening the page. */
+export function table(caption: string, head: string[], rows: string[], empty: string): string {
+  const th = head.map((h) => `<th scope="col">${h}</th>`).join('');
+  const body = rows.length ? rows.join('') : `<tr><td colspan="${head.length}">${esc(empty)}</td></tr>`;
+  return `<div class="scroll" role="region" aria-label="${esc(caption)}" tabindex="0"><table><caption>${esc(caption)}</caption><thead><tr>${th}</tr></thead><tbody>${body}</tbody></table></div>`;
+}

@@ -1,0 +1,55 @@
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { AppContext } from '../context';
+import { httpError } from '../errors';
+import { renderAsset } from '../page/asset';
+import { renderIncidents } from '../page/incidents';
+import { renderOverview } from '../page/overview';
+import { renderReports } from '../page/reports';
+import { buildReport } from '../reports';
+import { APP_CSS } from '../static/app-css';
+import { APP_JS } from '../static/app-js';
+import { assetDetailView } from '../view/asset';
+import { incidentsView } from '../view/incidents';
+import { overviewView } from '../view/overview';
+import { createViewSource } from '../view/source';
+
+// Script and style only from this origin, nothing inline: an agent-supplied string that
+// slipped past escaping still could not run.
+export const PAGE_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/** The HTML pages (GET /, /assets/:asset, /incidents, /reports) and their script and stylesheet. */
+export function pageRoutes(ctx: AppContext): FastifyPluginAsync {
+  return async (scope) => {
+    const source = createViewSource(ctx.db, ctx.config);
+    const html = (reply: FastifyReply, body: string) =>
+      reply
+        .type('text/html; charset=utf-8')
+        .header('content-security-policy', PAGE_CSP)
+        .header('x-content-type-options', 'nosniff')
+        .header('referrer-policy', 'no-referrer')
+        .header('cache-control', 'no-store')
+        .send(body);
+    const asset = (reply: FastifyReply, type: string, body: string) =>
+      reply.type(type).header('x-content-type-options', 'nosniff').header('cache-control', 'max-age=300').send(body);
+
+    scope.get('/', async (_req, reply) => html(reply, renderOverview(overviewView(source.overview(), ctx.now()))));
+    scope.get('/assets/:asset', async (req, reply) => {
+      const { asset: name } = req.params as { asset: string };
+      const input = source.asset(name);
+      const view = input && assetDetailView(input, ctx.now());
+      if (!view) throw httpError('E_NO_SUCH', 'asset', JSON.stringify(name));
+      return html(reply, renderAsset(view));
+    });
+    scope.get('/incidents', async (_req, reply) => {
+      const now = ctx.now();
+      return html(reply, renderIncidents(incidentsView(source.incidents(now), now)));
+    });
+    scope.get('/reports', async (_req, reply) => {
+      const now = ctx.now();
+      return html(reply, renderReports([buildReport(ctx.db, 'week', now), buildReport(ctx.db, 'month', now)], new Date(now).toISOString()));
+    });
+    scope.get('/static/app.js', async (_req, reply) => asset(reply, 'text/javascript; charset=utf-8', APP_JS));
+    scope.get('/static/app.css', async (_req, reply) => asset(reply, 'text/css; charset=utf-8', APP_CSS));
+  };
+}

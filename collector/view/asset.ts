@@ -1,0 +1,219 @@
+import { restoreRunbook } from '../runbook/index';
+import type { IncidentRow } from '../incidents/types';
+import { assetState } from '../rules/asset-state';
+import type { EvaluationInput, JobView, RunOperation, RunState, SnapshotView, Tier } from '../rules/types';
+import { nextDue } from '../rules/util';
+import type { CopyBadge } from './overview';
+import { riskReasons } from './risk';
+
+// The asset page's view model: every copy of one asset, its run history, charts' series,
+// verifications, restore drills against the tier's RTO and a restore runbook per copy.
+// Pure: the history and restore facts are read by source.ts.
+
+export interface HistoryRun {
+  agent: string;
+  job: string;
+  runId: string;
+  operation: RunOperation;
+  status: RunState;
+  startedAt: number;
+  finishedAt: number | null;
+  durationMs: number | null;
+  bytesAdded: number | null;
+  bytesTotal: number | null;
+  exitCode: number | null;
+  snapshotId: string | null;
+  error: string | null;
+  /** Whether a log tail is stored (fetched on demand from /api/v1/runs/:runId/log). */
+  hasLog: boolean;
+}
+
+export interface JobFacts {
+  agent: string;
+  job: string;
+  /** Non-secret restore facts from the hello (jobs.restore); null when the driver sent none. */
+  restore: Record<string, string> | null;
+}
+
+export interface AssetInput {
+  /** Gathered for this asset's jobs only. */
+  evaluation: EvaluationInput;
+  asset: string;
+  facts: readonly JobFacts[];
+  /** Runs of every operation of the asset's jobs, newest first, bounded per job. */
+  runs: readonly HistoryRun[];
+  openIncidents: readonly IncidentRow[];
+}
+
+export interface CopyRow {
+  agent: string;
+  job: string;
+  driver: string;
+  target: JobView['target'];
+  schedule: string;
+  nextRunAt: string | null;
+  lastSuccessAt: string | null;
+  /** Within the RPO: counts for 3-2-1. */
+  fresh: boolean;
+  /** The newest snapshot at the target (inventory, else the last good run's snapshot id). */
+  snapshot: { id: string; time: string; ageMs: number } | null;
+  snapshots: number | null;
+}
+
+export interface RunRow {
+  agent: string;
+  job: string;
+  runId: string;
+  status: RunState;
+  startedAt: string;
+  finishedAt: string | null;
+  durationMs: number | null;
+  bytesAdded: number | null;
+  bytesTotal: number | null;
+  exitCode: number | null;
+  error: string | null;
+  hasLog: boolean;
+}
+
+export interface DrillRow extends RunRow {
+  /** Measured restore time within the tier's RTO; null while unknown (no duration, failed). */
+  rtoOk: boolean | null;
+}
+
+export interface Series {
+  /** "agent/job → target". */
+  label: string;
+  points: { t: number; durationMs: number | null; bytesTotal: number | null }[];
+}
+
+export interface Runbook {
+  agent: string;
+  job: string;
+  target: string;
+  title: string;
+  commands: string[];
+  notes: string[];
+}
+
+export interface AssetDetailView {
+  generatedAt: string;
+  asset: string;
+  tier: Tier;
+  rpoMs: number;
+  rtoMs: number;
+  newestAt: string | null;
+  ageMs: number | null;
+  rpoOk: boolean;
+  badge: CopyBadge;
+  risks: string[];
+  copies: CopyRow[];
+  runs: RunRow[];
+  series: Series[];
+  verifications: RunRow[];
+  drills: DrillRow[];
+  runbooks: Runbook[];
+  openIncidents: { id: number; severity: IncidentRow['severity']; title: string; since: string; acknowledged: boolean }[];
+}
+
+/** Rows shown in the run history table (the series keep every bounded run). */
+export const HISTORY_ROWS = 50;
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** null when no active job protects the asset. */
+export function assetDetailView(input: AssetInput, now: number): AssetDetailView | null {
+  const jobs = input.evaluation.jobs.filter((j) => j.asset === input.asset);
+  if (jobs.length === 0) return null;
+  const state = assetState(input.evaluation, input.asset, jobs, now);
+  const c = state.copies;
+  const byJob = (r: { agent: string; job: string }) => `${r.agent}\0${r.job}`;
+  const copies = jobs.map((j) => copyRow(j, state.rpoMs, now, input.runs));
+  const facts = new Map(input.facts.map((f) => [byJob(f), f.restore]));
+  const ops = (op: RunOperation) => input.runs.filter((r) => r.operation === op && r.status !== 'running');
+  return {
+    generatedAt: new Date(now).toISOString(),
+    asset: input.asset,
+    tier: state.tier,
+    rpoMs: state.rpoMs,
+    rtoMs: state.rtoMs,
+    newestAt: iso(state.newest?.lastSuccess ?? null),
+    ageMs: state.ageMs,
+    rpoOk: state.rpoOk,
+    badge: { copies: c.copies, media: c.media, offsite: c.offsite, ok: c.ok, missing: c.missing },
+    risks: riskReasons(state),
+    copies,
+    runs: input.runs.filter((r) => r.operation === 'backup').slice(0, HISTORY_ROWS).map(runRow),
+    series: jobs.map((j) => series(j, input.runs)),
+    verifications: ops('verify').map(runRow),
+    drills: ops('restore-test').map((r) => ({
+      ...runRow(r),
+      rtoOk: r.status === 'success' && r.durationMs !== null ? r.durationMs <= state.rtoMs : r.status === 'success' ? null : false,
+    })),
+    runbooks: jobs.map((j, i) => {
+      const snap = copies[i].snapshot;
+      const book = restoreRunbook({
+        driver: j.driver,
+        agent: j.agent,
+        job: j.job,
+        asset: j.asset,
+        restore: facts.get(byJob(j)) ?? null,
+        snapshot: snap ? { id: snap.id, time: Date.parse(snap.time) } : null,
+      });
+      return { agent: j.agent, job: j.job, target: j.target.name, ...book };
+    }),
+    openIncidents: input.openIncidents
+      .filter((i) => i.asset === input.asset)
+      .map((i) => ({ id: i.id, severity: i.severity, title: i.title, since: new Date(i.since).toISOString(), acknowledged: i.ackedAt !== null })),
+  };
+}
+
+function copyRow(j: JobView, rpoMs: number, now: number, runs: readonly HistoryRun[]): CopyRow {
+  const snap = newestSnapshot(j, runs);
+  return {
+    agent: j.agent,
+    job: j.job,
+    driver: j.driver,
+    target: j.target,
+    schedule: j.schedule,
+    nextRunAt: iso(nextDue(j.schedule, now, j.timezone)),
+    lastSuccessAt: iso(j.lastSuccess),
+    fresh: j.lastSuccess !== null && now - j.lastSuccess <= rpoMs,
+    snapshot: snap ? { id: snap.id, time: new Date(snap.time).toISOString(), ageMs: now - snap.time } : null,
+    snapshots: j.inventory ? j.inventory.snapshots.length : null,
+  };
+}
+
+/** What the tool listed at the target, else the snapshot id the newest good backup reported. */
+export function newestSnapshot(j: JobView, runs: readonly HistoryRun[]): SnapshotView | null {
+  let best: SnapshotView | null = null;
+  for (const s of j.inventory?.snapshots ?? []) if (Number.isFinite(s.time) && (best === null || s.time > best.time)) best = s;
+  if (best) return best;
+  const good = runs.find(
+    (r) => r.agent === j.agent && r.job === j.job && r.operation === 'backup' && (r.status === 'success' || r.status === 'warning') && r.snapshotId !== null,
+  );
+  return good ? { id: good.snapshotId as string, time: good.finishedAt ?? good.startedAt } : null;
+}
+
+function series(j: JobView, runs: readonly HistoryRun[]): Series {
+  const points = runs
+    .filter((r) => r.agent === j.agent && r.job === j.job && r.operation === 'backup' && r.status !== 'running' && r.status !== 'skipped')
+    .map((r) => ({ t: r.startedAt, durationMs: r.durationMs, bytesTotal: r.bytesTotal }))
+    .reverse();
+  return { label: `${j.agent}/${j.job} → ${j.target.name}`, points };
+}
+
+function runRow(r: HistoryRun): RunRow {
+  return {
+    agent: r.agent,
+    job: r.job,
+    runId: r.runId,
+    status: r.status,
+    startedAt: new Date(r.startedAt).toISOString(),
+    finishedAt: iso(r.finishedAt),
+    durationMs: r.durationMs,
+    bytesAdded: r.bytesAdded,
+    bytesTotal: r.bytesTotal,
+    exitCode: r.exitCode,
+    error: r.error,
+    hasLog: r.hasLog,
+  };
+}

@@ -1,0 +1,187 @@
+import type { IncidentRow } from '../incidents/types';
+import { assetStates, type AssetState } from '../rules/asset-state';
+import type { AgentView, EvaluationInput, JobView, RunState, Tier } from '../rules/types';
+import { nextDue } from '../rules/util';
+import { riskReasons } from './risk';
+
+// The overview's view model: a pure function of the gathered input, the agents' identity,
+// the open incidents and `now`. GET / renders it; GET /api/v1/overview returns it as is.
+
+export interface AgentIdentity {
+  name: string;
+  hostname: string | null;
+  version: string | null;
+}
+
+export interface OverviewInput {
+  evaluation: EvaluationInput;
+  agents: readonly AgentIdentity[];
+  openIncidents: readonly IncidentRow[];
+}
+
+export interface Verdict {
+  /** Every asset has a good off-site copy within its RPO and no drill says the RTO fails. */
+  ok: boolean;
+  text: string;
+  assets: number;
+  atRisk: number;
+}
+
+export interface CopyBadge {
+  /** The original plus distinct targets with a fresh copy. */
+  copies: number;
+  media: string[];
+  offsite: number;
+  ok: boolean;
+  missing: string[];
+}
+
+export interface LastRunSummary {
+  status: RunState;
+  job: string;
+  /** When it finished, or started while running. */
+  at: string;
+}
+
+export interface AssetRow {
+  asset: string;
+  tier: Tier;
+  rpoMs: number;
+  rtoMs: number;
+  newestAt: string | null;
+  ageMs: number | null;
+  rpoOk: boolean;
+  badge: CopyBadge;
+  /** The worst newest backup among the asset's jobs. */
+  lastRun: LastRunSummary | null;
+  nextRunAt: string | null;
+  openIncidents: number;
+  /** Why it is not recoverable now; empty when it is. */
+  risks: string[];
+}
+
+export interface TierSection {
+  tier: Tier;
+  rpoMs: number;
+  rtoMs: number;
+  assets: AssetRow[];
+}
+
+export interface AgentRow {
+  name: string;
+  hostname: string | null;
+  version: string | null;
+  lastSeen: string | null;
+  /** Missed more heartbeats than the agent-silent rule tolerates. */
+  silent: boolean;
+  filesystems: { mount: string; sizeBytes: number; usedBytes: number; usedPct: number }[];
+}
+
+export interface OverviewView {
+  generatedAt: string;
+  verdict: Verdict;
+  counts: { assets: number; jobs: number; agents: number; openIncidents: Record<IncidentRow['severity'], number> };
+  tiers: TierSection[];
+  agents: AgentRow[];
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+const TIERS: Tier[] = [1, 2, 3, 4];
+// Worst first: the asset's summary shows the newest backup that needs attention.
+const STATUS_RANK: Record<RunState, number> = { failure: 0, timeout: 0, warning: 1, running: 2, skipped: 3, success: 4 };
+const SHOWN_REASONS = 3;
+
+export function overviewView(input: OverviewInput, now: number): OverviewView {
+  const { evaluation } = input;
+  const incidentsByAsset = new Map<string, number>();
+  for (const i of input.openIncidents) if (i.asset !== null) incidentsByAsset.set(i.asset, (incidentsByAsset.get(i.asset) ?? 0) + 1);
+  const rows = assetStates(evaluation, now)
+    .map((s) => assetRow(s, incidentsByAsset.get(s.asset) ?? 0, now))
+    .sort((a, b) => Number(a.risks.length === 0) - Number(b.risks.length === 0) || a.asset.localeCompare(b.asset));
+  const openIncidents = { critical: 0, warning: 0, info: 0 };
+  for (const i of input.openIncidents) openIncidents[i.severity]++;
+  return {
+    generatedAt: new Date(now).toISOString(),
+    verdict: verdict(rows),
+    counts: { assets: rows.length, jobs: evaluation.jobs.length, agents: input.agents.length, openIncidents },
+    tiers: TIERS.map((tier) => ({ tier, ...evaluation.tiers[tier], assets: rows.filter((r) => r.tier === tier) })),
+    agents: agentRows(input.agents, evaluation, now),
+  };
+}
+
+export function verdict(rows: readonly Pick<AssetRow, 'asset' | 'risks'>[]): Verdict {
+  const atRisk = rows.filter((r) => r.risks.length > 0);
+  const n = rows.length;
+  const assets = `${n} asset${n === 1 ? '' : 's'}`;
+  if (n === 0) return { ok: false, text: 'No assets reported yet: nothing is known to be recoverable', assets: 0, atRisk: 0 };
+  if (atRisk.length === 0) {
+    return { ok: true, text: `${n === 1 ? 'The' : 'All'} ${assets} ${n === 1 ? 'is' : 'are'} recoverable: fresh off-site copies within RPO`, assets: n, atRisk: 0 };
+  }
+  const shown = atRisk.slice(0, SHOWN_REASONS).map((r) => `${r.asset} (${r.risks.join('; ')})`);
+  const more = atRisk.length > SHOWN_REASONS ? ` and ${atRisk.length - SHOWN_REASONS} more` : '';
+  return { ok: false, text: `${atRisk.length} of ${assets} at risk: ${shown.join(', ')}${more}`, assets: n, atRisk: atRisk.length };
+}
+
+function assetRow(s: AssetState, openIncidents: number, now: number): AssetRow {
+  const c = s.copies;
+  return {
+    asset: s.asset,
+    tier: s.tier,
+    rpoMs: s.rpoMs,
+    rtoMs: s.rtoMs,
+    newestAt: iso(s.newest?.lastSuccess ?? null),
+    ageMs: s.ageMs,
+    rpoOk: s.rpoOk,
+    badge: { copies: c.copies, media: c.media, offsite: c.offsite, ok: c.ok, missing: c.missing },
+    lastRun: worstLastRun(s.jobs),
+    nextRunAt: iso(nextExpected(s.jobs, now)),
+    openIncidents,
+    risks: riskReasons(s),
+  };
+}
+
+function worstLastRun(jobs: readonly JobView[]): LastRunSummary | null {
+  let worst: LastRunSummary | null = null;
+  for (const j of jobs) {
+    const r = j.lastBackup;
+    if (!r) continue;
+    const at = r.finishedAt ?? r.startedAt;
+    if (worst === null || STATUS_RANK[r.status] < STATUS_RANK[worst.status] || (STATUS_RANK[r.status] === STATUS_RANK[worst.status] && at > Date.parse(worst.at))) {
+      worst = { status: r.status, job: j.job, at: new Date(at).toISOString() };
+    }
+  }
+  return worst;
+}
+
+/** The soonest next scheduled backup among the jobs, in each agent's zone. */
+export function nextExpected(jobs: readonly JobView[], now: number): number | null {
+  let soonest: number | null = null;
+  for (const j of jobs) {
+    const t = nextDue(j.schedule, now, j.timezone);
+    if (t !== null && (soonest === null || t < soonest)) soonest = t;
+  }
+  return soonest;
+}
+
+function agentRows(agents: readonly AgentIdentity[], evaluation: EvaluationInput, now: number): AgentRow[] {
+  const views = new Map<string, AgentView>(evaluation.agents.map((a) => [a.agent, a]));
+  return agents.map((a) => {
+    const v = views.get(a.name);
+    const lastSeen = v?.lastSeen ?? null;
+    const heartbeatMs = v?.heartbeatMs ?? 0;
+    return {
+      name: a.name,
+      hostname: a.hostname,
+      version: a.version,
+      lastSeen: iso(lastSeen),
+      // The agent-silent rule's test; an agent never heard from is not silent but "never seen".
+      silent: lastSeen !== null && heartbeatMs > 0 && now - lastSeen > heartbeatMs * evaluation.config.silentHeartbeats,
+      filesystems: (v?.filesystems ?? []).map((f) => ({
+        mount: f.mount,
+        sizeBytes: f.sizeBytes,
+        usedBytes: f.usedBytes,
+        usedPct: f.sizeBytes > 0 ? Math.round((f.usedBytes / f.sizeBytes) * 1000) / 10 : 0,
+      })),
+    };
+  });
+}

@@ -1,0 +1,93 @@
+import type { CollectorConfig } from '../config';
+import { rulesConfig, tierPolicies } from '../config';
+import type { Db } from '../db';
+import { createGatherer } from '../evaluate/gather';
+import { IncidentStore } from '../incidents/store';
+import type { AssetInput, HistoryRun, JobFacts } from './asset';
+import type { IncidentsInput, MuteRow } from './incidents';
+import type { AgentIdentity, OverviewInput } from './overview';
+
+// Reads what the views need from SQLite; the views themselves are pure (see view/*.ts).
+// The rules' input comes from the evaluator's gatherer, so the page judges what alerts judge.
+
+/** Runs read per job for the asset page: ~90 days of daily backups, and the newest checks. */
+const HISTORY = { backup: 120, verify: 20, 'restore-test': 20 } as const;
+const RESOLVED_SHOWN = 100;
+const RESOLVED_WITHIN_MS = 7 * 86_400_000;
+
+export interface RunLog {
+  agent: string;
+  job: string;
+  runId: string;
+  operation: string;
+  status: string;
+  error: string | null;
+  logTail: string | null;
+}
+
+export function createViewSource(db: Db, config: CollectorConfig) {
+  const gatherer = createGatherer(db);
+  const tiers = tierPolicies(config);
+  const rules = rulesConfig(config);
+  const store = new IncidentStore(db, { channels: [] });
+  const agents = db.prepare<[], AgentIdentity>(`SELECT name, hostname, version FROM agents WHERE source <> 'removed' ORDER BY name`);
+  const facts = db.prepare<[string], { agent: string; job: string; restore: string | null }>(
+    `SELECT a.name AS agent, j.name AS job, j.restore FROM jobs j JOIN agents a ON a.id = j.agent_id
+     WHERE j.asset = ? AND j.active = 1 AND a.source <> 'removed'`,
+  );
+  const cols = `run_id AS runId, operation, status, started_at AS startedAt, finished_at AS finishedAt, duration_ms AS durationMs,
+                bytes_added AS bytesAdded, bytes_total AS bytesTotal, exit_code AS exitCode, snapshot_id AS snapshotId, error,
+                (log_tail IS NOT NULL AND log_tail <> '') AS hasLog`;
+  // One index seek per operation (runs_by_job), newest first within each.
+  const history = db.prepare<[{ agentId: number; job: string }], Omit<HistoryRun, 'agent' | 'job' | 'hasLog'> & { hasLog: number }>(
+    Object.entries(HISTORY)
+      .map(([op, n]) => `SELECT * FROM (SELECT ${cols} FROM runs WHERE agent_id = @agentId AND job = @job AND operation = '${op}' ORDER BY started_at DESC LIMIT ${n})`)
+      .join(' UNION ALL '),
+  );
+  const mutes = db.prepare<[number], MuteRow>('SELECT id, asset, until, reason FROM mutes WHERE until > ? ORDER BY until');
+  const log = db.prepare<[string], RunLog>(
+    `SELECT a.name AS agent, r.job, r.run_id AS runId, r.operation, r.status, r.error, r.log_tail AS logTail
+     FROM runs r JOIN agents a ON a.id = r.agent_id WHERE r.run_id = ? LIMIT 1`,
+  );
+
+  return {
+    overview(): OverviewInput {
+      return { evaluation: gatherer.gather(tiers, rules), agents: agents.all(), openIncidents: store.openIncidents() };
+    },
+
+    /** null when no active job protects the asset. */
+    asset(asset: string): AssetInput | null {
+      const rows = gatherer.listJobs().filter((j) => j.asset === asset);
+      if (rows.length === 0) return null;
+      const runs = rows
+        .flatMap((j) => history.all({ agentId: j.agentId, job: j.job }).map((r) => ({ ...r, agent: j.agent, job: j.job, hasLog: r.hasLog === 1 })))
+        .sort((a, b) => b.startedAt - a.startedAt);
+      const jobFacts: JobFacts[] = facts.all(asset).map((f) => ({ agent: f.agent, job: f.job, restore: parseFacts(f.restore) }));
+      return { evaluation: gatherer.gather(tiers, rules, rows), asset, facts: jobFacts, runs, openIncidents: store.openIncidents() };
+    },
+
+    incidents(now: number): IncidentsInput {
+      const resolved = store
+        .listIncidents({ state: 'all', limit: 500 })
+        .filter((i) => i.resolvedAt !== null && i.resolvedAt >= now - RESOLVED_WITHIN_MS)
+        .slice(0, RESOLVED_SHOWN);
+      return { open: store.openIncidents(), resolved, mutes: mutes.all(now) };
+    },
+
+    runLog(runId: string): RunLog | null {
+      return log.get(runId) ?? null;
+    },
+  };
+}
+
+export type ViewSource = ReturnType<typeof createViewSource>;
+
+function parseFacts(json: string | null): Record<string, string> | null {
+  if (json === null) return null;
+  try {
+    const v = JSON.parse(json) as unknown;
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, string>) : null;
+  } catch {
+    return null;
+  }
+}
