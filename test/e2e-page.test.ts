@@ -12,6 +12,7 @@ import { AGENT_BIN, cliAsync, enrollAgent, Proc, startCollector, tempDir, waitFo
 
 const ARTIFACTS = 'test-artifacts';
 const EVIL = `<script>alert(1)</script><img src=x onerror=alert(2)>`;
+const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
 const cleanups: (() => Promise<unknown> | void)[] = [];
 let repo: string;
 let pass: string;
@@ -20,9 +21,11 @@ let browser: Browser;
 
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  collector = await startCollector();
-  cleanups.push(() => collector.stop('SIGKILL'));
   const dir = tempDir('lifeline-page-');
+  const adminToken = join(dir, 'admin.token');
+  writeFileSync(adminToken, `${ADMIN_TOKEN}\n`, { mode: 0o600 });
+  collector = await startCollector(`adminTokenFile: ${adminToken}\nincidents: { evaluateEvery: 1s, flap: 0s }\n`);
+  cleanups.push(() => collector.stop('SIGKILL'));
   let src: string;
   let cache: string;
   [repo, src, pass, cache] = ['repo', 'src', 'restic.pass', 'cache'].map((n) => join(dir, n));
@@ -143,5 +146,35 @@ test('script injected through a run log, error text and runbook renders as text 
   await page.screenshot({ path: `${ARTIFACTS}/asset-injection-1440x900.png`, fullPage: true });
   for (const url of ['/', '/incidents', '/reports']) await page.goto(`${collector.url}${url}`);
   assert.deepEqual(dialogs, [], 'no alert() ran');
+  await page.close();
+});
+
+test('incidents are acknowledged and muted from the page with the typed admin token', async () => {
+  const { page, dialogs } = await open(375, 812);
+  const incident = await waitFor('the failed-run incident of pve1-evil', async () => {
+    const body = (await (await fetch(`${collector.url}/api/v1/incidents`)).json()) as { incidents: { id: number; rule: string; asset: string | null }[] };
+    return body.incidents.find((i) => i.rule === 'failed-run' && i.asset === 'pve1-evil');
+  });
+  await page.goto(`${collector.url}/incidents`);
+  const row = page.locator(`#incident-${incident.id}`);
+  assert.match(await row.innerText(), /evil on pve1 failed[\s\S]*● unacknowledged/);
+  const result = page.locator('#action-result');
+  await row.getByRole('button', { name: 'Acknowledge' }).click();
+  assert.equal(await result.innerText(), 'Type the admin token first.');
+  await page.getByLabel('Admin token').fill('wrong-token');
+  await row.getByRole('button', { name: 'Acknowledge' }).click();
+  await page.waitForFunction(() => document.getElementById('action-result')!.textContent!.startsWith('Refused'));
+  await page.getByLabel('Admin token').fill(ADMIN_TOKEN);
+  await row.getByRole('button', { name: 'Acknowledge' }).click();
+  await page.waitForFunction(() => document.getElementById('action-result')!.textContent === 'Done: Acknowledge.');
+  assert.match(await page.locator(`#incident-${incident.id}`).innerText(), /✔ acknowledged/);
+  await page.locator(`#incident-${incident.id}`).getByRole('button', { name: 'Mute pve1-evil for 24 h' }).click();
+  await page.waitForFunction(() => document.getElementById('action-result')!.textContent!.startsWith('Done: Mute'));
+  assert.match(await page.locator('section[aria-labelledby="mutes-h"] tbody').innerText(), /pve1-evil/);
+  const stored = (await (await fetch(`${collector.url}/api/v1/incidents`)).json()) as { incidents: { id: number; ackedAt: number | null }[] };
+  assert.equal(typeof stored.incidents.find((i) => i.id === incident.id)!.ackedAt, 'number', 'the acknowledgement is stored');
+  assert.ok((await overflow(page)) <= 375, 'no horizontal page scroll at 375 px');
+  await page.screenshot({ path: `${ARTIFACTS}/incidents-375x812.png`, fullPage: true });
+  assert.deepEqual(dialogs, []);
   await page.close();
 });
