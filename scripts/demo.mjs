@@ -21,6 +21,8 @@ const collectorConfig = join(demo, 'collector.yaml');
 writeFileSync(collectorConfig, `# demo collector (npm run demo)
 listen: 127.0.0.1:${port}
 database: ${join(dirs.collector, 'lifeline.db')}
+# Re-evaluate often, so what the demo agent does shows on the page within seconds.
+incidents: { evaluateEvery: 10s }
 `);
 const agentConfig = join(demo, 'agent.yaml');
 writeFileSync(agentConfig, `# demo agent (npm run demo): two jobs backing up .demo/data every minute
