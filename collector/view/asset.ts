@@ -1,29 +1,20 @@
 import { restoreRunbook } from '../runbook/index';
 import type { IncidentRow } from '../incidents/types';
 import { assetState } from '../rules/asset-state';
-import type { EvaluationInput, JobView, RunOperation, RunState, SnapshotView, Tier } from '../rules/types';
+import type { EvaluationInput, JobView, RunOperation, RunState, RunView, SnapshotView } from '../rules/types';
 import { nextDue } from '../rules/util';
-import type { CopyBadge } from './overview';
+import type { AssetSummary } from './overview';
 import { riskReasons } from './risk';
 
 // The asset page's view model: every copy of one asset, its run history, charts' series,
 // verifications, restore drills against the tier's RTO and a restore runbook per copy.
 // Pure: the history and restore facts are read by source.ts.
 
-export interface HistoryRun {
+export interface HistoryRun extends RunView {
   agent: string;
   job: string;
-  runId: string;
-  operation: RunOperation;
-  status: RunState;
-  startedAt: number;
-  finishedAt: number | null;
-  durationMs: number | null;
-  bytesAdded: number | null;
-  bytesTotal: number | null;
   exitCode: number | null;
   snapshotId: string | null;
-  error: string | null;
   /** Whether a log tail is stored (fetched on demand from /api/v1/runs/:runId/log). */
   hasLog: boolean;
 }
@@ -95,17 +86,8 @@ export interface Runbook {
   notes: string[];
 }
 
-export interface AssetDetailView {
+export interface AssetDetailView extends AssetSummary {
   generatedAt: string;
-  asset: string;
-  tier: Tier;
-  rpoMs: number;
-  rtoMs: number;
-  newestAt: string | null;
-  ageMs: number | null;
-  rpoOk: boolean;
-  badge: CopyBadge;
-  risks: string[];
   copies: CopyRow[];
   runs: RunRow[];
   series: Series[];

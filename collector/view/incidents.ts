@@ -1,5 +1,6 @@
 import type { IncidentRow } from '../incidents/types';
 import { SEVERITY_RANK } from '../incidents/types';
+import type { StatusIncident } from '../status';
 
 // The incidents page's view model: open incidents (most severe first) with their
 // acknowledge and mute state, the recently resolved ones, and the silences in force.
@@ -20,20 +21,10 @@ export interface IncidentsInput {
   mutes: readonly MuteRow[];
 }
 
-export interface IncidentItem {
-  id: number;
+/** An incident as GET /api/v1/status lists it, plus what the incidents page needs. */
+export interface IncidentItem extends StatusIncident {
   severity: IncidentRow['severity'];
-  rule: string;
-  agent: string | null;
-  job: string | null;
-  asset: string | null;
-  target: string | null;
-  title: string;
-  detail: string;
-  since: string;
-  openedAt: string;
   resolvedAt: string | null;
-  acknowledged: boolean;
   ackedBy: string | null;
   /** A silence covers it: no notifications until the mute ends. */
   muted: boolean;

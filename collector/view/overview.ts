@@ -43,7 +43,8 @@ export interface LastRunSummary {
   at: string;
 }
 
-export interface AssetRow {
+/** What the overview row and the asset page both say of an asset. */
+export interface AssetSummary {
   asset: string;
   tier: Tier;
   rpoMs: number;
@@ -52,12 +53,15 @@ export interface AssetRow {
   ageMs: number | null;
   rpoOk: boolean;
   badge: CopyBadge;
+  /** Why it is not recoverable now; empty when it is. */
+  risks: string[];
+}
+
+export interface AssetRow extends AssetSummary {
   /** The worst newest backup among the asset's jobs. */
   lastRun: LastRunSummary | null;
   nextRunAt: string | null;
   openIncidents: number;
-  /** Why it is not recoverable now; empty when it is. */
-  risks: string[];
 }
 
 export interface TierSection {
