@@ -20,17 +20,17 @@ export function renderAsset(v: AssetDetailView): string {
 <li>Open incidents: ${v.openIncidents.length ? v.openIncidents.map((i) => `<a href="/incidents#incident-${i.id}">${esc(i.title)}</a> (${esc(i.severity)}${i.acknowledged ? ', acknowledged' : ''})`).join('; ') : 'none'}</li>
 </ul>
 <section aria-labelledby="copies-h"><h2 id="copies-h">Copies</h2>
-${table('Copies', ['Job → target', 'Location', 'Media', 'Newest snapshot', 'Snapshots', 'Last success', 'Next run', 'Counts for 3-2-1'], v.copies.map((c) => copyRow(c, now)), 'No copies.')}</section>
+${table('copies', 'Copies', v.copies.map((c) => copyRow(c, now)), 'No copies.')}</section>
 <section aria-labelledby="charts-h"><h2 id="charts-h">Duration and size</h2><div class="charts">
 ${lineChart({ id: 'chart-duration', title: 'Backup duration', format: (ms) => (ms < 60_000 ? `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)}s` : duration(ms)), series: v.series.map((s) => ({ label: s.label, points: s.points.flatMap((p) => (p.durationMs === null ? [] : [{ t: p.t, v: p.durationMs }])) })) })}
 ${lineChart({ id: 'chart-size', title: 'Backup size', format: (n) => bytes(Math.round(n)), series: v.series.map((s) => ({ label: s.label, points: s.points.flatMap((p) => (p.bytesTotal === null ? [] : [{ t: p.t, v: p.bytesTotal }])) })) })}
 </div></section>
 <section aria-labelledby="runs-h"><h2 id="runs-h">Backup runs</h2>
-${table('Backup runs, newest first', ['Started', 'Job', 'Status', 'Duration', 'Added / total', 'Exit code', 'Log'], v.runs.map(runRow), 'No backup has run yet.')}</section>
+${table('runs', 'Backup runs, newest first', v.runs.map(runRow), 'No backup has run yet.')}</section>
 <section aria-labelledby="verify-h"><h2 id="verify-h">Verifications</h2>
-${table('Verifications, newest first', ['Started', 'Job', 'Status', 'Duration', 'Error', 'Log'], v.verifications.map(checkRow), 'No verification has run yet.')}</section>
+${table('verifications', 'Verifications, newest first', v.verifications.map(checkRow), 'No verification has run yet.')}</section>
 <section aria-labelledby="drills-h"><h2 id="drills-h">Restore drills</h2>
-${table(`Restore drills, newest first (RTO ${duration(v.rtoMs)})`, ['Started', 'Job', 'Status', 'Measured restore time vs RTO', 'Restored', 'Log'], v.drills.map((d) => drillRow(d, v.rtoMs)), 'No restore drill has run yet.')}</section>
+${table('drills', `Restore drills, newest first (RTO ${duration(v.rtoMs)})`, v.drills.map((d) => drillRow(d, v.rtoMs)), 'No restore drill has run yet.')}</section>
 <section aria-labelledby="runbook-h"><h2 id="runbook-h">Restore runbook</h2>
 ${v.runbooks.map(runbook).join('\n')}</section>`;
   return layout({ title: `Asset ${v.asset}`, section: null, generatedAt: v.generatedAt, json: `/api/v1/assets/${encodeURIComponent(v.asset)}`, main });

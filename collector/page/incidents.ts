@@ -16,11 +16,11 @@ export function renderIncidents(v: IncidentsView): string {
 <p><small>Sent with each action below and never stored. Acknowledging and muting need JavaScript.</small></p>
 <p id="action-result" role="status" aria-live="polite"></p></section>
 <section aria-labelledby="open-h"><h2 id="open-h">Open (${v.open.length})</h2>
-${table('Open incidents, most severe first', ['Severity', 'Incident', 'Asset / job', 'Since', 'State', 'Actions'], v.open.map(openRow), 'No open incidents.')}</section>
+${table('open', 'Open incidents, most severe first', v.open.map(openRow), 'No open incidents.')}</section>
 <section aria-labelledby="mutes-h"><h2 id="mutes-h">Mutes in force</h2>
-${table('Mutes in force', ['Asset', 'Until', 'Reason', 'Actions'], v.mutes.map((m) => `<tr><th scope="row">${esc(m.asset ?? 'everything')}</th><td>${time(m.until)}</td><td>${esc(m.reason || '–')}</td><td><button type="button" class="act" data-action="unmute" data-id="${m.id}">Unmute</button></td></tr>`), 'Nothing is muted.')}</section>
+${table('mutes', 'Mutes in force', v.mutes.map((m) => `<tr><th scope="row">${esc(m.asset ?? 'everything')}</th><td>${time(m.until)}</td><td>${esc(m.reason || '–')}</td><td><button type="button" class="act" data-action="unmute" data-id="${m.id}">Unmute</button></td></tr>`), 'Nothing is muted.')}</section>
 <section aria-labelledby="resolved-h"><h2 id="resolved-h">Resolved in the last 7 days</h2>
-${table('Resolved incidents, newest first', ['Severity', 'Incident', 'Asset / job', 'Opened', 'Resolved'], v.resolved.map(resolvedRow), 'None.')}</section>`;
+${table('resolved', 'Resolved incidents, newest first', v.resolved.map(resolvedRow), 'None.')}</section>`;
   return layout({ title: 'Incidents', section: 'incidents', generatedAt: v.generatedAt, json: '/api/v1/incidents?state=all', main });
 }
 

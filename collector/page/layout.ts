@@ -1,4 +1,5 @@
 import { esc } from './html';
+import { TABLES, type TableKind } from './tables';
 
 export type Section = 'overview' | 'incidents' | 'reports' | null;
 
@@ -26,9 +27,13 @@ export function layout(o: { title: string; section: Section; generatedAt: string
 </body></html>`;
 }
 
-/** A table that scrolls inside its own box on a narrow screen instead of widening the page. */
-export function table(caption: string, head: string[], rows: string[], empty: string): string {
-  const th = head.map((h) => `<th scope="col">${h}</th>`).join('');
-  const body = rows.length ? rows.join('') : `<tr><td colspan="${head.length}">${esc(empty)}</td></tr>`;
-  return `<div class="scroll" role="region" aria-label="${esc(caption)}" tabindex="0"><table><caption>${esc(caption)}</caption><thead><tr>${th}</tr></thead><tbody>${body}</tbody></table></div>`;
+/**
+ * A table of one kind (its columns are in tables.ts). On a narrow screen its rows become
+ * labelled cards; failing that, it scrolls inside its own box instead of widening the page.
+ */
+export function table(kind: TableKind, caption: string, rows: string[], empty: string): string {
+  const head = TABLES[kind];
+  const th = head.map((h) => `<th scope="col">${esc(h)}</th>`).join('');
+  const body = rows.length ? rows.join('') : `<tr><td class="empty" colspan="${head.length}">${esc(empty)}</td></tr>`;
+  return `<div class="scroll" role="region" aria-label="${esc(caption)}" tabindex="0"><table class="cards t-${kind}"><caption>${esc(caption)}</caption><thead><tr>${th}</tr></thead><tbody>${body}</tbody></table></div>`;
 }

@@ -15,7 +15,7 @@ export function renderOverview(v: OverviewView): string {
 <ul class="counts"><li>${n(c.assets, 'asset')}</li><li>${v.verdict.atRisk} at risk</li><li>${n(c.jobs, 'job')}</li><li>${n(c.agents, 'agent')}</li><li><a href="/incidents">${inc.critical} critical, ${inc.warning} warning, ${inc.info} info incidents</a></li></ul>
 ${v.tiers.map((t) => tierSection(t, now)).join('\n')}
 <section aria-labelledby="agents-h"><h2 id="agents-h">Agents</h2>
-${table('Agents', ['Agent', 'Host', 'Version', 'Last seen', 'Disk usage'], v.agents.map((a) => agentRow(a, now)), 'No agent is configured or enrolled yet.')}</section>`;
+${table('agents', 'Agents', v.agents.map((a) => agentRow(a, now)), 'No agent is configured or enrolled yet.')}</section>`;
   return layout({ title: 'Backup status', section: 'overview', generatedAt: v.generatedAt, json: '/api/v1/overview', main });
 }
 
@@ -24,9 +24,8 @@ const n = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' :
 function tierSection(t: TierSection, now: number): string {
   const head = `Tier ${t.tier} <small>RPO ${duration(t.rpoMs)} · RTO ${duration(t.rtoMs)}</small>`;
   if (t.assets.length === 0) return `<section aria-labelledby="tier${t.tier}"><h2 id="tier${t.tier}">${head}</h2><p>No assets in this tier.</p></section>`;
-  const cols = ['Asset', 'Newest copy (age / RPO)', '3-2-1 (copies/media/off-site)', 'Last run', 'Next run', 'Open incidents'];
   return `<section aria-labelledby="tier${t.tier}"><h2 id="tier${t.tier}">${head}</h2>
-${table(`Tier ${t.tier} assets`, cols, t.assets.map((a) => assetRow(a, now)), '')}</section>`;
+${table('assets', `Tier ${t.tier} assets`, t.assets.map((a) => assetRow(a, now)), '')}</section>`;
 }
 
 function assetRow(a: AssetRow, now: number): string {

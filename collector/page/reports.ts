@@ -21,7 +21,7 @@ function section(r: Report): string {
   );
   const o = r.openIncidents;
   return `<section aria-labelledby="${r.period}-h"><h2 id="${r.period}-h">${name} report <small>${esc(r.from.slice(0, 10))} – ${esc(r.to.slice(0, 10))}</small></h2>
-${table(`${name} report by tier`, ['Tier', 'Success rate', 'Storage (trend)', 'Average duration'], rows, 'No jobs.')}
+${table('tiers', `${name} report by tier`, rows, 'No jobs.')}
 <ul class="facts"><li>Verifications: ${r.verifications.passed} passed, ${r.verifications.failed} failed</li>
 <li>Restore drills: ${r.restoreDrills.passed} passed, ${r.restoreDrills.failed} failed${r.restoreDrills.slowestMs !== null ? `, slowest ${duration(r.restoreDrills.slowestMs)}` : ''}</li>
 <li>Open incidents: ${o.critical} critical, ${o.warning} warning, ${o.info} info</li></ul></section>`;

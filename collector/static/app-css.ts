@@ -1,5 +1,7 @@
 // The pages' stylesheet, served as /static/app.css (the Content-Security-Policy allows no
 // inline style). Colours keep at least 4.5:1 contrast on their backgrounds.
+import { cardCss } from '../page/tables';
+
 export const APP_CSS = `:root{color-scheme:light}
 *{box-sizing:border-box}
 body{font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1a1a1a;background:#fff;overflow-wrap:anywhere}
@@ -44,4 +46,5 @@ button:hover{background:#eef2ff}
 input{font:inherit;padding:.35rem;border:1px solid #555;border-radius:4px;max-width:100%}
 footer{color:#444;font-size:.9rem;margin:2rem 0}
 @media (max-width:600px){body{font-size:15px}th,td{padding:.3rem}}
+${cardCss()}
 `;
