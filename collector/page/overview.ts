@@ -55,7 +55,7 @@ function short(ms: number): string {
 function agentRow(a: AgentRow, now: number): string {
   const seen = a.lastSeen === null ? '<td class="warn">– never</td>' : cell(a.silent ? 'bad' : '', `${a.silent ? '✖ silent, ' : '✔ '}${ago(a.lastSeen, now)}`);
   const disks = a.filesystems
-    .map((f) => `<li>${esc(f.mount)} <meter value="${(f.usedPct / 100).toFixed(3)}" high="0.8"></meter> ${f.usedPct} % of ${bytes(f.sizeBytes)}</li>`)
+    .map((f) => `<li>${esc(f.mount)} <meter value="${(f.usedPct / 100).toFixed(3)}" high="0.8" aria-label="${esc(f.mount)} used"></meter> ${f.usedPct} % of ${bytes(f.sizeBytes)}</li>`)
     .join('');
   return `<tr><th scope="row">${esc(a.name)}</th><td>${esc(a.hostname ?? '–')}</td><td>${esc(a.version ?? '–')}</td>${seen}<td>${disks ? `<ul class="disks">${disks}</ul>` : '–'}</td></tr>`;
 }
