@@ -46,18 +46,16 @@ export function createIngest(db: Db): Ingest {
     `INSERT INTO runs (agent_id, run_id, job, operation, trigger, started_at, status) VALUES (?, ?, ?, ?, ?, ?, 'running')
      ON CONFLICT (agent_id, run_id) DO NOTHING`,
   );
-  const run = db.prepare(
-    `INSERT INTO runs (agent_id, run_id, job, operation, trigger, started_at, finished_at, status, exit_code, signal,
-                       duration_ms, bytes_added, bytes_total, files, snapshot_id, error, log_tail)
-     VALUES (@agentId, @runId, @job, @operation, @trigger, @startedAt, @finishedAt, @status, @exitCode, @signal,
-             @durationMs, @bytesAdded, @bytesTotal, @files, @snapshotId, @error, @logTail)
-     ON CONFLICT (agent_id, run_id) DO UPDATE SET
-       job = excluded.job, operation = excluded.operation, trigger = excluded.trigger, started_at = excluded.started_at, finished_at = excluded.finished_at,
-       status = excluded.status, exit_code = excluded.exit_code, signal = excluded.signal, duration_ms = excluded.duration_ms,
-       bytes_added = excluded.bytes_added, bytes_total = excluded.bytes_total, files = excluded.files,
-       snapshot_id = excluded.snapshot_id, error = excluded.error, log_tail = excluded.log_tail`,
+  // A new run (the usual case) is one insert. A run already stored (after its run-start, or
+  // delivered again) conflicts and is read, then updated: its old row tells how the job's
+  // state changes.
+  const RUN_COLUMNS = `job, operation, trigger, started_at, finished_at, status, exit_code, signal, duration_ms, bytes_added, bytes_total, files, snapshot_id, error, log_tail`;
+  const RUN_VALUES = `@job, @operation, @trigger, @startedAt, @finishedAt, @status, @exitCode, @signal, @durationMs, @bytesAdded, @bytesTotal, @files, @snapshotId, @error, @logTail`;
+  const insertRun = db.prepare(
+    `INSERT INTO runs (agent_id, run_id, ${RUN_COLUMNS}) VALUES (@agentId, @runId, ${RUN_VALUES})
+     ON CONFLICT (agent_id, run_id) DO NOTHING`,
   );
-  // The stored row a run message replaces, to tell how the job's state changes.
+  const updateRun = db.prepare(`UPDATE runs SET (${RUN_COLUMNS}) = (${RUN_VALUES}) WHERE id = @id`);
   const storedRun = db.prepare<[number, string], { id: number; job: string; operation: string; status: string; startedAt: number }>(
     `SELECT id, job, operation, status, started_at AS startedAt FROM runs WHERE agent_id = ? AND run_id = ?`,
   );
@@ -114,10 +112,9 @@ export function createIngest(db: Db): Ingest {
         return;
       }
       case 'run': {
-        const before = storedRun.get(agentId, m.runId);
         const startedAt = ms(m.startedAt);
         const finishedAt = ms(m.finishedAt);
-        const stored = run.run({
+        const row = {
           agentId,
           runId: m.runId,
           job: m.job,
@@ -135,13 +132,19 @@ export function createIngest(db: Db): Ingest {
           snapshotId: m.snapshotId ?? null,
           error: m.error ?? null,
           logTail: m.logTail,
-        });
-        // An update keeps the row (and its id); only an insert sets lastInsertRowid.
-        const id = before ? before.id : Number(stored.lastInsertRowid);
-        // The usual cases (a new run, a running one finishing) step the state; any other rewrite
-        // of a stored run is rare and recomputed from the runs table.
-        if (!before || (before.status === 'running' && before.job === m.job && before.operation === m.operation && before.startedAt === startedAt)) {
-          jobState.advance(agentId, m.job, { id, operation: m.operation, status: m.status, startedAt, finishedAt });
+        };
+        const step = { operation: m.operation, status: m.status, startedAt, finishedAt };
+        const inserted = insertRun.run(row);
+        if (inserted.changes > 0) {
+          jobState.advance(agentId, m.job, { id: Number(inserted.lastInsertRowid), ...step });
+          return;
+        }
+        const before = storedRun.get(agentId, m.runId)!;
+        updateRun.run({ ...row, id: before.id });
+        // A running one finishing steps the state; any other rewrite of a stored run is rare
+        // and recomputed from the runs table.
+        if (before.status === 'running' && before.job === m.job && before.operation === m.operation && before.startedAt === startedAt) {
+          jobState.advance(agentId, m.job, { id: before.id, ...step });
         } else {
           jobState.rebuild(agentId, m.job);
           if (before.job !== m.job) jobState.rebuild(agentId, before.job);

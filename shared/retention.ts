@@ -42,23 +42,28 @@ export function hasKeepRule(policy: Retention): boolean {
   return RULES.some((r) => (policy[r] ?? 0) > 0);
 }
 
-interface LocalFields {
-  year: number;
-  month: number;
-  day: number;
-  hour: number;
-  minute: number;
-  second: number;
+// Buckets are compared only for equality with the previous snapshot's, so each is a plain
+// number computed from the snapshot's local wall-clock time (ms since 1970 as if that wall
+// clock were UTC): no Date or Intl call per snapshot. The collector audits thousands of
+// inventories per pass.
+
+/** A zone's UTC offset per 15-minute slot (zone transitions fall on such boundaries). */
+interface Zone {
+  format: Intl.DateTimeFormat;
+  offsets: Map<number, number>;
 }
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
+const zones = new Map<string, Zone>();
+const SLOT_MS = 15 * 60_000;
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
 
-function formatterFor(timeZone: string | undefined): Intl.DateTimeFormat {
+function zoneFor(timeZone: string | undefined): Zone {
   const key = timeZone ?? '';
-  let f = formatters.get(key);
-  if (!f) {
+  let z = zones.get(key);
+  if (!z) {
     // Throws RangeError for an unknown zone, before any decision is made.
-    f = new Intl.DateTimeFormat('en-US', {
+    const format = new Intl.DateTimeFormat('en-US', {
       timeZone,
       hourCycle: 'h23',
       year: 'numeric',
@@ -68,82 +73,68 @@ function formatterFor(timeZone: string | undefined): Intl.DateTimeFormat {
       minute: 'numeric',
       second: 'numeric',
     });
-    formatters.set(key, f);
+    zones.set(key, (z = { format, offsets: new Map() }));
   }
-  return f;
+  return z;
 }
 
-// formatToParts is slow and the collector audits thousands of inventories per pass: keep the
-// zone's UTC offset per 15-minute slot (zone transitions fall on such boundaries) and derive
-// the local fields with plain arithmetic.
-const SLOT_MS = 15 * 60_000;
-const offsets = new WeakMap<Intl.DateTimeFormat, Map<number, number>>();
-
-function localFields(t: Date, f: Intl.DateTimeFormat): LocalFields {
-  let byFormatter = offsets.get(f);
-  if (!byFormatter) offsets.set(f, (byFormatter = new Map()));
-  const ms = t.getTime();
+/** The wall-clock time in `zone` at UTC instant `ms`, as ms since 1970 read as UTC. */
+function localTime(ms: number, zone: Zone): number {
   const slot = Math.floor(ms / SLOT_MS);
-  let offset = byFormatter.get(slot);
+  let offset = zone.offsets.get(slot);
   if (offset === undefined) {
-    const p = formattedFields(new Date(slot * SLOT_MS), f);
-    offset = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - slot * SLOT_MS;
-    if (byFormatter.size > 100_000) byFormatter.clear();
-    byFormatter.set(slot, offset);
+    const f = { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0 };
+    for (const p of zone.format.formatToParts(new Date(slot * SLOT_MS))) {
+      if (p.type in f) f[p.type as keyof typeof f] = Number(p.value);
+    }
+    offset = Date.UTC(f.year, f.month - 1, f.day, f.hour, f.minute, f.second) - slot * SLOT_MS;
+    if (zone.offsets.size > 100_000) zone.offsets.clear();
+    zone.offsets.set(slot, offset);
   }
-  const l = new Date(ms + offset);
-  return { year: l.getUTCFullYear(), month: l.getUTCMonth() + 1, day: l.getUTCDate(), hour: l.getUTCHours(), minute: l.getUTCMinutes(), second: l.getUTCSeconds() };
+  return ms + offset;
 }
 
-function formattedFields(t: Date, f: Intl.DateTimeFormat): LocalFields {
-  const out: LocalFields = { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0 };
-  for (const p of f.formatToParts(t)) {
-    if (p.type in out) out[p.type as keyof LocalFields] = Number(p.value);
-  }
-  return out;
-}
-
-/** ISO 8601 week-numbering year and week (Go's Time.ISOWeek, strftime's %G-%V). */
-function isoWeek(year: number, month: number, day: number): { year: number; week: number } {
-  const d = new Date(Date.UTC(year, month - 1, day));
-  const weekday = d.getUTCDay() || 7; // Monday 1 … Sunday 7
-  d.setUTCDate(d.getUTCDate() + 4 - weekday); // the Thursday of this week decides the year
-  const isoYear = d.getUTCFullYear();
-  const week = Math.floor((d.getTime() - Date.UTC(isoYear, 0, 1)) / 86_400_000 / 7) + 1;
-  return { year: isoYear, week };
+/** year * 12 + month (0-11) of a day counted from 1970-01-01 (proleptic Gregorian; H. Hinnant's civil_from_days). */
+function monthOf(days: number): number {
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const doe = z - era * 146_097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1_460) + Math.floor(doe / 36_524) - Math.floor(doe / 146_096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153); // 0 = March
+  const month = mp < 10 ? mp + 2 : mp - 10; // 0 = January
+  return (yoe + era * 400 + (month < 2 ? 1 : 0)) * 12 + month;
 }
 
 /**
- * The calendar period of a snapshot for a rule, in local time. `last` is a per-snapshot
- * counter in restic (every snapshot is its own bucket) and the local second in borg
- * (--keep-last is --keep-secondly there: two archives in the same second count once).
+ * The calendar period of a snapshot for a rule, from its local time `t`: equal for snapshots
+ * in the same period, different otherwise. `last` is a per-snapshot counter in restic (every
+ * snapshot is its own bucket) and the local second in borg (--keep-last is --keep-secondly
+ * there: two archives in the same second count once). Weeks are ISO weeks (Monday to Sunday,
+ * as Go's Time.ISOWeek and strftime's %G-%V): 1970-01-01 was a Thursday, so day + 3 counts
+ * from a Monday.
  */
-function bucket(rule: Rule, l: LocalFields, index: number, semantics: RetentionSemantics): number {
+function bucket(rule: Rule, t: number, index: number, semantics: RetentionSemantics): number {
   switch (rule) {
     case 'last':
-      return semantics === 'borg'
-        ? ((((l.year * 100 + l.month) * 100 + l.day) * 100 + l.hour) * 100 + l.minute) * 100 + l.second
-        : index;
+      return semantics === 'borg' ? Math.floor(t / 1000) : index;
     case 'hourly':
-      return ((l.year * 100 + l.month) * 100 + l.day) * 100 + l.hour;
+      return Math.floor(t / HOUR_MS);
     case 'daily':
-      return (l.year * 100 + l.month) * 100 + l.day;
-    case 'weekly': {
-      const w = isoWeek(l.year, l.month, l.day);
-      return w.year * 100 + w.week;
-    }
+      return Math.floor(t / DAY_MS);
+    case 'weekly':
+      return Math.floor((Math.floor(t / DAY_MS) + 3) / 7);
     case 'monthly':
-      return l.year * 100 + l.month;
+      return monthOf(Math.floor(t / DAY_MS));
     case 'yearly':
-      return l.year;
+      return Math.floor(monthOf(Math.floor(t / DAY_MS)) / 12);
   }
 }
 
-interface Entry {
-  id: string;
-  time: number;
-  buckets: Record<Rule, number>;
-  reasons: string[];
+/** Newest first: each snapshot's local time and, once kept, the rules that kept it. */
+interface Entries {
+  local: number[];
+  reasons: (string[] | undefined)[];
 }
 
 /**
@@ -162,18 +153,11 @@ export function planRetention(
   policy: Retention,
   opts: RetentionOptions = {},
 ): RetentionDecision {
-  const semantics = opts.semantics ?? 'restic';
-  if (semantics !== 'restic' && semantics !== 'borg') {
-    throw new TypeError(`unknown retention semantics: ${String(semantics)}`);
-  }
-  const fmt = formatterFor(opts.timeZone);
+  const semantics = semanticsOf(opts);
+  const zone = zoneFor(opts.timeZone);
 
   const sorted = snapshots
-    .map((s, i) => {
-      const time = s.time.getTime();
-      if (!Number.isFinite(time)) throw new RangeError(`snapshot ${s.id} has an invalid time`);
-      return { s, i, time };
-    })
+    .map((s, i) => ({ s, i, time: validTime(s.time.getTime(), s.id) }))
     .sort((a, b) => b.time - a.time || a.i - b.i);
 
   if (!hasKeepRule(policy)) {
@@ -183,44 +167,80 @@ export function planRetention(
     };
   }
 
-  const entries: Entry[] = sorted.map(({ s, time }, index) => {
-    const l = localFields(s.time, fmt);
-    const buckets = {} as Record<Rule, number>;
-    for (const rule of RULES) buckets[rule] = bucket(rule, l, index, semantics);
-    return { id: s.id, time, buckets, reasons: [] };
-  });
-
-  if (semantics === 'restic') applyRestic(entries, policy);
-  else applyBorg(entries, policy);
-
+  const { reasons } = decide(sorted.map(({ time }) => localTime(time, zone)), policy, semantics);
   const decision: RetentionDecision = { keep: [], remove: [] };
-  for (const e of entries) {
-    if (e.reasons.length > 0) decision.keep.push({ id: e.id, reasons: e.reasons });
-    else decision.remove.push({ id: e.id });
-  }
+  sorted.forEach(({ s }, k) => {
+    const r = reasons[k];
+    if (r) decision.keep.push({ id: s.id, reasons: r });
+    else decision.remove.push({ id: s.id });
+  });
   return decision;
 }
 
 /**
+ * How many snapshots at these times (ms, any order) the policy keeps: the length of
+ * planRetention's `keep`, without building the plan.
+ */
+export function countKept(times: readonly number[], policy: Retention, opts: RetentionOptions = {}): number {
+  const semantics = semanticsOf(opts);
+  const zone = zoneFor(opts.timeZone);
+  for (const t of times) validTime(t, String(t));
+  if (!hasKeepRule(policy)) return times.length;
+  // Snapshots with equal times share every bucket, so their order does not change the count.
+  const local = times.map((t) => localTime(t, zone)).sort((a, b) => b - a);
+  let kept = 0;
+  for (const r of decide(local, policy, semantics).reasons) if (r) kept++;
+  return kept;
+}
+
+function semanticsOf(opts: RetentionOptions): RetentionSemantics {
+  const semantics = opts.semantics ?? 'restic';
+  if (semantics !== 'restic' && semantics !== 'borg') {
+    throw new TypeError(`unknown retention semantics: ${String(semantics)}`);
+  }
+  return semantics;
+}
+
+function validTime(time: number, id: string): number {
+  if (!Number.isFinite(time)) throw new RangeError(`snapshot ${id} has an invalid time`);
+  return time;
+}
+
+/** The rules applied to snapshots at these local times (newest first). */
+function decide(local: number[], policy: Retention, semantics: RetentionSemantics): Entries {
+  const entries: Entries = { local, reasons: new Array<string[] | undefined>(local.length) };
+  if (semantics === 'restic') applyRestic(entries, policy);
+  else applyBorg(entries, policy);
+  return entries;
+}
+
+const addReason = (e: Entries, k: number, reason: string) => {
+  const r = e.reasons[k];
+  if (r) r.push(reason);
+  else e.reasons[k] = [reason];
+};
+
+/**
  * restic 0.14 ApplyPolicy: walk newest → oldest; every rule with count left keeps a snapshot
  * whose bucket differs from the bucket that rule kept last. Rules count independently, so one
- * snapshot can use up a count of several rules at once.
+ * snapshot can use up a count of several rules at once (and each rule can walk on its own;
+ * walking them in RULES order keeps each snapshot's reasons in restic's order).
  *
  * Newer restic (0.15+) also keeps the OLDEST snapshot for every rule that still has count
  * left, even if its bucket was already kept ("val != b.Last || nr == len(list)-1"), with the
  * same reason string. 0.14, the version we test against, does not; with 0.15+ a policy that
  * is not yet full keeps one more snapshot (the oldest) than this plan says.
  */
-function applyRestic(entries: Entry[], policy: Retention): void {
-  const state = RULES.map((rule) => ({ rule, count: policy[rule] ?? 0, last: Number.NaN }));
-  for (const e of entries) {
-    for (const st of state) {
-      if (st.count <= 0) continue;
-      const val = e.buckets[st.rule];
-      if (val !== st.last) {
-        st.last = val;
-        st.count--;
-        e.reasons.push(REASON[st.rule]);
+function applyRestic(e: Entries, policy: Retention): void {
+  for (const rule of RULES) {
+    let count = policy[rule] ?? 0;
+    let last = Number.NaN;
+    for (let k = 0; k < e.local.length && count > 0; k++) {
+      const val = bucket(rule, e.local[k], k, 'restic');
+      if (val !== last) {
+        last = val;
+        count--;
+        addReason(e, k, REASON[rule]);
       }
     }
   }
@@ -234,22 +254,22 @@ function applyRestic(entries: Entry[], policy: Retention): void {
  * short of its count, it also keeps the oldest archive (unless already kept): "daily[oldest]".
  * Each kept archive has exactly one reason: the first rule that kept it.
  */
-function applyBorg(entries: Entry[], policy: Retention): void {
+function applyBorg(e: Entries, policy: Retention): void {
   for (const rule of RULES) {
     const n = policy[rule] ?? 0;
     if (n <= 0) continue;
     let kept = 0;
     let last: number | undefined;
-    let cur: Entry | undefined;
-    for (const e of entries) {
-      cur = e;
-      const period = e.buckets[rule];
+    let cur = -1;
+    for (let k = 0; k < e.local.length; k++) {
+      cur = k;
+      const period = bucket(rule, e.local[k], k, 'borg');
       if (period === last) continue;
       last = period;
-      if (e.reasons.length > 0) continue;
-      e.reasons.push(REASON[rule]);
+      if (e.reasons[k]) continue;
+      addReason(e, k, REASON[rule]);
       if (++kept === n) break;
     }
-    if (cur && kept < n && cur.reasons.length === 0) cur.reasons.push(`oldest ${REASON[rule]}`);
+    if (cur >= 0 && kept < n && !e.reasons[cur]) addReason(e, cur, `oldest ${REASON[rule]}`);
   }
 }

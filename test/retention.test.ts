@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, test } from 'node:test';
-import { EMPTY_POLICY_REASON, hasKeepRule, planRetention, type RetentionSemantics } from '../shared/retention';
+import { countKept, EMPTY_POLICY_REASON, hasKeepRule, planRetention, type RetentionSemantics } from '../shared/retention';
 import type { Retention } from '../shared/retention-policy';
 
 const BERLIN = 'Europe/Berlin';
@@ -93,6 +93,54 @@ test('calendar buckets follow local time at exact boundaries, DST changes includ
   for (const semantics of ['restic', 'borg'] as const) {
     for (const row of table) {
       assert.deepEqual(kept(row.snaps, { [row.rule]: row.keep.length }, semantics, row.zone ?? BERLIN), row.keep, `${semantics}: ${row.name}`);
+    }
+  }
+});
+
+test('buckets before 1970 and in zones whose offsets are not whole hours', () => {
+  const table: { name: string; rule: keyof Retention; snaps: string[]; keep: string[]; zone: string }[] = [
+    {
+      name: 'Sunday 1969-12-28 and Monday 1969-12-29 are different ISO weeks; that Monday and 1970-01-01 are one',
+      rule: 'weekly',
+      snaps: ['1969-12-28T23:59:00Z', '1969-12-29T00:00:00Z', '1970-01-01T12:00:00Z'],
+      keep: ['1970-01-01T12:00:00Z', '1969-12-28T23:59:00Z'],
+      zone: 'UTC',
+    },
+    {
+      name: 'January 31 23:59:59 and February 1 00:00 1969 are different months',
+      rule: 'monthly',
+      snaps: ['1969-01-31T23:59:59Z', '1969-02-01T00:00:00Z', '1969-02-28T12:00:00Z'],
+      keep: ['1969-02-28T12:00:00Z', '1969-01-31T23:59:59Z'],
+      zone: 'UTC',
+    },
+    {
+      name: 'Kathmandu (+05:45): the day ends at 18:15 UTC',
+      rule: 'daily',
+      snaps: ['2026-06-01T18:14:00Z', '2026-06-01T18:15:00Z', '2026-06-02T06:00:00Z'],
+      keep: ['2026-06-02T06:00:00Z', '2026-06-01T18:14:00Z'],
+      zone: 'Asia/Kathmandu',
+    },
+    {
+      name: "St. John's summer time (-02:30): the hour turns at half past in UTC",
+      rule: 'hourly',
+      snaps: ['2026-07-01T12:29:00Z', '2026-07-01T12:30:00Z', '2026-07-01T12:45:00Z'],
+      keep: ['2026-07-01T12:45:00Z', '2026-07-01T12:29:00Z'],
+      zone: 'America/St_Johns',
+    },
+  ];
+  for (const semantics of ['restic', 'borg'] as const) {
+    for (const row of table) {
+      assert.deepEqual(kept(row.snaps, { [row.rule]: row.keep.length }, semantics, row.zone), row.keep, `${semantics}: ${row.name}`);
+    }
+  }
+});
+
+test('countKept is the number of snapshots planRetention keeps', () => {
+  const times = CROSS_TIMES.map((iso) => Date.parse(iso));
+  for (const semantics of ['restic', 'borg'] as const) {
+    for (const policy of [...CROSS_POLICIES, {}]) {
+      const plan = planRetention(snaps(...CROSS_TIMES), policy, { semantics, timeZone: BERLIN });
+      assert.equal(countKept(times, policy, { semantics, timeZone: BERLIN }), plan.keep.length, `${semantics} ${JSON.stringify(policy)}`);
     }
   }
 });

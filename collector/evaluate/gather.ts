@@ -94,6 +94,15 @@ function newGatherer(db: Db) {
      FROM k LEFT JOIN job_state s ON s.agent_id = k.agentId AND s.job = k.job
             LEFT JOIN inventory i ON i.agent_id = k.agentId AND i.job = k.job AND i.target = k.target`,
   );
+  // The same for every active job, in one join without the key list: a first pass (or the
+  // first after many changes) wants most of them.
+  const allContents = db.prepare<[], ContentRow>(
+    `SELECT j.agent_id AS agentId, j.name AS job, s.last_success AS lastSuccess, s.last_verify AS lastVerify, s.last_restore_test AS lastRestoreTest,
+            s.last_prune AS lastPrune, s.backups, i.snapshots, i.updated_at AS invAt
+     FROM jobs j LEFT JOIN job_state s ON s.agent_id = j.agent_id AND s.job = j.name
+                 LEFT JOIN inventory i ON i.agent_id = j.agent_id AND i.job = j.name AND i.target = j.target_name
+     WHERE j.active = 1`,
+  );
   const agents = db.prepare<[], { id: number; agent: string; lastSeen: number | null; heartbeatMs: number | null; facts: string | null }>(
     `SELECT a.id, a.name AS agent, a.last_seen AS lastSeen, a.heartbeat_ms AS heartbeatMs, h.facts
      FROM agents a LEFT JOIN host_facts h ON h.agent_id = a.id WHERE a.source <> 'removed'`,
@@ -147,7 +156,10 @@ function newGatherer(db: Db) {
       else out.set(row, c.row === row ? c.view : remember(key, row, c.history));
     }
     if (missing.size === 0) return out;
-    const read = contents.all(JSON.stringify([...missing.values()].map((j) => [j.agentId, j.job, j.targetName]))).map((r) => ({
+    const stored = missing.size * 2 > jobRows.length
+      ? allContents.all().filter((r) => missing.has(keyOf(r.agentId, r.job)))
+      : contents.all(JSON.stringify([...missing.values()].map((j) => [j.agentId, j.job, j.targetName])));
+    const read = stored.map((r) => ({
       r,
       state: r.backups === null ? EMPTY_JOB_STATE : parseJobState(r as StateRow),
     }));

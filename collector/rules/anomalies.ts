@@ -63,12 +63,19 @@ function mediansOf(recent: readonly RunView[], minRuns: number): Medians | null 
   if (!byMin) medians.set(recent, (byMin = new Map()));
   let m = byMin.get(minRuns);
   if (m === undefined) {
-    const [newest, ...previous] = recent.filter(isGood);
-    if (!newest || previous.length < minRuns) m = null;
+    const good = recent.filter(isGood);
+    const newest = good[0];
+    if (!newest || good.length - 1 < minRuns) m = null;
     else {
       const field = newest.bytesTotal !== null ? 'bytesTotal' : newest.bytesAdded !== null ? 'bytesAdded' : null;
-      const sizes = field ? previous.flatMap((r) => (r[field] === null ? [] : [r[field] as number])) : [];
-      const durations = previous.flatMap((r) => (r.durationMs === null ? [] : [r.durationMs]));
+      // Plain loops: a first pass computes this for every job.
+      const sizes: number[] = [];
+      const durations: number[] = [];
+      for (let k = 1; k < good.length; k++) {
+        const size = field ? good[k][field] : null;
+        if (size !== null) sizes.push(size);
+        if (good[k].durationMs !== null) durations.push(good[k].durationMs!);
+      }
       m = {
         newest,
         field,

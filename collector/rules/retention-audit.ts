@@ -1,4 +1,4 @@
-import { hasKeepRule, planRetention, type RetentionSemantics } from '../../shared/retention';
+import { countKept, hasKeepRule, planRetention, type RetentionSemantics } from '../../shared/retention';
 import type { Retention } from '../../shared/retention-policy';
 import type { EvaluationInput, Finding, JobView, SnapshotView } from './types';
 import { DAY_MS, jobFinding, localDateTime, nextDue } from './util';
@@ -68,7 +68,7 @@ function expectedKept(job: JobView, until: number, semantics: RetentionSemantics
   n = expectedMemo.get(key);
   if (n === undefined) {
     if (expectedMemo.size > 50_000) expectedMemo.clear();
-    n = keptCount(times, job.retention, semantics, tz);
+    n = countKept(times, job.retention, { semantics, timeZone: tz });
     expectedMemo.set(key, n);
   }
   if (walkMemo.size > 50_000) walkMemo.clear();
@@ -95,18 +95,12 @@ function auditInventory(snapshots: readonly SnapshotView[], policy: Retention, s
   let audit = byPolicy.get(key);
   if (!audit) {
     const actual = [...snapshots].sort((a, b) => b.time - a.time);
-    const kept = keptCount(actual.map((s) => s.time), policy, semantics, tz);
+    const kept = countKept(actual.map((s) => s.time), policy, { semantics, timeZone: tz });
     const older = actual.slice(1).map((s) => ({ id: s.id, time: new Date(s.time) }));
     const remove = actual.length >= 2 ? planRetention(older, policy, { semantics, timeZone: tz }).remove : [];
     byPolicy.set(key, (audit = { actual, kept, remove }));
   }
   return audit;
-}
-
-/** How many of these snapshot times the policy keeps. */
-export function keptCount(times: readonly number[], policy: Retention, semantics: RetentionSemantics, timeZone: string): number {
-  const snaps = times.map((t, i) => ({ id: String(i), time: new Date(t) }));
-  return planRetention(snaps, policy, { semantics, timeZone }).keep.length;
 }
 
 /**
