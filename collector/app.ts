@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { syncConfigAgents } from './agents';
+import { compressReads } from './compress';
 import type { CollectorConfig } from './config';
 import type { AppContext } from './context';
 import type { Db } from './db';
@@ -38,6 +39,7 @@ export function buildApp({ config, db, now = Date.now, logger = false }: BuildOp
   });
 
   app.addHook('onRequest', readAccess(ctx));
+  compressReads(app);
   app.register(reportsRoute(ctx));
   app.register(enrollRoute(ctx));
   app.register(statusRoutes(ctx));

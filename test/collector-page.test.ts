@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { gunzipSync } from 'node:zlib';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -163,6 +164,21 @@ test('pages are served with a strict Content-Security-Policy, nosniff, and the s
   assert.match(js.headers['content-type'] as string, /^text\/javascript/);
   assert.match(js.body, /DOMParser/);
   assert.match((await c.app.inject({ method: 'GET', url: '/static/app.css' })).headers['content-type'] as string, /^text\/css/);
+});
+
+test('pages, JSON and metrics are gzipped for clients that accept it, and only for them', async () => {
+  const { c } = await fed();
+  for (const url of ['/', '/api/v1/overview', '/metrics', '/static/app.js']) {
+    const plain = await c.app.inject({ method: 'GET', url });
+    const zipped = await c.app.inject({ method: 'GET', url, headers: { 'accept-encoding': 'gzip, deflate, br' } });
+    assert.equal(plain.headers['content-encoding'], undefined, url);
+    assert.equal(zipped.headers['content-encoding'], 'gzip', url);
+    assert.equal(zipped.headers.vary, 'accept-encoding', url);
+    assert.ok(zipped.rawPayload.length < plain.rawPayload.length, `${url}: ${zipped.rawPayload.length} < ${plain.rawPayload.length}`);
+    if (url !== '/metrics') assert.equal(gunzipSync(zipped.rawPayload).toString(), plain.body, url);
+  }
+  const small = await c.app.inject({ method: 'GET', url: '/healthz', headers: { 'accept-encoding': 'gzip' } });
+  assert.equal(small.headers['content-encoding'], undefined, 'tiny answers are sent as they are');
 });
 
 test('the overview page shows the verdict, the 3-2-1 badge and the asset link', async () => {
