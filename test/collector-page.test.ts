@@ -12,35 +12,16 @@ import { overviewView, verdict } from '../collector/view/overview';
 import type { Unsequenced } from '../shared/protocol';
 import { ConfigError } from '../shared/config-file';
 import { TestAgent, catalogJob, hello, run, tempDir, testCollector } from './collector-helpers';
+import { job as fixtureJob } from './helpers/rules-fixtures';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const NOW = Date.parse('2025-01-01T03:00:00Z');
 const tiers = tierPolicies(collectorConfig());
 
-function job(over: Partial<JobView> & { asset: string; job: string }): JobView {
-  return {
-    agent: 'pve1',
-    tier: 1,
-    driver: 'restic',
-    target: { name: 'usb', location: 'onsite', media: 'usb' },
-    schedule: '0 2 * * *',
-    timezone: 'UTC',
-    timeoutMs: 0,
-    retention: {},
-    verifySchedule: null,
-    restoreTestSchedule: null,
-    knownSince: NOW - 30 * DAY,
-    lastBackup: null,
-    lastSuccess: null,
-    recentBackups: [],
-    lastVerify: null,
-    lastRestoreTest: null,
-    lastPrune: null,
-    inventory: null,
-    ...over,
-  };
-}
+// Rule-input defaults, on a local USB copy in UTC, known for 30 days: tests name the asset and job.
+const job = (over: Partial<JobView> & { asset: string; job: string }): JobView =>
+  fixtureJob({ tier: 1, target: { name: 'usb', location: 'onsite', media: 'usb' }, timezone: 'UTC', timeoutMs: 0, retention: {}, knownSince: NOW - 30 * DAY, ...over });
 const offsite = { name: 'b2', location: 'offsite', media: 'cloud' } as const;
 const input = (jobs: JobView[]): EvaluationInput => ({ jobs, agents: [], tiers, config: DEFAULT_RULES_CONFIG });
 const overview = (jobs: JobView[]) => overviewView({ evaluation: input(jobs), agents: [], openIncidents: [] }, NOW);
