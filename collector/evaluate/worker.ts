@@ -1,22 +1,15 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openDb } from '../db';
-import type { ChannelConfig } from '../notify/routing';
-import type { RulesConfig, Tier, TierPolicyView } from '../rules/types';
-import { Evaluator } from './evaluator';
+import { Evaluator, type EvaluatorOptions } from './evaluator';
 
 // The evaluation loop inside a worker thread, on its own connection (WAL: it reads while the
 // main thread writes; busy_timeout: its incident writes wait for ingest's transactions), so a
 // slow pass never delays a request. Started by worker-host.ts; all it sends back is "a pass
 // queued notifications" (the main thread's OutboxSender sends them) and errors.
 
-export interface EvaluatorWorkerData {
+/** What the worker needs to build its Evaluator: the options, with a database path for its own connection. */
+export interface EvaluatorWorkerData extends Omit<EvaluatorOptions, 'db'> {
   database: string;
-  tiers: Record<Tier, TierPolicyView>;
-  rules: RulesConfig;
-  channels: readonly ChannelConfig[];
-  publicUrl?: string;
-  reminderMs: number;
-  flapMs: number;
   everyMs: number;
 }
 
