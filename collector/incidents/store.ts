@@ -3,7 +3,7 @@ import { incidentMessage } from '../notify/message';
 import { route, type ChannelConfig } from '../notify/routing';
 import type { NotificationMessage } from '../notify/types';
 import { planIncidents, type IncidentPlan, type LifecyclePolicy } from './lifecycle';
-import type { Finding, IncidentRow, Severity, Tier } from './types';
+import type { Finding, IncidentRow, Tier } from './types';
 
 // Incidents, silences and the outbox in SQLite. An incident change and the outbox rows that
 // announce it are written in one transaction: a crash leaves both or neither.
@@ -36,51 +36,10 @@ export interface IncidentFilter {
   limit?: number;
 }
 
-interface IncidentDbRow {
-  id: number;
-  key: string;
-  rule: string;
-  severity: Severity;
-  agent: string | null;
-  job: string | null;
-  asset: string | null;
-  target: string | null;
-  tier: Tier;
-  title: string;
-  detail: string;
-  opened_at: number;
-  since: number;
-  last_seen_failing_at: number;
-  resolved_at: number | null;
-  last_notified_at: number | null;
-  reminders: number;
-  acked_at: number | null;
-  acked_by: string | null;
-}
-
-function fromDb(r: IncidentDbRow): IncidentRow {
-  return {
-    id: r.id,
-    key: r.key,
-    rule: r.rule,
-    severity: r.severity,
-    agent: r.agent,
-    job: r.job,
-    asset: r.asset,
-    target: r.target,
-    tier: r.tier,
-    title: r.title,
-    detail: r.detail,
-    openedAt: r.opened_at,
-    since: r.since,
-    lastSeenFailingAt: r.last_seen_failing_at,
-    resolvedAt: r.resolved_at,
-    lastNotifiedAt: r.last_notified_at,
-    reminders: r.reminders,
-    ackedAt: r.acked_at,
-    ackedBy: r.acked_by,
-  };
-}
+// The incidents table's columns under IncidentRow's names, so rows need no mapping.
+const INCIDENT_COLS = `id, key, rule, severity, agent, job, asset, target, tier, title, detail, opened_at AS openedAt, since,
+  last_seen_failing_at AS lastSeenFailingAt, resolved_at AS resolvedAt, last_notified_at AS lastNotifiedAt, reminders,
+  acked_at AS ackedAt, acked_by AS ackedBy`;
 
 export class IncidentStore {
   private readonly channels: readonly ChannelConfig[];
@@ -129,7 +88,7 @@ export class IncidentStore {
   }
 
   openIncidents(): IncidentRow[] {
-    return (this.db.prepare('SELECT * FROM incidents WHERE resolved_at IS NULL ORDER BY id').all() as IncidentDbRow[]).map(fromDb);
+    return this.db.prepare(`SELECT ${INCIDENT_COLS} FROM incidents WHERE resolved_at IS NULL ORDER BY id`).all() as IncidentRow[];
   }
 
   /** Applies a plan computed elsewhere, in one transaction. */
@@ -152,8 +111,8 @@ export class IncidentStore {
       WHERE id = @id AND resolved_at IS NULL`);
     const resolve = this.db.prepare('UPDATE incidents SET resolved_at = ? WHERE id = ? AND resolved_at IS NULL');
     const notified = this.db.prepare('UPDATE incidents SET last_notified_at = ?, reminders = reminders + ? WHERE id = ?');
-    const get = this.db.prepare('SELECT * FROM incidents WHERE id = ?');
-    const fresh = (id: number) => fromDb(get.get(id) as IncidentDbRow);
+    const get = this.db.prepare(`SELECT ${INCIDENT_COLS} FROM incidents WHERE id = ?`);
+    const fresh = (id: number) => get.get(id) as IncidentRow;
 
     for (const o of plan.open) {
       const f = o.finding;
@@ -233,12 +192,10 @@ export class IncidentStore {
 
   listIncidents(filter: IncidentFilter = { state: 'open' }): IncidentRow[] {
     const where = filter.state === 'open' ? 'WHERE resolved_at IS NULL' : '';
-    const rows = this.db.prepare(`SELECT * FROM incidents ${where} ORDER BY opened_at DESC, id DESC LIMIT ?`).all(filter.limit ?? 500) as IncidentDbRow[];
-    return rows.map(fromDb);
+    return this.db.prepare(`SELECT ${INCIDENT_COLS} FROM incidents ${where} ORDER BY opened_at DESC, id DESC LIMIT ?`).all(filter.limit ?? 500) as IncidentRow[];
   }
 
   getIncident(id: number): IncidentRow | undefined {
-    const r = this.db.prepare('SELECT * FROM incidents WHERE id = ?').get(id) as IncidentDbRow | undefined;
-    return r && fromDb(r);
+    return this.db.prepare(`SELECT ${INCIDENT_COLS} FROM incidents WHERE id = ?`).get(id) as IncidentRow | undefined;
   }
 }
