@@ -12,7 +12,7 @@ import { collectorConfig, rulesConfig, tierPolicies } from '../collector/config'
 import { openDb } from '../collector/db';
 import { createGatherer } from '../collector/evaluate/gather';
 import { Evaluator } from '../collector/evaluate/evaluator';
-import { createJobStateStore } from '../collector/evaluate/job-state-store';
+import { refillJobStates } from '../collector/evaluate/job-state-store';
 import { createIngest } from '../collector/ingest';
 import { evaluate } from '../collector/rules';
 
@@ -41,7 +41,6 @@ const runsPerJob = RUNS || 100;
 
 const db = openDb(join(mkdtempSync(join(tmpdir(), 'lifeline-bench-eval-')), 'lifeline.db'));
 const t0 = performance.now();
-const jobState = createJobStateStore(db);
 db.transaction(() => {
   const agent = db.prepare(`INSERT INTO agents (name, public_key, source, version, timezone, heartbeat_ms, last_seen, created_at) VALUES (?, 'x', 'config', '0.1.0', 'Europe/Berlin', 60000, ?, ?)`);
   const job = db.prepare(`INSERT INTO jobs (agent_id, name, asset, tier, driver, target_name, target_location, target_media, schedule, timeout_ms, retention, active, updated_at, created_at)
@@ -60,13 +59,13 @@ db.transaction(() => {
         const started = Date.parse('2026-11-23T01:00:00Z') - (r - 1) * DAY;
         run.run(agentId, randomUUID(), name, started, started + 60_000, r % 37 === 0 ? 'failure' : 'success', 5_000_000_000 + r);
       }
-      // The per-job state ingest keeps, computed from the runs just stored.
-      jobState.rebuild(agentId, name);
       const snapshots = Array.from({ length: 30 }, (_, k) => ({ id: `s${k}`, time: new Date(Date.parse('2026-11-23T01:01:00Z') - k * DAY).toISOString() }));
       inventory.run(agentId, name, offsite ? 'cloud' : 'usb', JSON.stringify(snapshots), now);
     }
   }
 })();
+// The per-job state ingest keeps, computed from the runs just stored.
+refillJobStates(db);
 const seeded = performance.now() - t0;
 
 const { gather } = createGatherer(db);

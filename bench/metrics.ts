@@ -9,7 +9,7 @@ import { createMetricsReader } from '../collector/metrics/read';
 import { createMetrics } from '../collector/metrics/registry';
 import { metricsSnapshot } from '../collector/metrics/snapshot';
 import { IngestStats } from '../collector/metrics/ingest-stats';
-import { MIGRATIONS } from '../collector/migrations';
+import { refillJobStates } from '../collector/evaluate/job-state-store';
 
 const DAY = 86_400_000;
 const now = Date.parse('2026-11-23T12:00:00Z');
@@ -36,9 +36,8 @@ db.transaction(() => {
     }
   }
 })();
-// Runs were inserted directly: fill job_state the way migration 5 does from stored runs.
-const fill = MIGRATIONS.find((m) => m.includes('INSERT INTO job_state'))!;
-db.exec(fill.slice(fill.indexOf('INSERT INTO job_state')));
+// Runs were inserted directly: fill job_state (kept at ingest) from them.
+refillJobStates(db);
 const config = collectorConfig({});
 const ctx = { config, db, now: () => now };
 const read = createMetricsReader(ctx);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { buildApp } from '../collector/app';
 import { collectorConfig } from '../collector/config';
 import { openDb, type Db } from '../collector/db';
-import { MIGRATIONS } from '../collector/migrations';
+import { refillJobStates } from '../collector/evaluate/job-state-store';
 
 const RENDERS = Number(process.argv[2]) || 50;
 const AGENTS = 100;
@@ -58,9 +58,8 @@ function seed(db: Db): void {
       }
     }
   })();
-  // Runs were inserted directly: fill job_state (kept at ingest) the way its migration does from stored runs.
-  const fill = MIGRATIONS.find((m) => m.includes('INSERT INTO job_state'));
-  if (fill) db.exec(fill.slice(fill.indexOf('INSERT INTO job_state')));
+  // Runs were inserted directly: fill job_state (kept at ingest) from them.
+  refillJobStates(db);
 }
 
 function openSeeded(populated: boolean) {

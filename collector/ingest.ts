@@ -108,7 +108,9 @@ export function createIngest(db: Db): Ingest {
       case 'run-start': {
         const startedAt = ms(m.startedAt);
         const r = runStart.run(agentId, m.runId, m.job, m.operation, m.trigger, startedAt);
-        if (r.changes > 0) jobState.advance(agentId, m.job, { id: Number(r.lastInsertRowid), operation: m.operation, status: 'running', startedAt, finishedAt: null });
+        if (r.changes > 0) {
+          jobState.advance(agentId, m.job, { id: Number(r.lastInsertRowid), operation: m.operation, status: 'running', startedAt, finishedAt: null, durationMs: null, bytesAdded: null, bytesTotal: null });
+        }
         return;
       }
       case 'run': {
@@ -133,7 +135,7 @@ export function createIngest(db: Db): Ingest {
           error: m.error ?? null,
           logTail: m.logTail,
         };
-        const step = { operation: m.operation, status: m.status, startedAt, finishedAt };
+        const step = { operation: m.operation, status: m.status, startedAt, finishedAt, durationMs: m.durationMs, bytesAdded: row.bytesAdded, bytesTotal: row.bytesTotal };
         const inserted = insertRun.run(row);
         if (inserted.changes > 0) {
           jobState.advance(agentId, m.job, { id: Number(inserted.lastInsertRowid), ...step });

@@ -1,9 +1,13 @@
 import type { Database } from 'better-sqlite3';
+import { refillJobStates } from './evaluate/job-state-store';
 
 // Numbered schema migrations: MIGRATIONS[i] brings the schema to version i+1, tracked in
-// PRAGMA user_version. Append only; never edit a migration that has shipped.
+// PRAGMA user_version. Append only; never edit a migration that has shipped. A migration is SQL,
+// or a function where the data it fills is computed in TypeScript.
 // Times are epoch milliseconds (INTEGER) everywhere; JSON columns are TEXT.
-export const MIGRATIONS: readonly string[] = [
+export type Migration = string | ((db: Database) => void);
+
+export const MIGRATIONS: readonly Migration[] = [
   `
   CREATE TABLE agents (
     id INTEGER PRIMARY KEY,
@@ -217,6 +221,30 @@ export const MIGRATIONS: readonly string[] = [
     (SELECT json_array(id, started_at) FROM runs WHERE agent_id = k.agent_id AND job = k.job AND operation = 'prune' ORDER BY started_at DESC, id DESC LIMIT 1)
   FROM (SELECT DISTINCT agent_id, job FROM runs) k;
   `,
+  // 6: each kept backup of job_state also carries its status, finish, duration and sizes, in a
+  // compact binary form (collector/evaluate/job-state-codec.ts), so a first evaluation after
+  // start reads full run rows only for the runs a finding prints. Refilled from the runs table.
+  (db) => {
+    db.exec(`
+    DROP TABLE job_state;
+    CREATE TABLE job_state (
+      -- Every change replaces the row, so its id is above every other row's (AUTOINCREMENT: ids
+      -- are never reused): readers ask only for rows above the highest id they have seen.
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      agent_id INTEGER NOT NULL REFERENCES agents(id),
+      job TEXT NOT NULL,
+      -- finished_at of the newest successful (or warning) backup.
+      last_success INTEGER,
+      -- The newest verify, restore drill and prune: JSON [runs.id, started_at].
+      last_verify TEXT,
+      last_restore_test TEXT,
+      last_prune TEXT,
+      -- The newest 21 backups (the newest maybe running), newest first, with their numbers (binary).
+      backups BLOB NOT NULL,
+      UNIQUE (agent_id, job)
+    );`);
+    refillJobStates(db);
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -233,7 +261,9 @@ export function migrate(db: Database): { from: number; to: number } {
   const step = db.transaction((): boolean => {
     const v = version();
     if (v >= SCHEMA_VERSION) return false;
-    db.exec(MIGRATIONS[v]);
+    const m = MIGRATIONS[v];
+    if (typeof m === 'string') db.exec(m);
+    else m(db);
     // user_version lives in the database header and is covered by the transaction.
     db.pragma(`user_version = ${v + 1}`);
     return true;

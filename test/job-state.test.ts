@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import type { Db } from '../collector/db';
-import { EMPTY_JOB_STATE, KEPT_BACKUPS, nextJobState, type JobState, type RunKey } from '../collector/evaluate/job-state';
+import { EMPTY_JOB_STATE, KEPT_BACKUPS, nextJobState, type BackupEntry, type JobState, type RunKey } from '../collector/evaluate/job-state';
+import { decodeBackups, encodeBackups } from '../collector/evaluate/job-state-codec';
 import { createJobStateStore } from '../collector/evaluate/job-state-store';
 import { createIngest } from '../collector/ingest';
 import { MIGRATIONS, migrate } from '../collector/migrations';
@@ -18,19 +19,26 @@ const T = Date.parse('2026-03-01T02:00:00Z');
 const HOUR = 3_600_000;
 
 type Run = Parameters<typeof nextJobState>[1];
-const r = (id: number, startedAt: number, over: Partial<Run> = {}): Run => ({ id, operation: 'backup', status: 'success', startedAt, finishedAt: startedAt + 60_000, ...over });
+const r = (id: number, startedAt: number, over: Partial<Run> = {}): Run => ({
+  id, operation: 'backup', status: 'success', startedAt, finishedAt: startedAt + 60_000, durationMs: 60_000, bytesAdded: 10, bytesTotal: 1_000, ...over,
+});
 const k = (id: number, startedAt: number): RunKey => ({ id, startedAt });
-const ids = (s: JobState) => s.backups.map((b) => b.id);
-const withBackups = (...keys: RunKey[]): JobState => ({ ...EMPTY_JOB_STATE, backups: keys });
+/** A kept backup: a success at `startedAt`, a minute long. */
+const b = (id: number, startedAt: number): BackupEntry => {
+  const { operation: _, ...entry } = r(id, startedAt);
+  return entry;
+};
+const ids = (s: JobState) => s.backups.map((e) => e.id);
+const withBackups = (...entries: BackupEntry[]): JobState => ({ ...EMPTY_JOB_STATE, backups: entries });
 
 test('nextJobState, step by step', async (t) => {
-  const full = Array.from({ length: KEPT_BACKUPS }, (_, i) => k(100 + i, T - i * HOUR));
+  const full = Array.from({ length: KEPT_BACKUPS }, (_, i) => b(100 + i, T - i * HOUR));
   const cases: { name: string; prev: JobState; run: Run; check: (s: JobState) => void }[] = [
     { name: 'a first run becomes the only backup and the last success', prev: EMPTY_JOB_STATE, run: r(1, T), check: (s) => (assert.deepEqual(ids(s), [1]), assert.equal(s.lastSuccess, T + 60_000)) },
-    { name: 'a newer run goes first', prev: withBackups(k(1, T)), run: r(2, T + HOUR), check: (s) => assert.deepEqual(ids(s), [2, 1]) },
-    { name: 'an older run (out of order) goes behind', prev: withBackups(k(1, T)), run: r(2, T - HOUR), check: (s) => assert.deepEqual(ids(s), [1, 2]) },
-    { name: 'at the same start the later-stored run ranks first', prev: withBackups(k(1, T)), run: r(2, T), check: (s) => assert.deepEqual(ids(s), [2, 1]) },
-    { name: 'at the same start an earlier-stored run ranks behind', prev: withBackups(k(5, T)), run: r(2, T), check: (s) => assert.deepEqual(ids(s), [5, 2]) },
+    { name: 'a newer run goes first', prev: withBackups(b(1, T)), run: r(2, T + HOUR), check: (s) => assert.deepEqual(ids(s), [2, 1]) },
+    { name: 'an older run (out of order) goes behind', prev: withBackups(b(1, T)), run: r(2, T - HOUR), check: (s) => assert.deepEqual(ids(s), [1, 2]) },
+    { name: 'at the same start the later-stored run ranks first', prev: withBackups(b(1, T)), run: r(2, T), check: (s) => assert.deepEqual(ids(s), [2, 1]) },
+    { name: 'at the same start an earlier-stored run ranks behind', prev: withBackups(b(5, T)), run: r(2, T), check: (s) => assert.deepEqual(ids(s), [5, 2]) },
     { name: 'a run older than all of a full list is not kept', prev: withBackups(...full), run: r(1, T - 100 * HOUR), check: (s) => assert.deepEqual(ids(s), full.map((f) => f.id)) },
     {
       name: 'a new run pushes the oldest of a full list out',
@@ -38,7 +46,13 @@ test('nextJobState, step by step', async (t) => {
       run: r(999, T + HOUR),
       check: (s) => (assert.equal(s.backups.length, KEPT_BACKUPS), assert.equal(s.backups[0].id, 999), assert.equal(s.backups.at(-1)!.id, full[KEPT_BACKUPS - 2].id)),
     },
-    { name: 'a running backup that finishes keeps its place', prev: withBackups(k(2, T), k(1, T - HOUR)), run: r(2, T, { status: 'failure' }), check: (s) => assert.deepEqual(ids(s), [2, 1]) },
+    { name: 'a running backup that finishes keeps its place', prev: withBackups(b(2, T), b(1, T - HOUR)), run: r(2, T, { status: 'failure' }), check: (s) => assert.deepEqual(ids(s), [2, 1]) },
+    {
+      name: 'a running backup that finishes takes its outcome and numbers',
+      prev: nextJobState(withBackups(b(1, T - HOUR)), r(2, T, { status: 'running', finishedAt: null, durationMs: null, bytesAdded: null, bytesTotal: null })),
+      run: r(2, T, { status: 'warning', durationMs: 5, bytesAdded: 6, bytesTotal: 7 }),
+      check: (s) => assert.deepEqual(s.backups[0], { id: 2, startedAt: T, status: 'warning', finishedAt: T + 60_000, durationMs: 5, bytesAdded: 6, bytesTotal: 7 }),
+    },
     { name: 'a failure leaves the last success alone', prev: { ...EMPTY_JOB_STATE, lastSuccess: T }, run: r(3, T + HOUR, { status: 'failure' }), check: (s) => assert.equal(s.lastSuccess, T) },
     { name: 'a running backup leaves the last success alone', prev: { ...EMPTY_JOB_STATE, lastSuccess: T }, run: r(3, T + HOUR, { status: 'running', finishedAt: null }), check: (s) => assert.equal(s.lastSuccess, T) },
     { name: 'a warning counts as a success', prev: { ...EMPTY_JOB_STATE, lastSuccess: T }, run: r(3, T + HOUR, { status: 'warning' }), check: (s) => assert.equal(s.lastSuccess, T + HOUR + 60_000) },
@@ -46,18 +60,52 @@ test('nextJobState, step by step', async (t) => {
     { name: 'a newer verify replaces the kept one', prev: { ...EMPTY_JOB_STATE, lastVerify: k(1, T) }, run: r(2, T + HOUR, { operation: 'verify' }), check: (s) => assert.deepEqual(s.lastVerify, k(2, T + HOUR)) },
     { name: 'an older prune arriving late is ignored', prev: { ...EMPTY_JOB_STATE, lastPrune: k(1, T) }, run: r(2, T - HOUR, { operation: 'prune' }), check: (s) => assert.deepEqual(s.lastPrune, k(1, T)) },
     { name: 'a later-stored restore drill at the same start ranks first', prev: { ...EMPTY_JOB_STATE, lastRestoreTest: k(1, T) }, run: r(2, T, { operation: 'restore-test' }), check: (s) => assert.deepEqual(s.lastRestoreTest, k(2, T)) },
-    { name: 'a verify leaves the backups alone', prev: withBackups(k(1, T)), run: r(2, T + HOUR, { operation: 'verify' }), check: (s) => (assert.deepEqual(ids(s), [1]), assert.deepEqual(s.lastVerify, k(2, T + HOUR))) },
+    { name: 'a verify leaves the backups alone', prev: withBackups(b(1, T)), run: r(2, T + HOUR, { operation: 'verify' }), check: (s) => (assert.deepEqual(ids(s), [1]), assert.deepEqual(s.lastVerify, k(2, T + HOUR))) },
   ];
   for (const c of cases) await t.test(c.name, () => c.check(nextJobState(c.prev, c.run)));
+});
+
+test('kept backups survive the compact encoding exactly, at the edges of the numbers', async (t) => {
+  const e = (over: Partial<BackupEntry>): BackupEntry => ({ ...b(7, T), ...over });
+  const cases: [string, BackupEntry[]][] = [
+    ['no backups', []],
+    ['a running backup: no finish, no numbers', [e({ status: 'running', finishedAt: null, durationMs: null, bytesAdded: null, bytesTotal: null })]],
+    ['zeros are not nulls', [e({ durationMs: 0, bytesAdded: 0, bytesTotal: 0, finishedAt: T })]],
+    ['the largest safe sizes', [e({ bytesAdded: Number.MAX_SAFE_INTEGER - 1, bytesTotal: Number.MAX_SAFE_INTEGER - 1 })]],
+    ['a finish before the start (agent clock stepped back)', [e({ finishedAt: T - 5_000 })]],
+    ['every status', (['running', 'success', 'warning', 'failure', 'timeout', 'skipped'] as const).map((status, i) => e({ id: 10 - i, status }))],
+    ['ids and starts out of their usual order (a rewritten run)', [e({ id: 5, startedAt: T }), e({ id: 9, startedAt: T }), e({ id: 1, startedAt: T + HOUR })]],
+    ['times before 1970 and huge ids', [e({ id: 2 ** 40, startedAt: -86_400_000, finishedAt: -1 })]],
+    ['a full list', Array.from({ length: KEPT_BACKUPS }, (_, i) => b(1_000_000 - i * 37, T - i * 86_400_000))],
+  ];
+  for (const [name, entries] of cases) await t.test(name, () => assert.deepEqual(decodeBackups(encodeBackups(entries)), entries));
+  await t.test('a typical full list takes about as much room as the ids and starts did as JSON', () => {
+    const list = Array.from({ length: KEPT_BACKUPS }, (_, i) => ({ ...b(1_000_000 - i * 137, T - i * 86_400_000), bytesTotal: 5_600_000_000 + i, bytesAdded: 123_456 }));
+    const json = JSON.stringify(list.map((x) => [x.id, x.startedAt]));
+    assert.ok(encodeBackups(list).length <= json.length, `${encodeBackups(list).length} bytes against ${json.length}`);
+  });
+  await t.test('numbers it cannot store exactly are refused, not stored wrong', () => {
+    assert.throws(() => encodeBackups([e({ durationMs: 1.5 })]), /not storable/);
+    assert.throws(() => encodeBackups([e({ bytesTotal: -1 })]), /not storable/);
+    assert.throws(() => encodeBackups([e({ bytesTotal: Number.MAX_SAFE_INTEGER })]), /not storable/);
+  });
+  await t.test('cut or foreign bytes are refused', () => {
+    const bytes = encodeBackups([b(1, T)]);
+    assert.throws(() => decodeBackups(bytes.subarray(0, bytes.length - 1)), /cut short/);
+    assert.throws(() => decodeBackups(Uint8Array.of(9, 0)), /unknown job state format/);
+  });
 });
 
 // What the rules' view of a job means, asked of the runs table directly.
 function expected(db: Db, agentId: number, job: string): JobState {
   const cols = 'id, started_at AS startedAt';
+  const numbers = 'status, finished_at AS finishedAt, duration_ms AS durationMs, bytes_added AS bytesAdded, bytes_total AS bytesTotal';
   const newest = (op: string) =>
     (db.prepare(`SELECT ${cols} FROM runs WHERE agent_id = ? AND job = ? AND operation = ? ORDER BY started_at DESC, id DESC LIMIT 1`).get(agentId, job, op) as RunKey | undefined) ?? null;
   return {
-    backups: db.prepare(`SELECT ${cols} FROM runs WHERE agent_id = ? AND job = ? AND operation = 'backup' ORDER BY started_at DESC, id DESC LIMIT ?`).all(agentId, job, KEPT_BACKUPS) as RunKey[],
+    backups: db
+      .prepare(`SELECT ${cols}, ${numbers} FROM runs WHERE agent_id = ? AND job = ? AND operation = 'backup' ORDER BY started_at DESC, id DESC LIMIT ?`)
+      .all(agentId, job, KEPT_BACKUPS) as BackupEntry[],
     lastSuccess: (db.prepare(`SELECT max(finished_at) AS t FROM runs WHERE agent_id = ? AND job = ? AND operation = 'backup' AND status IN ('success', 'warning')`).get(agentId, job) as { t: number | null }).t,
     lastVerify: newest('verify'),
     lastRestoreTest: newest('restore-test'),
@@ -74,8 +122,12 @@ function expectedView(db: Db, agentId: number, job: string) {
   const recent = db.prepare(`SELECT ${cols} FROM runs WHERE agent_id = ? AND job = ? AND operation = 'backup' ORDER BY started_at DESC, id DESC LIMIT ?`).all(agentId, job, KEPT_BACKUPS) as RunView[];
   return {
     lastBackup: recent[0] ?? null,
+    lastOutcome: recent.find((v) => v.status !== 'running' && v.status !== 'skipped') ?? null,
     lastSuccess: expected(db, agentId, job).lastSuccess,
-    recentBackups: recent.filter((b) => b.status !== 'running').slice(0, KEPT_BACKUPS - 1),
+    recentBackups: recent
+      .filter((v) => v.status !== 'running')
+      .slice(0, KEPT_BACKUPS - 1)
+      .map(({ status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal }) => ({ status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal })),
     lastVerify: newest('verify'),
     lastRestoreTest: newest('restore-test'),
     lastPrune: newest('prune'),
@@ -132,6 +184,7 @@ test('the state kept at ingest equals the runs table through reordered, re-deliv
               status: pick(['success', 'warning', 'failure', 'timeout', 'skipped'] as const),
               exitCode: 0,
               durationMs: Math.floor(rand() * 1000),
+              ...(rand() < 0.5 ? { bytesAdded: Math.floor(rand() * 1e6), bytesTotal: Math.floor(rand() * 2 ** 50) } : {}),
               logTail: '',
             } as Message),
       );
@@ -145,8 +198,8 @@ test('the state kept at ingest equals the runs table through reordered, re-deliv
     // The gatherer's views (kept between calls until the state's version moves) say the same.
     if (step % 10 === 0) {
       for (const v of createGatherer(db).gather(tiers, rulesConfig(cfg)).jobs) {
-        const { lastBackup, lastSuccess, recentBackups, lastVerify, lastRestoreTest, lastPrune } = v;
-        assert.deepEqual({ lastBackup, lastSuccess, recentBackups, lastVerify, lastRestoreTest, lastPrune }, expectedView(db, agentId, v.job), `step ${step}, view of ${v.job}`);
+        const { lastBackup, lastOutcome, lastSuccess, recentBackups, lastVerify, lastRestoreTest, lastPrune } = v;
+        assert.deepEqual({ lastBackup, lastOutcome, lastSuccess, recentBackups, lastVerify, lastRestoreTest, lastPrune }, expectedView(db, agentId, v.job), `step ${step}, view of ${v.job}`);
       }
     }
   }
@@ -157,7 +210,7 @@ test('upgrading a database fills the state from the runs already stored', () => 
   const file = join(tempDir(), 'old.db');
   const raw = new Database(file);
   for (const [i, sql] of MIGRATIONS.slice(0, 4).entries()) {
-    raw.exec(sql);
+    raw.exec(sql as string);
     raw.pragma(`user_version = ${i + 1}`);
   }
   const agentId = addAgent(raw);

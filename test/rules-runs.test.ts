@@ -27,7 +27,7 @@ for (const [status, rules] of STATUS) {
 test('a failed backup names the error, the target and the last success', () => {
   const ok = run({ startedAt: T0 - 24 * HOUR });
   const bad = run({ startedAt: T0, status: 'failure', error: 'Fatal: unable to open repository' });
-  const j = job({ lastBackup: bad, lastSuccess: ok.finishedAt, recentBackups: [bad, ok] });
+  const j = job({ lastBackup: bad, lastOutcome: bad, lastSuccess: ok.finishedAt, recentBackups: [bad, ok] });
   const [f] = failedRun(input({ jobs: [j] }), NOW);
   assert.equal(f.title, 'pg-offsite on pve1 failed');
   assert.match(f.detail, /storagebox/);
@@ -45,14 +45,14 @@ test('a warning is one severity step below a failure', () => {
 test('a skipped run after a failure keeps the failure open', () => {
   const bad = run({ startedAt: T0, status: 'failure' });
   const skipped = run({ startedAt: T0 + HOUR, status: 'skipped' });
-  const j = job({ lastBackup: skipped, recentBackups: [skipped, bad] });
+  const j = job({ lastBackup: skipped, lastOutcome: bad, recentBackups: [skipped, bad] });
   assert.deepEqual(failedRun(input({ jobs: [j] }), NOW).map((f) => f.rule), ['failed-run']);
 });
 
 test('a success after a failure clears the failure', () => {
   const bad = run({ startedAt: T0, status: 'failure' });
   const ok = run({ startedAt: T0 + HOUR });
-  const j = job({ lastBackup: ok, lastSuccess: ok.finishedAt, recentBackups: [ok, bad] });
+  const j = job({ lastBackup: ok, lastOutcome: ok, lastSuccess: ok.finishedAt, recentBackups: [ok, bad] });
   assert.deepEqual(failedRun(input({ jobs: [j] }), NOW), []);
 });
 

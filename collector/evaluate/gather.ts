@@ -1,6 +1,6 @@
 import type { Db } from '../db';
-import type { AgentView, EvaluationInput, JobView, RulesConfig, RunView, Tier, TierPolicyView } from '../rules/types';
-import { EMPTY_JOB_STATE, RECENT_BACKUPS, type RunKey } from './job-state';
+import type { AgentView, BackupSummary, EvaluationInput, JobView, RulesConfig, RunView, Tier, TierPolicyView } from '../rules/types';
+import { EMPTY_JOB_STATE, RECENT_BACKUPS, type BackupEntry, type RunKey } from './job-state';
 import { parseJobState, type StateRow } from './job-state-store';
 
 // Reads what the rules need from SQLite into plain data. The rules themselves never touch the
@@ -28,7 +28,7 @@ export interface JobRow {
 interface ContentRow {
   agentId: number;
   job: string;
-  backups: string | null;
+  backups: Uint8Array | null;
   lastSuccess: number | null;
   lastVerify: string | null;
   lastRestoreTest: string | null;
@@ -40,7 +40,7 @@ interface ContentRow {
 type RunRow = [number, string, RunView['operation'], RunView['status'], number, number | null, number | null, number | null, number | null, string | null];
 
 /** What a job's history adds to its view. */
-type History = Pick<JobView, 'lastBackup' | 'lastSuccess' | 'recentBackups' | 'lastVerify' | 'lastRestoreTest' | 'lastPrune' | 'inventory'>;
+type History = Pick<JobView, 'lastBackup' | 'lastOutcome' | 'lastSuccess' | 'recentBackups' | 'lastVerify' | 'lastRestoreTest' | 'lastPrune' | 'inventory'>;
 
 /** A job's history, kept until its job_state version moves. */
 interface Cached {
@@ -50,6 +50,8 @@ interface Cached {
 }
 
 const keyOf = (agentId: number, job: string) => `${agentId}\0${job}`;
+/** A backup whose status counts: finished, not skipped. */
+const hasOutcome = (b: BackupEntry) => b.status !== 'running' && b.status !== 'skipped';
 
 // One gatherer per connection: its cache of parsed job history is shared by every caller
 // (evaluator, page, metrics), so only jobs that changed since any of them last asked are parsed.
@@ -78,8 +80,9 @@ function newGatherer(db: Db) {
   const changedSince = db.prepare<[number], { agentId: number; job: string; version: number }>(
     `SELECT agent_id AS agentId, job, id AS version FROM job_state WHERE id > ?`,
   );
-  // The runs those states name, by row id (JSON [id, …]), in one statement. Rows as arrays:
-  // over thousands of jobs, one object per run instead of two.
+  // The runs a view shows in full (newest backup and outcome, verify, drill, prune), by row id
+  // (JSON [id, …]), in one statement; the other kept backups' numbers come with the state. Rows
+  // as arrays: over thousands of jobs, one object per run instead of two.
   const runs = db
     .prepare<[string], RunRow>(
       `SELECT id, run_id, operation, status, started_at, finished_at, duration_ms, bytes_added, bytes_total, error
@@ -165,21 +168,28 @@ function newGatherer(db: Db) {
     }));
     const ids: number[] = [];
     for (const { state: s } of read) {
-      for (const k of s.backups) ids.push(k.id);
-      for (const k of [s.lastVerify, s.lastRestoreTest, s.lastPrune]) if (k) ids.push(k.id);
+      const outcome = s.backups.find(hasOutcome);
+      for (const k of [s.backups[0], outcome, s.lastVerify, s.lastRestoreTest, s.lastPrune]) if (k) ids.push(k.id);
     }
     const byId = new Map<number, RunView>();
     for (const [id, runId, operation, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal, error] of ids.length ? runs.all(JSON.stringify(ids)) : []) {
       byId.set(id, { runId, operation, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal, error });
     }
-    const view = (k: RunKey | null) => (k === null ? null : (byId.get(k.id) ?? null));
+    const view = (k: RunKey | undefined | null) => (k ? (byId.get(k.id) ?? null) : null);
     for (const { r, state } of read) {
       const key = keyOf(r.agentId, r.job);
-      const backups = state.backups.map(view).filter((v): v is RunView => v !== null);
+      const recentBackups: BackupSummary[] = [];
+      for (const b of state.backups) {
+        if (b.status === 'running') continue;
+        if (recentBackups.length === RECENT_BACKUPS) break;
+        const { id: _, ...summary } = b;
+        recentBackups.push(summary);
+      }
       const history: History = {
-        lastBackup: backups[0] ?? null,
+        lastBackup: view(state.backups[0]),
+        lastOutcome: view(state.backups.find(hasOutcome)),
         lastSuccess: state.lastSuccess,
-        recentBackups: backups.filter((b) => b.status !== 'running').slice(0, RECENT_BACKUPS),
+        recentBackups,
         lastVerify: view(state.lastVerify),
         lastRestoreTest: view(state.lastRestoreTest),
         lastPrune: view(state.lastPrune),
@@ -239,7 +249,7 @@ function staticView(j: JobRow): JobView {
     target: { name: j.targetName, location: j.targetLocation, media: j.targetMedia },
     schedule: j.schedule, timezone: j.timezone ?? 'UTC', timeoutMs: j.timeoutMs, retention: parse(j.retention) ?? {},
     verifySchedule: schedules.verify?.schedule ?? null, restoreTestSchedule: schedules.restore?.schedule ?? null, knownSince: j.knownSince,
-    lastBackup: null, lastSuccess: null, recentBackups: [], lastVerify: null, lastRestoreTest: null, lastPrune: null, inventory: null,
+    lastBackup: null, lastOutcome: null, lastSuccess: null, recentBackups: [], lastVerify: null, lastRestoreTest: null, lastPrune: null, inventory: null,
   };
 }
 

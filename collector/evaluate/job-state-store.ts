@@ -1,18 +1,14 @@
 import type { Db } from '../db';
-import { EMPTY_JOB_STATE, KEPT_BACKUPS, nextJobState, type JobState, type RunKey, type StoredRun } from './job-state';
+import { EMPTY_JOB_STATE, KEPT_BACKUPS, nextJobState, type BackupEntry, type JobState, type RunKey, type StoredRun } from './job-state';
+import { decodeBackups, encodeBackups } from './job-state-codec';
 
-// Reads and writes table job_state (migration 5). Called by ingest inside the transaction that
+// Reads and writes table job_state (migrations 5 and 6). Called by ingest inside the transaction that
 // stores the runs, so the state never lags the runs table. Each write replaces the row, giving it
 // an id above every other row's: its version, so readers can ask what changed since. (A version
 // column with its own index cost ingest twice the pages: every update moved an index entry.)
 
-/** A run as the state stores it: [id, started_at]. */
-const KEY_JSON = 'json_array(id, started_at)';
-const newestOf = (op: string) =>
-  `(SELECT ${KEY_JSON} FROM runs WHERE agent_id = @agentId AND job = @job AND operation = '${op}' ORDER BY started_at DESC, id DESC LIMIT 1)`;
-
 export interface StateRow {
-  backups: string;
+  backups: Uint8Array;
   lastSuccess: number | null;
   lastVerify: string | null;
   lastRestoreTest: string | null;
@@ -31,15 +27,24 @@ export function createJobStateStore(db: Db) {
      RETURNING id AS version`,
   );
   // What the state means, straight from the runs table (each an index seek).
-  const rebuild = db.prepare<[{ agentId: number; job: string }]>(
-    `INSERT OR REPLACE INTO job_state (agent_id, job, backups, last_success, last_verify, last_restore_test, last_prune)
-     SELECT @agentId, @job,
-       (SELECT json_group_array(json(k) ORDER BY started_at DESC, id DESC) FROM (
-          SELECT ${KEY_JSON} AS k, started_at, id FROM runs WHERE agent_id = @agentId AND job = @job AND operation = 'backup'
-          ORDER BY started_at DESC, id DESC LIMIT ${KEPT_BACKUPS})),
-       (SELECT max(finished_at) FROM runs WHERE agent_id = @agentId AND job = @job AND operation = 'backup' AND status IN ('success', 'warning')),
-       ${newestOf('verify')}, ${newestOf('restore-test')}, ${newestOf('prune')}`,
+  const newestBackups = db.prepare<[number, string], BackupEntry>(
+    `SELECT id, started_at AS startedAt, status, finished_at AS finishedAt, duration_ms AS durationMs,
+            bytes_added AS bytesAdded, bytes_total AS bytesTotal
+     FROM runs WHERE agent_id = ? AND job = ? AND operation = 'backup' ORDER BY started_at DESC, id DESC LIMIT ${KEPT_BACKUPS}`,
   );
+  const lastSuccess = db.prepare<[number, string], { t: number | null }>(
+    `SELECT max(finished_at) AS t FROM runs WHERE agent_id = ? AND job = ? AND operation = 'backup' AND status IN ('success', 'warning')`,
+  );
+  const newestOf = db.prepare<[number, string, string], RunKey>(
+    `SELECT id, started_at AS startedAt FROM runs WHERE agent_id = ? AND job = ? AND operation = ? ORDER BY started_at DESC, id DESC LIMIT 1`,
+  );
+  const fromRuns = (agentId: number, job: string): JobState => ({
+    backups: newestBackups.all(agentId, job),
+    lastSuccess: lastSuccess.get(agentId, job)!.t,
+    lastVerify: newestOf.get(agentId, job, 'verify') ?? null,
+    lastRestoreTest: newestOf.get(agentId, job, 'restore-test') ?? null,
+    lastPrune: newestOf.get(agentId, job, 'prune') ?? null,
+  });
 
   // The states this connection last wrote or read, parsed, trusted while the stored version is
   // the same: a run usually follows another of the same job. A rolled-back write leaves the
@@ -74,9 +79,8 @@ export function createJobStateStore(db: Db) {
     },
     /** Recomputes a job's state from the runs table (any change nextJobState does not cover). */
     rebuild(agentId: number, job: string): void {
-      // The runs table already holds every run a pending step was made from.
-      pending.delete(keyOf(agentId, job));
-      rebuild.run({ agentId, job });
+      // The runs table already holds every run a pending step was made from; written at flush.
+      pending.set(keyOf(agentId, job), { agentId, job, state: fromRuns(agentId, job) });
     },
     /** Marks the job changed without touching its runs (its inventory was replaced): rewritten at flush. */
     touch(agentId: number, job: string): void {
@@ -89,7 +93,7 @@ export function createJobStateStore(db: Db) {
         const { version } = write.get({
           agentId,
           job,
-          backups: JSON.stringify(s.backups.map(toJson)),
+          backups: encodeBackups(s.backups),
           lastSuccess: s.lastSuccess,
           lastVerify: json(s.lastVerify),
           lastRestoreTest: json(s.lastRestoreTest),
@@ -107,19 +111,32 @@ export function createJobStateStore(db: Db) {
   };
 }
 
+// The other operations' newest run, as JSON [id, started_at].
 type KeyJson = [number, number];
-const toJson = (k: RunKey): KeyJson => [k.id, k.startedAt];
-const fromJson = ([id, startedAt]: KeyJson): RunKey => ({ id, startedAt });
-const json = (k: RunKey | null) => (k === null ? null : JSON.stringify(toJson(k)));
-const parseKey = (s: string | null): RunKey | null => (s === null ? null : fromJson(JSON.parse(s) as KeyJson));
+const json = (k: RunKey | null) => (k === null ? null : JSON.stringify([k.id, k.startedAt]));
+const parseKey = (s: string | null): RunKey | null => {
+  if (s === null) return null;
+  const [id, startedAt] = JSON.parse(s) as KeyJson;
+  return { id, startedAt };
+};
 
 /** A stored row as JobState. */
 export function parseJobState(row: StateRow): JobState {
   return {
-    backups: (JSON.parse(row.backups) as KeyJson[]).map(fromJson),
+    backups: decodeBackups(row.backups),
     lastSuccess: row.lastSuccess,
     lastVerify: parseKey(row.lastVerify),
     lastRestoreTest: parseKey(row.lastRestoreTest),
     lastPrune: parseKey(row.lastPrune),
   };
+}
+
+/** Computes every job's state from the runs table (after an upgrade, or runs stored directly). */
+export function refillJobStates(db: Db): void {
+  const store = createJobStateStore(db);
+  const jobs = db.prepare<[], { agentId: number; job: string }>(`SELECT DISTINCT agent_id AS agentId, job FROM runs`).all();
+  db.transaction(() => {
+    for (const { agentId, job } of jobs) store.rebuild(agentId, job);
+    store.flush();
+  })();
 }

@@ -1,12 +1,16 @@
+import type { RunOperation, RunState } from '../rules/types';
+
 // Each job's history as the rules read it, kept up to date at ingest (table job_state), so an
 // evaluation reads one small row per job (and the few runs it names) instead of querying the
 // runs table per job. It must always equal what the runs table says: `nextJobState` is the pure
 // step for the usual changes (a new run, a running one finishing); anything else is recomputed
 // from the runs table (job-state-store.ts).
 //
-// Runs are named by their row id in the runs table, with their start: the state row is
-// rewritten with every run, so it stays small (its size is ingest's cost), and the order is the
-// runs table's own: newest started_at first, then the later-stored (higher id) first.
+// Runs are named by their row id in the runs table, with their start; the order is the runs
+// table's own: newest started_at first, then the later-stored (higher id) first. Each kept backup
+// also carries the numbers the rules compare (status, finish, duration, sizes), so a first pass
+// after start reads full run rows only for the few runs a finding or the page prints. The row is
+// rewritten with every run, so it is stored compactly (job-state-codec.ts): its size is ingest's cost.
 
 /** Finished backups the rules look at (anomaly medians, the newest failure). */
 export const RECENT_BACKUPS = 20;
@@ -19,9 +23,18 @@ export interface RunKey {
   startedAt: number;
 }
 
+/** A kept backup: its key and the numbers the rules compare. */
+export interface BackupEntry extends RunKey {
+  status: RunState;
+  finishedAt: number | null;
+  durationMs: number | null;
+  bytesAdded: number | null;
+  bytesTotal: number | null;
+}
+
 export interface JobState {
   /** Newest backups (any status), newest first, at most KEPT_BACKUPS. */
-  backups: RunKey[];
+  backups: BackupEntry[];
   /** finishedAt of the newest backup with status success|warning. */
   lastSuccess: number | null;
   lastVerify: RunKey | null;
@@ -38,10 +51,8 @@ export const EMPTY_JOB_STATE: Readonly<JobState> = Object.freeze({
 });
 
 /** A stored run, as much of it as the state needs. */
-export interface StoredRun extends RunKey {
-  operation: 'backup' | 'prune' | 'verify' | 'restore-test';
-  status: string;
-  finishedAt: number | null;
+export interface StoredRun extends BackupEntry {
+  operation: RunOperation;
 }
 
 /** True when `a` ranks before `b` in the runs table's newest-first order. */
@@ -57,7 +68,8 @@ export function nextJobState(prev: Readonly<JobState>, run: StoredRun): JobState
     case 'backup': {
       const good = (run.status === 'success' || run.status === 'warning') && run.finishedAt !== null;
       const lastSuccess = good ? Math.max(prev.lastSuccess ?? -Infinity, run.finishedAt!) : prev.lastSuccess;
-      return { ...prev, backups: withBackup(prev.backups, key), lastSuccess };
+      const { operation: _, ...entry } = run;
+      return { ...prev, backups: withBackup(prev.backups, entry), lastSuccess };
     }
     case 'verify':
       return { ...prev, lastVerify: newest(prev.lastVerify, key) };
@@ -70,9 +82,11 @@ export function nextJobState(prev: Readonly<JobState>, run: StoredRun): JobState
 
 const newest = (kept: RunKey | null, key: RunKey): RunKey => (kept === null || kept.id === key.id || newer(key, kept) ? key : kept);
 
-function withBackup(prev: readonly RunKey[], key: RunKey): RunKey[] {
-  if (prev.some((r) => r.id === key.id)) return prev as RunKey[];
-  const pos = prev.findIndex((r) => newer(key, r));
-  if (pos < 0) return prev.length < KEPT_BACKUPS ? [...prev, key] : (prev as RunKey[]);
-  return [...prev.slice(0, pos), key, ...prev.slice(pos)].slice(0, KEPT_BACKUPS);
+function withBackup(prev: readonly BackupEntry[], entry: BackupEntry): BackupEntry[] {
+  // A kept run that finished keeps its place (same start) and takes its new numbers.
+  const same = prev.findIndex((r) => r.id === entry.id);
+  if (same >= 0) return prev.map((r, i) => (i === same ? entry : r));
+  const pos = prev.findIndex((r) => newer(entry, r));
+  if (pos < 0) return prev.length < KEPT_BACKUPS ? [...prev, entry] : (prev as BackupEntry[]);
+  return [...prev.slice(0, pos), entry, ...prev.slice(pos)].slice(0, KEPT_BACKUPS);
 }

@@ -1,4 +1,4 @@
-import type { EvaluationInput, Finding, RunView } from './types';
+import type { BackupSummary, EvaluationInput, Finding } from './types';
 import { humanBytes, humanDuration, isGood, jobFinding, localDateTime, median } from './util';
 
 /**
@@ -45,7 +45,7 @@ export function anomalies(input: EvaluationInput, now: number): Finding[] {
 }
 
 interface Medians {
-  newest: RunView;
+  newest: BackupSummary;
   field: 'bytesTotal' | 'bytesAdded' | null;
   /** Previous runs with a size. */
   sizes: number;
@@ -56,9 +56,9 @@ interface Medians {
 
 // The medians depend only on the run list (the gatherer hands the same array again until the
 // job's history changes): remembered, so an unchanged job costs a lookup per pass.
-const medians = new WeakMap<readonly RunView[], Map<number, Medians | null>>();
+const medians = new WeakMap<readonly BackupSummary[], Map<number, Medians | null>>();
 
-function mediansOf(recent: readonly RunView[], minRuns: number): Medians | null {
+function mediansOf(recent: readonly BackupSummary[], minRuns: number): Medians | null {
   let byMin = medians.get(recent);
   if (!byMin) medians.set(recent, (byMin = new Map()));
   let m = byMin.get(minRuns);

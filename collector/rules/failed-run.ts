@@ -13,7 +13,7 @@ function errorText(run: RunView): string {
 export function failedRun(input: EvaluationInput, now: number): Finding[] {
   const out: Finding[] = [];
   for (const job of input.jobs) {
-    const newest = job.recentBackups.find((r) => r.status !== 'skipped' && r.status !== 'running');
+    const newest = job.lastOutcome;
     if (newest && newest.finishedAt !== null && (isFailed(newest) || newest.status === 'warning')) {
       const when = localDateTime(newest.finishedAt, job.timezone);
       if (isFailed(newest)) {

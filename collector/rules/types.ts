@@ -61,6 +61,9 @@ export interface RunView {
   error: string | null;
 }
 
+/** What the rules compare of a past backup: its outcome and numbers (no ids or texts). */
+export type BackupSummary = Pick<RunView, 'status' | 'startedAt' | 'finishedAt' | 'durationMs' | 'bytesAdded' | 'bytesTotal'>;
+
 export interface TargetView {
   /** Target name from the agent config. */
   name: string;
@@ -108,8 +111,10 @@ export interface JobView {
   lastBackup: RunView | null;
   /** finishedAt of the newest backup with status success|warning. */
   lastSuccess: number | null;
-  /** Finished backups, newest first, up to 20. */
-  recentBackups: RunView[];
+  /** Newest backup that finished with an outcome (not running, not skipped). */
+  lastOutcome: RunView | null;
+  /** Finished backups (skipped ones too), newest first, up to 20. */
+  recentBackups: BackupSummary[];
   /** Newest verify run. */
   lastVerify: RunView | null;
   /** Newest restore drill. */

@@ -36,8 +36,8 @@ export function median(values: readonly number[]): number | null {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-export const isGood = (r: RunView): boolean => r.status === 'success' || r.status === 'warning';
-export const isFailed = (r: RunView): boolean => r.status === 'failure' || r.status === 'timeout';
+export const isGood = (r: Pick<RunView, 'status'>): boolean => r.status === 'success' || r.status === 'warning';
+export const isFailed = (r: Pick<RunView, 'status'>): boolean => r.status === 'failure' || r.status === 'timeout';
 
 /** nextRun as epoch ms; null when the schedule never fires again or cannot be parsed. */
 export function nextDue(schedule: string, after: number, timezone: string): number | null {

@@ -44,6 +44,7 @@ export function job(over: Partial<JobView> = {}): JobView {
     restoreTestSchedule: null,
     knownSince: at('2026-01-01T00:00:00Z'),
     lastBackup: null,
+    lastOutcome: null,
     lastSuccess: null,
     recentBackups: [],
     lastVerify: null,
@@ -57,7 +58,8 @@ export function job(over: Partial<JobView> = {}): JobView {
 /** A job whose newest (and only) backup is the given finished run. */
 export function jobWithRun(r: RunView, over: Partial<JobView> = {}): JobView {
   const good = r.status === 'success' || r.status === 'warning';
-  return job({ lastBackup: r, lastSuccess: good ? r.finishedAt : null, recentBackups: r.status === 'running' ? [] : [r], ...over });
+  const outcome = r.status !== 'running' && r.status !== 'skipped';
+  return job({ lastBackup: r, lastOutcome: outcome ? r : null, lastSuccess: good ? r.finishedAt : null, recentBackups: r.status === 'running' ? [] : [r], ...over });
 }
 
 export function agent(over: Partial<AgentView> = {}): AgentView {

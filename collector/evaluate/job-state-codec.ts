@@ -1,0 +1,92 @@
+import type { RunState } from '../rules/types';
+import { KEPT_BACKUPS, type BackupEntry } from './job-state';
+
+// The kept backups of a job's state as bytes: ingest rewrites the state row with every batch,
+// so its size is ingest's cost. Each number is a varint (7 bits a byte); starts and ids are
+// deltas from the previous (newer) entry and the finish is a delta from the start, so a typical
+// entry takes ~20 bytes where JSON took ~50. Integers only: the protocol's counts and times are
+// safe integers; anything else is refused rather than stored wrong.
+
+const FORMAT = 1;
+const STATUSES: readonly RunState[] = ['running', 'success', 'warning', 'failure', 'timeout', 'skipped'];
+const STATUS_CODE = new Map(STATUSES.map((s, i) => [s, i]));
+/** Fields per entry, each at most 8 varint bytes (values below 2^54). */
+const MAX_ENTRY_BYTES = 7 * 8;
+
+// Zigzag without bit operations (those cut to 32 bits): 0, -1, 1, -2 … → 0, 1, 2, 3 …
+const zig = (v: number) => (v >= 0 ? 2 * v : -2 * v - 1);
+const unzig = (z: number) => (z % 2 === 0 ? z / 2 : -(z + 1) / 2);
+/** null → 0, n → n + 1 (n ≥ 0; a negative one stays negative and is refused). */
+const opt = (v: number | null) => (v === null ? 0 : v < 0 ? v : v + 1);
+const unopt = (v: number) => (v === 0 ? null : v - 1);
+
+export function encodeBackups(entries: readonly BackupEntry[]): Buffer {
+  if (entries.length > KEPT_BACKUPS) throw new RangeError(`at most ${KEPT_BACKUPS} backups are kept, got ${entries.length}`);
+  const out = Buffer.allocUnsafe(2 + entries.length * MAX_ENTRY_BYTES);
+  let at = 0;
+  const put = (v: number) => {
+    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`not storable in a job state: ${v}`);
+    while (v >= 128) {
+      out[at++] = (v % 128) + 128;
+      v = Math.floor(v / 128);
+    }
+    out[at++] = v;
+  };
+  put(FORMAT);
+  put(entries.length);
+  let id = 0;
+  let startedAt = 0;
+  for (const e of entries) {
+    put(STATUS_CODE.get(e.status) ?? fail(`unknown run status ${e.status}`));
+    put(zig(id - e.id));
+    put(zig(startedAt - e.startedAt));
+    put(e.finishedAt === null ? 0 : zig(e.finishedAt - e.startedAt) + 1);
+    put(opt(e.durationMs));
+    put(opt(e.bytesAdded));
+    put(opt(e.bytesTotal));
+    id = e.id;
+    startedAt = e.startedAt;
+  }
+  return out.subarray(0, at);
+}
+
+export function decodeBackups(bytes: Uint8Array): BackupEntry[] {
+  let at = 0;
+  const get = () => {
+    let v = 0;
+    let scale = 1;
+    for (;;) {
+      if (at >= bytes.length) throw new RangeError('job state backups are cut short');
+      const b = bytes[at++];
+      v += (b % 128) * scale;
+      if (b < 128) return v;
+      scale *= 128;
+    }
+  };
+  const format = get();
+  if (format !== FORMAT) throw new RangeError(`unknown job state format ${format}`);
+  const n = get();
+  const out: BackupEntry[] = new Array(n);
+  let id = 0;
+  let startedAt = 0;
+  for (let i = 0; i < n; i++) {
+    const status = STATUSES[get()] ?? fail('unknown run status code');
+    id -= unzig(get());
+    startedAt -= unzig(get());
+    const finish = get();
+    out[i] = {
+      id,
+      startedAt,
+      status,
+      finishedAt: finish === 0 ? null : startedAt + unzig(finish - 1),
+      durationMs: unopt(get()),
+      bytesAdded: unopt(get()),
+      bytesTotal: unopt(get()),
+    };
+  }
+  return out;
+}
+
+function fail(message: string): never {
+  throw new RangeError(message);
+}
