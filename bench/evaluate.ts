@@ -47,7 +47,7 @@ db.transaction(() => {
                           VALUES (?, ?, ?, ?, 'restic', ?, ?, ?, '0 2 * * *', 3600000, '{"daily":30}', 1, ?, ?)`);
   const run = db.prepare(`INSERT INTO runs (agent_id, run_id, job, operation, trigger, started_at, finished_at, status, exit_code, duration_ms, bytes_added, bytes_total)
                           VALUES (?, ?, ?, 'backup', 'schedule', ?, ?, ?, 0, 60000, 1000000, ?)`);
-  const inventory = db.prepare(`INSERT INTO inventory (agent_id, job, target, snapshots, seq, updated_at) VALUES (?, ?, ?, ?, 1, ?)`);
+  const inventory = db.prepare(`INSERT INTO inventory (agent_id, job, target, snapshots, times, seq, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?)`);
   for (let a = 1; a <= agents; a++) {
     const { lastInsertRowid } = agent.run(`agent-${a}`, now - 30_000, now - 200 * DAY);
     const agentId = Number(lastInsertRowid);
@@ -60,7 +60,7 @@ db.transaction(() => {
         run.run(agentId, randomUUID(), name, started, started + 60_000, r % 37 === 0 ? 'failure' : 'success', 5_000_000_000 + r);
       }
       const snapshots = Array.from({ length: 30 }, (_, k) => ({ id: `s${k}`, time: new Date(Date.parse('2026-11-23T01:01:00Z') - k * DAY).toISOString() }));
-      inventory.run(agentId, name, offsite ? 'cloud' : 'usb', JSON.stringify(snapshots), now);
+      inventory.run(agentId, name, offsite ? 'cloud' : 'usb', JSON.stringify(snapshots), JSON.stringify(snapshots.map((s) => Date.parse(s.time))), now);
     }
   }
 })();

@@ -32,7 +32,7 @@ function seed(db: Db): void {
                             VALUES (?, ?, ?, ?, 'restic', ?, ?, ?, '0 2 * * *', 3600000, '{"daily":30}', '{"repository":"/srv/restic"}', 1, ?, ?)`);
     const run = db.prepare(`INSERT INTO runs (agent_id, run_id, job, operation, trigger, started_at, finished_at, status, exit_code, duration_ms, bytes_added, bytes_total, snapshot_id, log_tail)
                             VALUES (?, ?, ?, 'backup', 'schedule', ?, ?, ?, ?, ?, 1000000, ?, ?, 'done')`);
-    const inventory = db.prepare(`INSERT INTO inventory (agent_id, job, target, snapshots, seq, updated_at) VALUES (?, ?, ?, ?, 1, ?)`);
+    const inventory = db.prepare(`INSERT INTO inventory (agent_id, job, target, snapshots, times, seq, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?)`);
     const incident = db.prepare(`INSERT INTO incidents (key, rule, severity, agent, job, asset, target, tier, title, detail, opened_at, since, last_seen_failing_at)
                                  VALUES (?, 'failed-run', 'critical', ?, ?, ?, 'b2', 1, ?, 'repository locked', ?, ?, ?)`);
     for (let a = 1; a <= AGENTS; a++) {
@@ -52,7 +52,7 @@ function seed(db: Db): void {
             run.run(agentId, randomUUID(), name, started, started + 60_000 + t * 1000, bad ? 'failure' : 'success', bad ? 1 : 0, 60_000 + t * 1000, 5e9 + d * 1e6, `snap-${d}`);
           }
           const snapshots = Array.from({ length: 30 }, (_, k) => ({ id: `snap-${k}`, time: new Date(Date.parse('2026-11-23T01:01:00Z') - k * DAY).toISOString() }));
-          inventory.run(agentId, name, target, JSON.stringify(snapshots), now);
+          inventory.run(agentId, name, target, JSON.stringify(snapshots), JSON.stringify(snapshots.map((s) => Date.parse(s.time))), now);
           if (failing) incident.run(`failed-run|agent-${a}|${name}`, `agent-${a}`, name, asset, `${name} failed`, now - 3 * DAY, now - 3 * DAY, now);
         });
       }

@@ -61,9 +61,9 @@ export function createIngest(db: Db): Ingest {
   );
   const jobState = createJobStateStore(db);
   const inventory = db.prepare(
-    `INSERT INTO inventory (agent_id, job, target, snapshots, seq, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+    `INSERT INTO inventory (agent_id, job, target, snapshots, times, seq, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (agent_id, job, target) DO UPDATE SET
-       snapshots = excluded.snapshots, seq = excluded.seq, updated_at = excluded.updated_at
+       snapshots = excluded.snapshots, times = excluded.times, seq = excluded.seq, updated_at = excluded.updated_at
      WHERE excluded.seq > inventory.seq`,
   );
   const host = db.prepare(
@@ -154,7 +154,9 @@ export function createIngest(db: Db): Ingest {
         return;
       }
       case 'inventory':
-        if (inventory.run(agentId, m.job, m.target, JSON.stringify(m.snapshots), m.seq, now).changes > 0) jobState.touch(agentId, m.job);
+        if (inventory.run(agentId, m.job, m.target, JSON.stringify(m.snapshots), JSON.stringify(m.snapshots.map((s) => ms(s.time))), m.seq, now).changes > 0) {
+          jobState.touch(agentId, m.job);
+        }
         return;
       case 'host': {
         const { agent: _a, seq: _s, sentAt: _t, kind: _k, ...facts } = m;

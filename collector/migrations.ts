@@ -245,6 +245,12 @@ export const MIGRATIONS: readonly Migration[] = [
     );`);
     refillJobStates(db);
   },
+  // 7: each inventory's snapshot times as epoch ms (JSON array, in the snapshots' order), written
+  // at ingest, so the evaluator reads numbers instead of parsing every ISO time of every
+  // inventory. Rows from before stay NULL until their next inventory replaces them.
+  `
+  ALTER TABLE inventory ADD COLUMN times TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

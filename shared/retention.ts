@@ -193,6 +193,36 @@ export function countKept(times: readonly number[], policy: Retention, opts: Ret
   return kept;
 }
 
+/** What an audit of an inventory wants to know, from one sort and one zone walk. */
+export interface TimesAudit {
+  /** Index (into the times) of the newest snapshot, -1 when there is none. */
+  newest: number;
+  /** How many of the snapshots the policy keeps (countKept). */
+  kept: number;
+  /**
+   * What the policy would remove of all but the newest (a prune may still be pending after the
+   * latest backup): indexes into the times, newest first, as planRetention's `remove`.
+   */
+  removeAfterNewest: number[];
+}
+
+/** The retention audit of snapshots at these times (ms, any order); equal times keep their order. */
+export function auditTimes(times: readonly number[], policy: Retention, opts: RetentionOptions = {}): TimesAudit {
+  const semantics = semanticsOf(opts);
+  const zone = zoneFor(opts.timeZone);
+  for (const t of times) validTime(t, String(t));
+  const order = times.map((_, i) => i).sort((a, b) => times[b] - times[a] || a - b);
+  const newest = order.length > 0 ? order[0] : -1;
+  if (!hasKeepRule(policy)) return { newest, kept: times.length, removeAfterNewest: [] };
+  const local = order.map((i) => localTime(times[i], zone));
+  let kept = 0;
+  for (const r of decide(local, policy, semantics).reasons) if (r) kept++;
+  const older = decide(local.slice(1), policy, semantics).reasons;
+  const removeAfterNewest: number[] = [];
+  for (let k = 0; k < older.length; k++) if (!older[k]) removeAfterNewest.push(order[k + 1]);
+  return { newest, kept, removeAfterNewest };
+}
+
 function semanticsOf(opts: RetentionOptions): RetentionSemantics {
   const semantics = opts.semantics ?? 'restic';
   if (semantics !== 'restic' && semantics !== 'borg') {

@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import { syncConfigAgents } from '../collector/agents';
+import { collectorConfig, rulesConfig, tierPolicies } from '../collector/config';
+import { openDb } from '../collector/db';
+import { createGatherer } from '../collector/evaluate/gather';
 import { createIngest } from '../collector/ingest';
 import type { HostMessage } from '../shared/protocol';
 import { TestAgent, catalogJob, count, heartbeat, hello, run, runStart, tempDb } from './collector-helpers';
@@ -81,6 +84,33 @@ test('an inventory replaces the snapshot list of its job and target only', () =>
   ingest({ kind: 'inventory', job: 'etc', target: 'usb', snapshots: [snap('c')] });
   const rows = db.prepare('SELECT target, snapshots FROM inventory ORDER BY target').all() as { target: string; snapshots: string }[];
   assert.deepEqual(rows.map((r) => [r.target, JSON.parse(r.snapshots).map((s: { id: string }) => s.id)]), [['cloud', ['x']], ['usb', ['c']]]);
+});
+
+test('an inventory stores its times as numbers; the evaluator sees the same either way', () => {
+  const { db, ingest } = setup();
+  db.prepare(
+    `INSERT INTO jobs (agent_id, name, asset, tier, driver, target_name, target_location, target_media, schedule, timeout_ms, retention, updated_at)
+     VALUES (1, 'etc', 'etc', 1, 'restic', 'usb', 'onsite', 'usb', '0 2 * * *', 0, '{"daily":7}', 0)`,
+  ).run();
+  const snapshots = [
+    { id: 'a', time: '2025-01-01T02:00:00Z' },
+    { id: 'b', time: '2025-01-02T03:00:00.250+01:00' },
+  ];
+  ingest({ kind: 'inventory', job: 'etc', target: 'usb', snapshots });
+  const times = [Date.parse('2025-01-01T02:00:00Z'), Date.parse('2025-01-02T02:00:00.250Z')];
+  assert.deepEqual(JSON.parse((db.prepare('SELECT times FROM inventory').get() as { times: string }).times), times);
+  // Each read on a fresh connection: nothing parsed before.
+  const view = () => {
+    const fresh = openDb(db.name);
+    const inv = createGatherer(fresh).gather(tierPolicies(collectorConfig({})), rulesConfig(collectorConfig({}))).jobs[0].inventory!;
+    const out = { times: inv.times, ids: inv.ids() };
+    fresh.close();
+    return out;
+  };
+  assert.deepEqual(view(), { times, ids: ['a', 'b'] });
+  // A row stored before the times column existed is parsed from its snapshots.
+  db.prepare('UPDATE inventory SET times = NULL').run();
+  assert.deepEqual(view(), { times, ids: ['a', 'b'] });
 });
 
 test('a host message replaces the host facts without the envelope fields', () => {

@@ -117,17 +117,26 @@ function expected(db: Db, agentId: number, job: string): JobState {
 function expectedView(db: Db, agentId: number, job: string) {
   const cols = `run_id AS runId, operation, status, started_at AS startedAt, finished_at AS finishedAt, duration_ms AS durationMs,
                 bytes_added AS bytesAdded, bytes_total AS bytesTotal, error`;
+  const withId = `id, ${cols}`;
   const newest = (op: string) =>
     (db.prepare(`SELECT ${cols} FROM runs WHERE agent_id = ? AND job = ? AND operation = ? ORDER BY started_at DESC, id DESC LIMIT 1`).get(agentId, job, op) as RunView | undefined) ?? null;
-  const recent = db.prepare(`SELECT ${cols} FROM runs WHERE agent_id = ? AND job = ? AND operation = 'backup' ORDER BY started_at DESC, id DESC LIMIT ?`).all(agentId, job, KEPT_BACKUPS) as RunView[];
+  const recent = db
+    .prepare(`SELECT ${withId} FROM runs WHERE agent_id = ? AND job = ? AND operation = 'backup' ORDER BY started_at DESC, id DESC LIMIT ?`)
+    .all(agentId, job, KEPT_BACKUPS) as (RunView & { id: number })[];
+  // Full views carry no row id; the recent summaries carry it along.
+  const full = (v: (RunView & { id: number }) | undefined): RunView | null => {
+    if (!v) return null;
+    const { id: _, ...view } = v;
+    return view;
+  };
   return {
-    lastBackup: recent[0] ?? null,
-    lastOutcome: recent.find((v) => v.status !== 'running' && v.status !== 'skipped') ?? null,
+    lastBackup: full(recent[0]),
+    lastOutcome: full(recent.find((v) => v.status !== 'running' && v.status !== 'skipped')),
     lastSuccess: expected(db, agentId, job).lastSuccess,
     recentBackups: recent
       .filter((v) => v.status !== 'running')
       .slice(0, KEPT_BACKUPS - 1)
-      .map(({ status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal }) => ({ status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal })),
+      .map(({ id, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal }) => ({ id, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal })),
     lastVerify: newest('verify'),
     lastRestoreTest: newest('restore-test'),
     lastPrune: newest('prune'),

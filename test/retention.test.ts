@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, test } from 'node:test';
-import { countKept, EMPTY_POLICY_REASON, hasKeepRule, planRetention, type RetentionSemantics } from '../shared/retention';
+import { countKept, EMPTY_POLICY_REASON, hasKeepRule, planRetention, auditTimes, type RetentionSemantics } from '../shared/retention';
 import type { Retention } from '../shared/retention-policy';
 
 const BERLIN = 'Europe/Berlin';
@@ -143,6 +143,27 @@ test('countKept is the number of snapshots planRetention keeps', () => {
       assert.equal(countKept(times, policy, { semantics, timeZone: BERLIN }), plan.keep.length, `${semantics} ${JSON.stringify(policy)}`);
     }
   }
+});
+
+test('auditTimes: the newest, what the policy keeps, and what it removes of the rest, as planRetention says', () => {
+  // Shuffled, with a duplicated time: equal times keep their input order in both.
+  const isos = [...CROSS_TIMES.slice(5), CROSS_TIMES[3], ...CROSS_TIMES.slice(0, 5)];
+  const times = isos.map((iso) => Date.parse(iso));
+  const named = isos.map((iso, i) => ({ id: String(i), time: new Date(iso) }));
+  for (const semantics of ['restic', 'borg'] as const) {
+    for (const policy of [...CROSS_POLICIES, {}]) {
+      const opts = { semantics, timeZone: BERLIN };
+      const audit = auditTimes(times, policy, opts);
+      const all = planRetention(named, policy, opts);
+      const newest = [...all.keep, ...all.remove].sort((a, b) => times[+b.id] - times[+a.id] || +a.id - +b.id)[0].id;
+      const rest = planRetention(named.filter((s) => s.id !== newest), policy, opts);
+      const what = `${semantics} ${JSON.stringify(policy)}`;
+      assert.equal(String(audit.newest), newest, what);
+      assert.equal(audit.kept, all.keep.length, what);
+      assert.deepEqual(audit.removeAfterNewest.map(String), rest.remove.map((r) => r.id), what);
+    }
+  }
+  assert.deepEqual(auditTimes([], { daily: 1 }), { newest: -1, kept: 0, removeAfterNewest: [] });
 });
 
 test('an empty policy keeps everything and says so; hasKeepRule rejects it', () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { expectedSnapshotTimes, retentionAudit, semanticsFor } from '../collector/rules/retention-audit';
 import type { JobView } from '../collector/rules/types';
+import { inventoryOf } from '../collector/rules/util';
 import { DAY, MIN, at, input, job } from './helpers/rules-fixtures';
 
 /** `n` daily snapshots at 02:00 UTC, the newest on `newest`. */
@@ -9,7 +10,7 @@ const daily = (n: number, newest: string) =>
   Array.from({ length: n }, (_, i) => ({ id: `s${i}`, time: at(newest) - i * DAY }));
 
 const auditJob = (snapshots: { id: string; time: number }[], now: number, over: Partial<JobView> = {}) =>
-  job({ timezone: 'UTC', schedule: '0 2 * * *', retention: { daily: 7 }, inventory: { snapshots, updatedAt: now }, ...over });
+  job({ timezone: 'UTC', schedule: '0 2 * * *', retention: { daily: 7 }, inventory: inventoryOf(snapshots, now), ...over });
 
 const NOW = at('2026-02-01T12:00:00Z');
 const TEN_DAYS_AGO = NOW - 10 * DAY;
@@ -74,8 +75,8 @@ test('a tier 3 monthly:3 job known a year expects 3 first-Sunday snapshots', () 
   const times = expectedSnapshotTimes(j, j.knownSince, NOW);
   assert.deepEqual(times.slice(-3).map((t) => new Date(t).toISOString()), ['2025-12-07T03:00:00.000Z', '2026-01-04T03:00:00.000Z', '2026-02-01T03:00:00.000Z']);
   const snaps = times.slice(-3).map((t, i) => ({ id: `m${i}`, time: t }));
-  assert.deepEqual(retentionAudit(input({ jobs: [{ ...j, inventory: { snapshots: snaps, updatedAt: NOW } }] }), NOW), []);
-  assert.deepEqual(retentionAudit(input({ jobs: [{ ...j, inventory: { snapshots: snaps.slice(1), updatedAt: NOW } }] }), NOW).map((f) => f.rule), ['retention-short']);
+  assert.deepEqual(retentionAudit(input({ jobs: [{ ...j, inventory: inventoryOf(snaps, NOW) }] }), NOW), []);
+  assert.deepEqual(retentionAudit(input({ jobs: [{ ...j, inventory: inventoryOf(snaps.slice(1), NOW) }] }), NOW).map((f) => f.rule), ['retention-short']);
 });
 
 test('borg and borgmatic jobs are audited with borg semantics', () => {

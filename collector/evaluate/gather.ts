@@ -1,5 +1,6 @@
 import type { Db } from '../db';
-import type { AgentView, BackupSummary, EvaluationInput, JobView, RulesConfig, RunView, Tier, TierPolicyView } from '../rules/types';
+import type { AgentView, BackupSummary, EvaluationInput, InventoryView, JobView, RulesConfig, RunView, Tier, TierPolicyView } from '../rules/types';
+import { inventoryOf } from '../rules/util';
 import { EMPTY_JOB_STATE, RECENT_BACKUPS, type BackupEntry, type RunKey } from './job-state';
 import { parseJobState, type StateRow } from './job-state-store';
 
@@ -34,6 +35,7 @@ interface ContentRow {
   lastRestoreTest: string | null;
   lastPrune: string | null;
   snapshots: string | null;
+  times: string | null;
   invAt: number | null;
 }
 
@@ -93,7 +95,7 @@ function newGatherer(db: Db) {
   const contents = db.prepare<[string], ContentRow>(
     `WITH k AS (SELECT json_extract(value, '$[0]') AS agentId, json_extract(value, '$[1]') AS job, json_extract(value, '$[2]') AS target FROM json_each(?))
      SELECT k.agentId, k.job, s.last_success AS lastSuccess, s.last_verify AS lastVerify, s.last_restore_test AS lastRestoreTest,
-            s.last_prune AS lastPrune, s.backups, i.snapshots, i.updated_at AS invAt
+            s.last_prune AS lastPrune, s.backups, i.snapshots, i.times, i.updated_at AS invAt
      FROM k LEFT JOIN job_state s ON s.agent_id = k.agentId AND s.job = k.job
             LEFT JOIN inventory i ON i.agent_id = k.agentId AND i.job = k.job AND i.target = k.target`,
   );
@@ -101,7 +103,7 @@ function newGatherer(db: Db) {
   // first after many changes) wants most of them.
   const allContents = db.prepare<[], ContentRow>(
     `SELECT j.agent_id AS agentId, j.name AS job, s.last_success AS lastSuccess, s.last_verify AS lastVerify, s.last_restore_test AS lastRestoreTest,
-            s.last_prune AS lastPrune, s.backups, i.snapshots, i.updated_at AS invAt
+            s.last_prune AS lastPrune, s.backups, i.snapshots, i.times, i.updated_at AS invAt
      FROM jobs j LEFT JOIN job_state s ON s.agent_id = j.agent_id AND s.job = j.name
                  LEFT JOIN inventory i ON i.agent_id = j.agent_id AND i.job = j.name AND i.target = j.target_name
      WHERE j.active = 1`,
@@ -178,12 +180,12 @@ function newGatherer(db: Db) {
     const view = (k: RunKey | undefined | null) => (k ? (byId.get(k.id) ?? null) : null);
     for (const { r, state } of read) {
       const key = keyOf(r.agentId, r.job);
+      // The decoded entries themselves (their row id rides along): no copy per run.
       const recentBackups: BackupSummary[] = [];
       for (const b of state.backups) {
         if (b.status === 'running') continue;
         if (recentBackups.length === RECENT_BACKUPS) break;
-        const { id: _, ...summary } = b;
-        recentBackups.push(summary);
+        recentBackups.push(b);
       }
       const history: History = {
         lastBackup: view(state.backups[0]),
@@ -193,7 +195,7 @@ function newGatherer(db: Db) {
         lastVerify: view(state.lastVerify),
         lastRestoreTest: view(state.lastRestoreTest),
         lastPrune: view(state.lastPrune),
-        inventory: r.snapshots === null ? null : parseInventory(r.snapshots, r.invAt!),
+        inventory: r.snapshots === null ? null : parseInventory(r.snapshots, r.times, r.invAt!),
       };
       const row = missing.get(key)!;
       out.set(row, remember(key, row, history));
@@ -253,9 +255,18 @@ function staticView(j: JobRow): JobView {
   };
 }
 
-function parseInventory(snapshots: string, updatedAt: number): JobView['inventory'] {
-  const list = JSON.parse(snapshots) as { id: string; time: string }[];
-  return { snapshots: list.map((s) => ({ id: s.id, time: Date.parse(s.time) })), updatedAt };
+function parseInventory(snapshots: string, times: string | null, updatedAt: number): InventoryView {
+  const parseAll = () => JSON.parse(snapshots) as { id: string; time: string }[];
+  // Rows stored before migration 7 have no times yet (until their next inventory replaces them).
+  if (times === null) return inventoryOf(parseAll().map((s) => ({ id: s.id, time: Date.parse(s.time) })), updatedAt);
+  let ids: string[] | undefined;
+  const parsed = JSON.parse(times) as (number | null)[];
+  return {
+    updatedAt,
+    // JSON has no NaN: an unparseable time was stored as null.
+    times: parsed.includes(null) ? parsed.map((t) => t ?? Number.NaN) : (parsed as number[]),
+    ids: () => (ids ??= parseAll().map((s) => s.id)),
+  };
 }
 
 interface HostFacts {

@@ -1,6 +1,6 @@
-import { countKept, hasKeepRule, planRetention, type RetentionSemantics } from '../../shared/retention';
+import { auditTimes, countKept, hasKeepRule, type RetentionSemantics, type TimesAudit } from '../../shared/retention';
 import type { Retention } from '../../shared/retention-policy';
-import type { EvaluationInput, Finding, JobView, SnapshotView } from './types';
+import type { EvaluationInput, Finding, JobView } from './types';
 import { DAY_MS, jobFinding, localDateTime, nextDue } from './util';
 
 const HOUR_MS = 3_600_000;
@@ -79,27 +79,14 @@ function expectedKept(job: JobView, until: number, semantics: RetentionSemantics
 // The audit of one inventory under one policy depends on nothing else: remembered per parsed
 // inventory (the gatherer hands the same array again while the inventory is unchanged), so a
 // pass re-plans only the inventories that changed. Pure: the memo only remembers answers.
-interface InventoryAudit {
-  /** Newest first. */
-  actual: SnapshotView[];
-  kept: number;
-  /** What the policy would remove, leaving out the newest snapshot. */
-  remove: { id: string }[];
-}
-const audits = new WeakMap<readonly SnapshotView[], Map<string, InventoryAudit>>();
+const audits = new WeakMap<readonly number[], Map<string, TimesAudit>>();
 
-function auditInventory(snapshots: readonly SnapshotView[], policy: Retention, semantics: RetentionSemantics, tz: string): InventoryAudit {
+function auditInventory(times: readonly number[], policy: Retention, semantics: RetentionSemantics, tz: string): TimesAudit {
   const key = `${semantics}\0${tz}\0${policyKey(policy)}`;
-  let byPolicy = audits.get(snapshots);
-  if (!byPolicy) audits.set(snapshots, (byPolicy = new Map()));
+  let byPolicy = audits.get(times);
+  if (!byPolicy) audits.set(times, (byPolicy = new Map()));
   let audit = byPolicy.get(key);
-  if (!audit) {
-    const actual = [...snapshots].sort((a, b) => b.time - a.time);
-    const kept = countKept(actual.map((s) => s.time), policy, { semantics, timeZone: tz });
-    const older = actual.slice(1).map((s) => ({ id: s.id, time: new Date(s.time) }));
-    const remove = actual.length >= 2 ? planRetention(older, policy, { semantics, timeZone: tz }).remove : [];
-    byPolicy.set(key, (audit = { actual, kept, remove }));
-  }
+  if (!audit) byPolicy.set(key, (audit = auditTimes(times, policy, { semantics, timeZone: tz })));
   return audit;
 }
 
@@ -118,7 +105,8 @@ export function retentionAudit(input: EvaluationInput, now: number): Finding[] {
     if (!inv || !hasKeepRule(job.retention)) continue;
     const semantics = semanticsFor(job.driver);
     const tz = job.timezone;
-    const { actual, kept, remove } = auditInventory(inv.snapshots, job.retention, semantics, tz);
+    const { newest: n, kept, removeAfterNewest: remove } = auditInventory(inv.times, job.retention, semantics, tz);
+    const newest = n < 0 ? null : inv.times[n];
     const until = Math.min(now, inv.updatedAt) - input.config.graceMs;
     const expected = expectedKept(job, until, semantics, tz);
     if (kept >= expected && remove.length === 0) continue;
@@ -132,15 +120,15 @@ export function retentionAudit(input: EvaluationInput, now: number): Finding[] {
           title: `${job.job} on ${job.agent} has ${kept} of ${expected} expected snapshots`,
           detail:
             `Policy ${policyText} over schedule "${job.schedule}" should keep ${expected} snapshots at ${job.target.name} by now; ` +
-            `the inventory of ${localDateTime(inv.updatedAt, tz)} has ${actual.length}, of which the policy keeps ${kept}. ` +
-            `Newest: ${actual[0] ? localDateTime(actual[0].time, tz) : 'none'}. Look for failed runs or snapshots deleted outside the policy.`,
+            `the inventory of ${localDateTime(inv.updatedAt, tz)} has ${inv.times.length}, of which the policy keeps ${kept}. ` +
+            `Newest: ${newest !== null ? localDateTime(newest, tz) : 'none'}. Look for failed runs or snapshots deleted outside the policy.`,
           since: inv.updatedAt,
         }),
       );
     }
 
     if (remove.length > 0) {
-      const ids = remove.slice(0, 3).map((r) => r.id);
+      const ids = remove.slice(0, 3).map((i) => inv.ids()[i]);
       const prune = job.lastPrune;
       out.push(
         jobFinding('retention-not-pruned', job, {
@@ -150,7 +138,7 @@ export function retentionAudit(input: EvaluationInput, now: number): Finding[] {
             (prune
               ? `The last prune started ${localDateTime(prune.startedAt, tz)} (${prune.status}${prune.error ? `: ${prune.error}` : ''}).`
               : 'No prune has ever been reported.'),
-          since: actual[0].time,
+          since: newest!,
         }),
       );
     }

@@ -73,6 +73,16 @@ export interface TargetView {
   media: 'disk' | 'usb' | 'nas' | 'pbs' | 'cloud' | 'tape';
 }
 
+/** The snapshots a tool listed at a target: times for the rules, ids only when a text names one. */
+export interface InventoryView {
+  /** When the tool listed them. */
+  updatedAt: number;
+  /** Each snapshot's time (ms), in the tool's order. */
+  times: readonly number[];
+  /** Each snapshot's id, in the same order (parsed on first use: thousands of jobs, few findings). */
+  ids(): readonly string[];
+}
+
 export interface SnapshotView {
   /** The tool's snapshot/archive id. */
   id: string;
@@ -122,7 +132,7 @@ export interface JobView {
   /** Newest prune run. */
   lastPrune: RunView | null;
   /** Snapshots at the target as the tool last listed them, and when. */
-  inventory: { snapshots: SnapshotView[]; updatedAt: number } | null;
+  inventory: InventoryView | null;
 }
 
 export interface FilesystemView {

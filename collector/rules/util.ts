@@ -1,5 +1,5 @@
 import { nextRunMs, previousRunMs } from '../../shared/schedule';
-import type { EvaluationInput, Finding, JobView, RuleName, RunView, Tier } from './types';
+import type { EvaluationInput, Finding, InventoryView, JobView, RuleName, RunView, SnapshotView, Tier } from './types';
 import { severityFor } from './severity';
 
 export const DAY_MS = 86_400_000;
@@ -161,4 +161,10 @@ export function jobsByAsset(jobs: readonly JobView[]): Map<string, JobView[]> {
     else out.set(j.asset, [j]);
   }
   return out;
+}
+
+/** An inventory view of snapshots already parsed. */
+export function inventoryOf(snapshots: readonly SnapshotView[], updatedAt: number): InventoryView {
+  const ids = snapshots.map((s) => s.id);
+  return { updatedAt, times: snapshots.map((s) => s.time), ids: () => ids };
 }

@@ -160,15 +160,16 @@ function copyRow(j: JobView, rpoMs: number, now: number, runs: readonly HistoryR
     lastSuccessAt: iso(j.lastSuccess),
     fresh: j.lastSuccess !== null && now - j.lastSuccess <= rpoMs,
     snapshot: snap ? { id: snap.id, time: new Date(snap.time).toISOString(), ageMs: now - snap.time } : null,
-    snapshots: j.inventory ? j.inventory.snapshots.length : null,
+    snapshots: j.inventory ? j.inventory.times.length : null,
   };
 }
 
 /** What the tool listed at the target, else the snapshot id the newest good backup reported. */
 export function newestSnapshot(j: JobView, runs: readonly HistoryRun[]): SnapshotView | null {
-  let best: SnapshotView | null = null;
-  for (const s of j.inventory?.snapshots ?? []) if (Number.isFinite(s.time) && (best === null || s.time > best.time)) best = s;
-  if (best) return best;
+  const inv = j.inventory;
+  let best = -1;
+  for (let i = 0; i < (inv?.times.length ?? 0); i++) if (Number.isFinite(inv!.times[i]) && (best < 0 || inv!.times[i] > inv!.times[best])) best = i;
+  if (best >= 0) return { id: inv!.ids()[best], time: inv!.times[best] };
   const good = runs.find(
     (r) => r.agent === j.agent && r.job === j.job && r.operation === 'backup' && (r.status === 'success' || r.status === 'warning') && r.snapshotId !== null,
   );
