@@ -21,10 +21,8 @@ export function createJobStateStore(db: Db) {
     `SELECT id AS version, backups, last_success AS lastSuccess, last_verify AS lastVerify, last_restore_test AS lastRestoreTest, last_prune AS lastPrune
      FROM job_state WHERE agent_id = ? AND job = ?`,
   );
-  const write = db.prepare<[Record<string, unknown>], { version: number }>(
-    `INSERT OR REPLACE INTO job_state (agent_id, job, backups, last_success, last_verify, last_restore_test, last_prune)
-     VALUES (@agentId, @job, @backups, @lastSuccess, @lastVerify, @lastRestoreTest, @lastPrune)
-     RETURNING id AS version`,
+  const write = db.prepare<[number, string, Buffer, number | null, string | null, string | null, string | null]>(
+    `INSERT OR REPLACE INTO job_state (agent_id, job, backups, last_success, last_verify, last_restore_test, last_prune) VALUES (?, ?, ?, ?, ?, ?, ?)`,
   );
   // What the state means, straight from the runs table (each an index seek).
   const newestBackups = db.prepare<[number, string], BackupEntry>(
@@ -90,16 +88,8 @@ export function createJobStateStore(db: Db) {
     /** Writes the states stepped since the last flush; call before the batch's transaction ends. */
     flush(): void {
       for (const [key, { agentId, job, state: s }] of pending) {
-        const { version } = write.get({
-          agentId,
-          job,
-          backups: encodeBackups(s.backups),
-          lastSuccess: s.lastSuccess,
-          lastVerify: json(s.lastVerify),
-          lastRestoreTest: json(s.lastRestoreTest),
-          lastPrune: json(s.lastPrune),
-        })!;
-        remember(key, version, s);
+        const { lastInsertRowid } = write.run(agentId, job, encodeBackups(s.backups), s.lastSuccess, json(s.lastVerify), json(s.lastRestoreTest), json(s.lastPrune));
+        remember(key, Number(lastInsertRowid), s);
       }
       pending.clear();
     },

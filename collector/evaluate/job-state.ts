@@ -68,7 +68,8 @@ export function nextJobState(prev: Readonly<JobState>, run: StoredRun): JobState
     case 'backup': {
       const good = (run.status === 'success' || run.status === 'warning') && run.finishedAt !== null;
       const lastSuccess = good ? Math.max(prev.lastSuccess ?? -Infinity, run.finishedAt!) : prev.lastSuccess;
-      const { operation: _, ...entry } = run;
+      const { id, startedAt, status, finishedAt, durationMs, bytesAdded, bytesTotal } = run;
+      const entry: BackupEntry = { id, startedAt, status, finishedAt, durationMs, bytesAdded, bytesTotal };
       return { ...prev, backups: withBackup(prev.backups, entry), lastSuccess };
     }
     case 'verify':
