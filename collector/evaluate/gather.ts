@@ -164,13 +164,12 @@ function newGatherer(db: Db) {
     const stored = missing.size * 2 > jobRows.length
       ? allContents.all().filter((r) => missing.has(keyOf(r.agentId, r.job)))
       : contents.all(JSON.stringify([...missing.values()].map((j) => [j.agentId, j.job, j.targetName])));
-    const read = stored.map((r) => ({
-      r,
-      state: r.backups === null ? EMPTY_JOB_STATE : parseJobState(r as StateRow),
-    }));
+    const read = stored.map((r) => {
+      const state = r.backups === null ? EMPTY_JOB_STATE : parseJobState(r as StateRow);
+      return { r, state, outcome: state.backups.find(hasOutcome) };
+    });
     const ids: number[] = [];
-    for (const { state: s } of read) {
-      const outcome = s.backups.find(hasOutcome);
+    for (const { state: s, outcome } of read) {
       for (const k of [s.backups[0], outcome, s.lastVerify, s.lastRestoreTest, s.lastPrune]) if (k) ids.push(k.id);
     }
     const byId = new Map<number, RunView>();
@@ -178,7 +177,7 @@ function newGatherer(db: Db) {
       byId.set(id, { runId, operation, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal, error });
     }
     const view = (k: RunKey | undefined | null) => (k ? (byId.get(k.id) ?? null) : null);
-    for (const { r, state } of read) {
+    for (const { r, state, outcome } of read) {
       const key = keyOf(r.agentId, r.job);
       // The decoded entries themselves (their row id rides along): no copy per run.
       const recentBackups: BackupSummary[] = [];
@@ -189,7 +188,7 @@ function newGatherer(db: Db) {
       }
       const history: History = {
         lastBackup: view(state.backups[0]),
-        lastOutcome: view(state.backups.find(hasOutcome)),
+        lastOutcome: view(outcome),
         lastSuccess: state.lastSuccess,
         recentBackups,
         lastVerify: view(state.lastVerify),

@@ -166,10 +166,10 @@ function copyRow(j: JobView, rpoMs: number, now: number, runs: readonly HistoryR
 
 /** What the tool listed at the target, else the snapshot id the newest good backup reported. */
 export function newestSnapshot(j: JobView, runs: readonly HistoryRun[]): SnapshotView | null {
-  const inv = j.inventory;
+  const times = j.inventory?.times ?? [];
   let best = -1;
-  for (let i = 0; i < (inv?.times.length ?? 0); i++) if (Number.isFinite(inv!.times[i]) && (best < 0 || inv!.times[i] > inv!.times[best])) best = i;
-  if (best >= 0) return { id: inv!.ids()[best], time: inv!.times[best] };
+  for (let i = 0; i < times.length; i++) if (Number.isFinite(times[i]) && (best < 0 || times[i] > times[best])) best = i;
+  if (best >= 0) return { id: j.inventory!.ids()[best], time: times[best] };
   const good = runs.find(
     (r) => r.agent === j.agent && r.job === j.job && r.operation === 'backup' && (r.status === 'success' || r.status === 'warning') && r.snapshotId !== null,
   );
