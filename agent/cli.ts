@@ -15,8 +15,8 @@ import { postBytes } from './http-post';
 import { runJob, supportedTasks, type Task } from './job-runner';
 import { KeyError, loadKey, publicKeyBase64, writeNewKey } from './keys';
 import { consoleLogger } from './logger';
-import { Sender } from './sender';
-import { Spool } from './spool';
+import { Sender, type SenderState } from './sender';
+import { Spool, SpoolWriteError, type SpoolOptions } from './spool';
 
 const USAGE = `lifeline-agent ${VERSION} — runs and reports this host's backups
 
@@ -39,10 +39,10 @@ Options:
   -h, --help           show this help
   -V, --version        print the version
 
-Exit codes: 0 ok · 1 run failed or timed out · 2 bad usage or config · 3 run finished with warnings · 4 run skipped (already running)
+Exit codes: 0 ok · 1 run failed or timed out · 2 bad usage or config · 3 run finished with warnings · 4 run skipped (already running) · 5 the result could not be recorded (the state directory's disk is full)
 `;
 
-export const EXIT = { ok: 0, failed: 1, usage: 2, warning: 3, skipped: 4 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, warning: 3, skipped: 4, unrecorded: 5 } as const;
 
 export async function main(argv: string[]): Promise<number> {
   let args;
@@ -157,8 +157,8 @@ function checkConfig(config: AgentConfig, json: boolean): number {
   return EXIT.ok;
 }
 
-function openSpool(config: AgentConfig): Spool {
-  return new Spool(join(config.stateDir, 'spool'), { maxBytes: config.spool.maxBytes, agent: config.name });
+function openSpool(config: AgentConfig, notice?: SpoolOptions['notice']): Spool {
+  return new Spool(join(config.stateDir, 'spool'), { maxBytes: config.spool.maxBytes, agent: config.name, notice });
 }
 
 const SEVERITY: Record<string, number> = { success: 0, skipped: 1, warning: 2, timeout: 3, failure: 3 };
@@ -171,30 +171,62 @@ async function runNow(config: AgentConfig, name: string, task: Task): Promise<nu
     process.stderr.write(`job ${name} uses the ${job.driver} driver, which cannot ${task}; it can: ${supportedTasks(job).join(', ')}\n`);
     return EXIT.usage;
   }
-  const spool = openSpool(config);
+  const notices: string[] = [];
+  const spool = openSpool(config, (_level, msg) => notices.push(msg));
+  const unrecorded: SpoolWriteError[] = [];
   // The collector learns the job (tier, asset, target) even if no daemon has said hello yet.
-  spool.append(helloMessage(config));
-  const reports = await runJob(job, { config, spool, trigger: 'manual', task });
-  for (const r of reports) {
+  try {
+    spool.append(helloMessage(config));
+  } catch (err) {
+    if (!(err instanceof SpoolWriteError)) throw err;
+    unrecorded.push(err);
+  }
+  const result = await runJob(job, { config, spool, trigger: 'manual', task });
+  unrecorded.push(...result.unrecorded);
+  for (const r of result.reports) {
     process.stdout.write(`${job.name} ${r.operation}: ${r.status} in ${r.durationMs} ms${r.exitCode !== null ? `, exit code ${r.exitCode}` : ''}${r.error ? ` — ${r.error}` : ''}\n`);
   }
-  if (task === 'inventory') process.stdout.write(`${job.name}: inventory of ${job.target.name} spooled\n`);
+  if (task === 'inventory' && unrecorded.length === 0) process.stdout.write(`${job.name}: inventory of ${job.target.name} spooled\n`);
+  for (const n of notices) process.stderr.write(`lifeline-agent: ${n}\n`);
   const url = collectorUrl(config);
   if (url) {
     const sender = new Sender({ spool, url, agent: config.name, secretKey: loadKey(config.keyFile).secretKey, batch: config.spool.batch, baseMs: config.retry.min, capMs: config.retry.max, log: () => {} });
     // A down collector is the daemon's problem: give up after two failed tries.
     const delivered = await sender.flush(10_000, 2);
     await sender.stop();
-    if (!delivered) process.stderr.write(`collector ${url} not reachable now: the report stays in the spool and the daemon will deliver it\n`);
+    if (!delivered) process.stderr.write(`${undelivered(url, sender.state())}\n`);
   }
-  const worst = reports.reduce<string>((w, r) => (SEVERITY[r.status] > SEVERITY[w] ? r.status : w), 'success');
+  if (unrecorded.length > 0) {
+    const outcome = result.reports.map((r) => `${r.operation} ${r.status}`).join(', ') || 'nothing ran';
+    process.stderr.write(`lifeline-agent: ${unrecorded.length} report(s) of this run could not be recorded, so the collector will never see them (${outcome}): ${unrecorded[0].message}\n`);
+    return EXIT.unrecorded;
+  }
+  const worst = result.reports.reduce<string>((w, r) => (SEVERITY[r.status] > SEVERITY[w] ? r.status : w), 'success');
   return EXIT_FOR[worst];
+}
+
+/** Why the report is still in the spool, and whether the daemon can deliver it as things are. */
+function undelivered(url: string, state: SenderState): string {
+  switch (state.lastRefusal) {
+    case 'unknown-agent':
+      return `the collector ${url} refused the report: ${state.lastError}. The report stays in the spool; it is delivered once this agent is enrolled`;
+    case 'cannot-store':
+      return `${state.lastError}: the report stays in the spool and the daemon delivers it when the collector can store again`;
+    default:
+      return `collector ${url} not reachable now (${state.lastError ?? 'no answer'}): the report stays in the spool and the daemon will deliver it`;
+  }
 }
 
 async function daemon(config: AgentConfig): Promise<number> {
   const log = consoleLogger();
   const d = new Daemon(config, log);
-  d.start();
+  try {
+    d.start();
+  } catch (err) {
+    log.error(`cannot start: ${(err as Error).message}`);
+    await d.stop();
+    return EXIT.failed;
+  }
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       log.info(`${sig} received: stopping`);
@@ -224,8 +256,12 @@ function status(config: AgentConfig, json: boolean): number {
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     return EXIT.ok;
   }
+  const { spool: s } = out;
   process.stdout.write(`agent ${out.agent} (${VERSION}) → ${out.collector ?? 'no collector configured'}\n`);
-  process.stdout.write(`spool: ${out.spool.pending} pending, ${out.spool.dropped} dropped\n\n`);
+  process.stdout.write(`spool: ${s.pending} pending, ${s.dropped} dropped, ${s.rejected} set aside, ${s.lost} lost\n`);
+  if (s.rejected > 0) process.stdout.write(`  ${s.rejected} message(s) set aside in ${spool.dir}/rejected (the .reason file beside each says why)\n`);
+  if (s.error) process.stdout.write(`  CANNOT SPOOL: ${s.error}\n`);
+  process.stdout.write('\n');
   const rows = [['JOB', 'ASSET', 'TIER', 'TARGET', 'SCHEDULE', 'NEXT RUN', 'LAST RUN']];
   for (const j of jobs) {
     rows.push([j.name, j.asset, String(j.tier), j.target, j.schedule, j.nextRun ?? '-', j.lastRun ? `${j.lastRun.status} ${j.lastRun.finishedAt}` : 'never']);

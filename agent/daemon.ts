@@ -1,29 +1,45 @@
-import { watch, type FSWatcher } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
+import type { Unsequenced } from '../shared/protocol';
+import { previousRunMs } from '../shared/schedule';
 import { VERSION } from '../shared/version';
 import { helloMessage } from './catalog';
-import { collectorUrl } from './collector-url';
+import { collectorUrl, saveEnrollment } from './collector-url';
 import type { AgentConfig, JobConfig } from './config';
 import { loadConfigIsolated } from './config-loader';
+import { describeFsError } from './durable-file';
 import { collectHostFacts } from './host-facts';
-import { runJob, type Task } from './job-runner';
-import { loadKey } from './keys';
+import { lastRunFile, runJob, type RunJobOptions, type Task, type Trigger } from './job-runner';
+import { loadKey, restoreKeyFile } from './keys';
 import type { Logger } from './logger';
+import { catchUpSlot, type LastAttempt } from './retry';
 import { Scheduler } from './scheduler';
 import { Sender } from './sender';
-import { Spool } from './spool';
+import { Spool, SpoolWriteError } from './spool';
+
+/** A slot younger than this is left to the scheduler, which fires it on time. */
+const CATCH_UP_MIN_AGE_MS = 2 * 60_000;
 
 /**
  * The long-running agent: schedules jobs, spools every report, and keeps a sender draining
  * the spool to the collector. Config changes (SIGHUP or an edit of the file) are applied only
- * when the new file is valid; a broken edit keeps the running config and says why.
+ * when the new file is valid; a broken edit keeps the running config and says why. Nothing a
+ * timer does may end the process: a full disk, a removed state directory or a failing tool is
+ * logged, reported when it can be, and tried again.
  */
 export class Daemon {
   private config: AgentConfig;
   private readonly spool: Spool;
   private readonly sender: Sender;
   private readonly scheduler: Scheduler;
+  private readonly key: ReturnType<typeof loadKey>;
+  private readonly url: string;
   private readonly running = new Map<string, AbortController>();
+  /** Jobs with a backup in progress in this process. */
+  private readonly busy = new Set<string>();
+  private readonly retries = new Map<string, NodeJS.Timeout>();
+  /** The slot each job last caught up, so a slot is made up once. */
+  private readonly caughtUp = new Map<string, number>();
   private heartbeat?: NodeJS.Timeout;
   private hostFactsTimer?: NodeJS.Timeout;
   private hostFactsTimerMs = 0;
@@ -32,54 +48,74 @@ export class Daemon {
   private reloadTimer?: NodeJS.Timeout;
   private readonly startedAt = Date.now();
   private stopping = false;
+  private spoolError: string | null = null;
 
   constructor(config: AgentConfig, private readonly log: Logger) {
     this.config = config;
     const url = collectorUrl(config);
     if (!url) throw new Error(`no collector to report to: set agent.collector in ${config.file} or run: lifeline-agent enroll URL TOKEN`);
-    const key = loadKey(config.keyFile);
-    this.spool = new Spool(join(config.stateDir, 'spool'), { maxBytes: config.spool.maxBytes, agent: config.name });
+    this.url = url;
+    this.key = loadKey(config.keyFile);
+    this.spool = new Spool(join(config.stateDir, 'spool'), { maxBytes: config.spool.maxBytes, agent: config.name, notice: (level, msg) => log[level](msg) });
     this.sender = new Sender({
       spool: this.spool,
       url,
       agent: config.name,
-      secretKey: key.secretKey,
+      secretKey: this.key.secretKey,
       batch: config.spool.batch,
       baseMs: config.retry.min,
       capMs: config.retry.max,
       log: (level, msg) => log[level === 'error' ? 'error' : level === 'warn' ? 'warn' : 'info'](msg),
     });
-    this.scheduler = new Scheduler((job, task) => void this.trigger(job, task, 'schedule'));
+    this.scheduler = new Scheduler((job, task) => void this.trigger(job, task, 'schedule', { scheduledFor: this.slotNow(job) }));
   }
 
+  /** Starts every part or none: a daemon that could not start its scheduler must not linger. */
   start(): void {
-    this.log.info(`lifeline-agent ${VERSION} starting as ${this.config.name}: ${this.config.jobs.length} job(s), reporting to ${collectorUrl(this.config)}`);
-    this.sender.start();
-    this.sendHello();
-    this.sendHeartbeat();
-    this.heartbeat = setInterval(() => this.sendHeartbeat(), this.config.heartbeatMs);
-    void this.sendHostFacts();
-    this.armHostFacts();
-    this.scheduler.start(this.config.jobs);
-    this.watchConfig();
+    this.log.info(`lifeline-agent ${VERSION} starting as ${this.config.name}: ${this.config.jobs.length} job(s), reporting to ${this.url}`);
+    try {
+      this.sender.start();
+      this.enqueue(helloMessage(this.config));
+      this.beat();
+      this.heartbeat = setInterval(() => this.beat(), this.config.heartbeatMs);
+      void this.sendHostFacts();
+      this.armHostFacts();
+      this.scheduler.start(this.config.jobs);
+      this.watchConfig();
+    } catch (err) {
+      void this.stop();
+      throw err;
+    }
   }
 
   /** Runs a task of a job now; overlapping operations of one job are refused by its lock. */
-  async trigger(job: JobConfig, task: Task, trigger: 'schedule' | 'manual'): Promise<void> {
+  async trigger(job: JobConfig, task: Task, trigger: Trigger, slot: { scheduledFor?: string; attempt?: number } = {}): Promise<void> {
     if (this.stopping) return;
     const abort = new AbortController();
     const key = `${job.name}:${task}:${Date.now()}:${Math.random()}`;
     this.running.set(key, abort);
+    const backup = task === 'backup';
+    if (backup) {
+      this.busy.add(job.name);
+      this.cancelRetry(job.name);
+    }
     try {
-      const reports = await runJob(job, { config: this.config, spool: this.spool, trigger, task, onSpooled: () => this.sender.kick(), signal: abort.signal });
+      this.restoreStateDir();
+      const opts: RunJobOptions = { config: this.config, spool: this.spool, trigger, task, onSpooled: () => this.sender.kick(), signal: abort.signal, ...slot };
+      if (backup && trigger !== 'manual') opts.retry = job.retry;
+      const { reports, unrecorded } = await runJob(job, opts);
       for (const r of reports) {
         const level = r.status === 'success' ? 'info' : r.status === 'warning' || r.status === 'skipped' ? 'warn' : 'error';
-        this.log[level](`job ${job.name} ${r.operation}: ${r.status}${r.error ? ` (${r.error})` : ''} in ${r.durationMs} ms`);
+        const retry = r.retryAt ? `; attempt ${r.attempt ?? 1}, retrying at ${r.retryAt}` : '';
+        this.log[level](`job ${job.name} ${r.operation} (${trigger}): ${r.status}${r.error ? ` (${r.error})` : ''} in ${r.durationMs} ms${retry}`);
+        if (r.retryAt && !this.stopping) this.planRetry(job, r.retryAt, { scheduledFor: r.scheduledFor, attempt: (r.attempt ?? 1) + 1 });
       }
+      for (const err of unrecorded) this.spoolFailed(err);
     } catch (err) {
       this.log.error(`job ${job.name} ${task}: could not run: ${(err as Error).message}`);
     } finally {
       this.running.delete(key);
+      if (backup) this.busy.delete(job.name);
     }
   }
 
@@ -98,8 +134,9 @@ export class Daemon {
     this.config = { ...next, name: this.config.name, stateDir: this.config.stateDir, keyFile: this.config.keyFile };
     const hostFactsChanged = next.hostFactsMs !== this.hostFactsTimerMs;
     this.scheduler.start(this.config.jobs);
+    for (const name of [...this.retries.keys()]) if (!this.config.jobs.some((j) => j.name === name)) this.cancelRetry(name);
     if (hostFactsChanged) this.armHostFacts();
-    this.sendHello();
+    this.enqueue(helloMessage(this.config));
     this.log.info(`config reloaded: ${this.config.jobs.length} job(s)`);
   }
 
@@ -110,6 +147,7 @@ export class Daemon {
     clearInterval(this.heartbeat);
     clearInterval(this.hostFactsTimer);
     clearTimeout(this.reloadTimer);
+    for (const name of [...this.retries.keys()]) this.cancelRetry(name);
     this.watcher?.close();
     if (this.running.size > 0) this.log.warn(`stopping: interrupting ${this.running.size} running job(s)`);
     for (const abort of this.running.values()) abort.abort();
@@ -119,15 +157,108 @@ export class Daemon {
     await this.sender.stop();
   }
 
-  private sendHello(): void {
-    this.spool.append(helloMessage(this.config));
+  /** Spools a message and wakes the sender; a message that cannot be stored is logged, never thrown. */
+  private enqueue(msg: Unsequenced): boolean {
+    try {
+      this.spool.append(msg);
+    } catch (err) {
+      if (!(err instanceof SpoolWriteError)) throw err;
+      this.spoolFailed(err);
+      return false;
+    }
     this.sender.kick();
+    return true;
   }
 
-  private sendHeartbeat(): void {
-    const { pending, dropped } = this.spool.stats();
-    this.spool.append({ kind: 'heartbeat', uptimeMs: Date.now() - this.startedAt, spool: { pending, dropped } });
-    this.sender.kick();
+  /** Says once per new cause (not every heartbeat) that reports are being lost. */
+  private spoolFailed(err: SpoolWriteError): void {
+    if (err.message === this.spoolError) return;
+    this.spoolError = err.message;
+    this.log.error(`${err.message}; reports are lost until there is room again`);
+  }
+
+  /** The heartbeat tick: everything in it is guarded, since an exception here would end the daemon. */
+  private beat(): void {
+    try {
+      this.restoreStateDir();
+      const { pending, dropped, rejected, lost, error } = this.spool.stats();
+      if (error === null) this.spoolError = null;
+      this.enqueue({ kind: 'heartbeat', uptimeMs: Date.now() - this.startedAt, spool: { pending, dropped, rejected, lost, ...(error ? { error } : {}) } });
+      this.catchUp();
+    } catch (err) {
+      this.log.error(`heartbeat failed: ${(err as Error).message}`);
+    }
+  }
+
+  /**
+   * The state directory removed under the running daemon (an operator cleaning up, a tmpfs
+   * remounted): recreate it, and write back what only it held and this process still knows.
+   */
+  private restoreStateDir(): void {
+    const dir = this.config.stateDir;
+    if (existsSync(dir)) return;
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const restored = [`${dir}`];
+      if (!existsSync(this.config.keyFile)) {
+        restoreKeyFile(this.config.keyFile, this.key);
+        restored.push(`the agent key ${this.config.keyFile}`);
+      }
+      if (!this.config.collector) {
+        saveEnrollment(dir, { collector: this.url, agent: this.config.name, enrolledAt: new Date().toISOString() });
+        restored.push('the enrollment');
+      }
+      this.log.warn(`the state directory ${dir} was removed under the running agent: recreated ${restored.join(', ')}; the spool and locks are recreated as they are used, messages not yet sent are lost`);
+    } catch (err) {
+      this.log.error(`the state directory ${dir} is gone and cannot be recreated: ${describeFsError(err, dir)}`);
+    }
+  }
+
+  private planRetry(job: JobConfig, retryAt: string, slot: { scheduledFor?: string; attempt: number }): void {
+    this.cancelRetry(job.name);
+    const delay = Math.max(0, Date.parse(retryAt) - Date.now());
+    const timer = setTimeout(() => {
+      this.retries.delete(job.name);
+      const current = this.config.jobs.find((j) => j.name === job.name);
+      if (current) void this.trigger(current, 'backup', 'retry', slot);
+    }, delay);
+    this.retries.set(job.name, timer);
+  }
+
+  private cancelRetry(name: string): void {
+    clearTimeout(this.retries.get(name));
+    this.retries.delete(name);
+  }
+
+  /**
+   * Runs once each backup whose newest slot was missed while the host or agent was down (or
+   * whose planned retry never happened), instead of waiting a whole period for the next one.
+   */
+  private catchUp(): void {
+    const now = Date.now();
+    for (const job of this.config.jobs) {
+      if (this.busy.has(job.name) || this.retries.has(job.name)) continue;
+      const slot = catchUpSlot(job.schedule, this.lastAttempt(job), now, CATCH_UP_MIN_AGE_MS);
+      if (slot === null || this.caughtUp.get(job.name) === slot) continue;
+      this.caughtUp.set(job.name, slot);
+      const at = new Date(slot).toISOString();
+      this.log.warn(`job ${job.name}: the run scheduled for ${at} did not happen (host or agent down): catching up now`);
+      void this.trigger(job, 'backup', 'catch-up', { scheduledFor: at });
+    }
+  }
+
+  private lastAttempt(job: JobConfig): LastAttempt | null {
+    try {
+      return JSON.parse(readFileSync(lastRunFile(this.config.stateDir, job.name, 'backup'), 'utf8')) as LastAttempt;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The slot a scheduled run serves: its schedule's fire time at (or just before) now. */
+  private slotNow(job: JobConfig): string | undefined {
+    const slot = previousRunMs(job.schedule, Date.now() + 1000);
+    return slot === null ? undefined : new Date(slot).toISOString();
   }
 
   private armHostFacts(): void {
@@ -143,8 +274,7 @@ export class Daemon {
     try {
       const facts = await collectHostFacts({ clockOffsetMs: this.sender.clockOffsetMs() });
       if (this.stopping) return;
-      this.spool.append(facts);
-      this.sender.kick();
+      this.enqueue(facts);
     } catch (err) {
       this.log.warn(`host facts not collected: ${(err as Error).message}`);
     } finally {

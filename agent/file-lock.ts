@@ -1,4 +1,5 @@
-import { closeSync, linkSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, linkSync, openSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { unlinkQuiet, writeFully } from './durable-file';
 
 // Lock files shared by the daemon and `lifeline-agent run JOB`. A holder that dies (kill -9,
 // power loss) leaves its file behind, so every file says who holds it and contenders remove it
@@ -78,10 +79,13 @@ function tryCreate(path: string, content: string): boolean {
   const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   const fd = openSync(tmp, 'wx', 0o600);
   try {
-    writeSync(fd, content);
-  } finally {
+    writeFully(fd, content);
+  } catch (err) {
     closeSync(fd);
+    unlinkQuiet(tmp);
+    throw err;
   }
+  closeSync(fd);
   try {
     linkSync(tmp, path);
     return true;
@@ -104,10 +108,13 @@ function createWithOpen(path: string, content: string): boolean {
     throw err;
   }
   try {
-    writeSync(fd, content);
-  } finally {
+    writeFully(fd, content);
+  } catch (err) {
     closeSync(fd);
+    unlinkQuiet(path); // a half-written lock would name a wrong pid
+    throw err;
   }
+  closeSync(fd);
   return true;
 }
 
@@ -129,14 +136,6 @@ function breakStale(path: string): void {
     if (holderState(path) === 'stale') unlinkQuiet(path);
   } finally {
     unlinkQuiet(breaker);
-  }
-}
-
-function unlinkQuiet(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
 }
 

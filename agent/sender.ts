@@ -28,12 +28,16 @@ export interface SenderState {
   lastError: string | null;
   lastErrorAt: string | null;
   consecutiveFailures: number;
+  /** What the collector's last answer meant, when it was not an acknowledgement. */
+  lastRefusal: 'unreachable' | 'unknown-agent' | 'cannot-store' | 'failed' | 'busy' | null;
 }
 
 const utf8 = new TextEncoder();
-const BODY_OVERHEAD = Buffer.byteLength('{"messages":[]}');
+// The request's own send time goes last: `{"messages":[…],"sentAt":"2026-11-29T02:00:00.000Z"}`.
+const BODY_OVERHEAD = Buffer.byteLength(`{"messages":[],"sentAt":"${new Date(0).toISOString()}"}`);
 const MAX_RETRY_AFTER_MS = 3_600_000;
-const ENROLL_HINT = 'the collector does not know this agent or its key: run `lifeline-agent enroll`';
+/** Times one message alone may fail with a 5xx before a later message is tried to tell a poisoned message from a broken collector. */
+const POISON_TRIES = 3;
 
 /** 'idle': the spool is empty; a number: wait that long (ms) before the next attempt. */
 type Step = 'idle' | number;
@@ -68,6 +72,14 @@ export class Sender {
   private inflight: AbortController | null = null;
 
   private failures = 0;
+  private lastRefusal: SenderState['lastRefusal'] = null;
+  /**
+   * After a batch failed with a 5xx, its messages go one at a time up to this seq, so one that
+   * the collector cannot store (a bug on its side) is found and cannot hold up the others.
+   */
+  private isolateThrough: number | null = null;
+  /** A message that failed alone with a 5xx, and how often. */
+  private suspect: { seq: number; failures: number } | null = null;
   private lastSuccessAt: string | null = null;
   private lastError: string | null = null;
   private lastErrorAt: string | null = null;
@@ -124,7 +136,7 @@ export class Sender {
   }
 
   state(): SenderState {
-    return { lastSuccessAt: this.lastSuccessAt, lastError: this.lastError, lastErrorAt: this.lastErrorAt, consecutiveFailures: this.failures };
+    return { lastSuccessAt: this.lastSuccessAt, lastError: this.lastError, lastErrorAt: this.lastErrorAt, consecutiveFailures: this.failures, lastRefusal: this.lastRefusal };
   }
 
   /** Collector clock minus ours (ms) from the `Date` header of its last answer; null before any answer. */
@@ -185,8 +197,19 @@ export class Sender {
     });
   }
 
+  /** The next batch: normally up to batchLimit, one at a time while a 5xx is being isolated. */
+  private nextBatch(): { items: SpooledMessage[]; probe: boolean } {
+    if (this.isolateThrough === null && this.suspect === null) return { items: this.spool.pending(this.batchLimit), probe: false };
+    const head = this.spool.pending(2);
+    if (head.length === 0 || (this.suspect && head[0].seq !== this.suspect.seq)) this.suspect = null;
+    if (this.suspect && this.suspect.failures >= POISON_TRIES && head.length > 1) return { items: [head[1]], probe: true };
+    if (this.suspect || (head.length > 0 && this.isolateThrough !== null && head[0].seq <= this.isolateThrough)) return { items: head.slice(0, 1), probe: false };
+    this.isolateThrough = null;
+    return { items: this.spool.pending(this.batchLimit), probe: false };
+  }
+
   private async step(): Promise<Step> {
-    const items = this.spool.pending(this.batchLimit);
+    const { items, probe } = this.nextBatch();
     if (items.length === 0) return 'idle';
     const parts: string[] = [];
     let size = BODY_OVERHEAD;
@@ -202,24 +225,34 @@ export class Sender {
       parts.push(json);
     }
     const batch = items.slice(0, parts.length);
-    const body = utf8.encode(`{"messages":[${parts.join(',')}]}`);
+    const body = utf8.encode(`{"messages":[${parts.join(',')}],"sentAt":"${new Date().toISOString()}"}`);
 
     let answer: Answer;
     try {
       answer = await this.post(body);
     } catch (err) {
       if (!this.wanted()) return 0;
+      this.lastRefusal = 'unreachable';
       return this.failed(`cannot reach the collector at ${this.endpoint}: ${describe(err)}`);
     }
     const { status } = answer;
     if (status >= 200 && status < 300) {
       this.spool.ack(batch.map((m) => m.seq));
+      if (probe && this.suspect) {
+        const suspect = this.spool.pending(1).find((m) => m.seq === this.suspect!.seq);
+        if (suspect) this.refuse(suspect, `the collector failed on it ${this.suspect.failures} times (5xx) while it stores later messages: ${this.lastError ?? ''}`.trim());
+        this.suspect = null;
+      } else if (this.suspect?.seq === batch[0].seq) {
+        this.suspect = null;
+      }
       if (this.failures > 0) this.log('info', `the collector answers again after ${this.failures} failed attempt(s): delivering the backlog`);
       this.failures = 0;
+      this.lastRefusal = null;
       this.lastSuccessAt = new Date().toISOString();
       return 0;
     }
-    if (status === 400) return this.refused400(batch, answer.text);
+    const error = errorOf(answer.text);
+    if (status === 400) return this.refused400(batch, error, answer.text);
     if (status === 413) {
       if (batch.length === 1) {
         this.refuse(batch[0], `the collector refused it as too large (413, ${body.length} bytes)`);
@@ -229,9 +262,36 @@ export class Sender {
       this.log('warn', `the collector refused ${batch.length} messages in ${body.length} bytes as too large (413): sending at most ${this.batchLimit} per request`);
       return 0;
     }
-    if (status === 401) return this.failed(ENROLL_HINT, 'error');
-    if (status === 429) return this.failed('the collector asks to slow down (429)', 'warn', retryAfterMs(answer.retryAfter));
-    return this.failed(`the collector at ${this.endpoint} answered ${status}: ${answer.text.slice(0, 200)}`);
+    if (status === 401) {
+      this.lastRefusal = 'unknown-agent';
+      return this.failed(`the collector at ${this.endpoint} does not know agent "${this.agent}" or its key (401${error.code ? ` ${error.code}` : ''}): enroll it with \`lifeline-agent enroll URL TOKEN\` or list its public key in collector.yaml`, 'error');
+    }
+    if (status === 429) {
+      this.lastRefusal = 'busy';
+      return this.failed('the collector asks to slow down (429)', 'warn', retryAfterMs(answer.retryAfter));
+    }
+    if (status === 503) {
+      this.lastRefusal = 'cannot-store';
+      return this.failed(`the collector cannot store reports now (503${error.code ? ` ${error.code}` : ''}: ${error.message ?? answer.text.slice(0, 200)})`, 'error', retryAfterMs(answer.retryAfter));
+    }
+    this.lastRefusal = 'failed';
+    if (status >= 500) this.serverError(batch, probe);
+    return this.failed(`the collector at ${this.endpoint} answered ${status}: ${error.message ?? answer.text.slice(0, 200)}`);
+  }
+
+  /** A 5xx the collector could not explain: isolate the batch, and count a lone message's failures. */
+  private serverError(batch: SpooledMessage[], probe: boolean): void {
+    if (probe) {
+      // A later message fails too: the collector is broken, not the message. Start over.
+      if (this.suspect) this.suspect.failures = 0;
+      return;
+    }
+    if (batch.length > 1) {
+      this.isolateThrough = batch[batch.length - 1].seq;
+      return;
+    }
+    const seq = batch[0].seq;
+    this.suspect = this.suspect?.seq === seq ? { seq, failures: this.suspect.failures + 1 } : { seq, failures: 1 };
   }
 
   private async post(body: Uint8Array<ArrayBuffer>): Promise<Answer> {
@@ -250,13 +310,7 @@ export class Sender {
   }
 
   /** A 400 names the message it refused (by index, else by path); that one is quarantined. */
-  private refused400(batch: SpooledMessage[], text: string): Step {
-    let error: { code?: unknown; message?: unknown; path?: unknown; index?: unknown } = {};
-    try {
-      error = (JSON.parse(text) as { error?: typeof error }).error ?? {};
-    } catch {
-      /* not JSON: no index, the first message is blamed */
-    }
+  private refused400(batch: SpooledMessage[], error: ErrorFields, text: string): Step {
     let index = typeof error.index === 'number' ? error.index : Number(/^messages\.(\d+)/.exec(String(error.path ?? ''))?.[1] ?? 0);
     if (!Number.isInteger(index) || index < 0 || index >= batch.length) index = 0;
     const detail = typeof error.message === 'string' ? error.message : text.slice(0, 200);
@@ -281,6 +335,23 @@ export class Sender {
     const delay = Math.max(1, delayMs ?? nextDelay(this.failures, { baseMs: this.baseMs, capMs: this.capMs }));
     this.log(level, `${msg}; messages stay in the spool, retrying in ${(delay / 1000).toFixed(1)} s`);
     return delay;
+  }
+}
+
+interface ErrorFields {
+  code?: string;
+  message?: string;
+  path?: unknown;
+  index?: unknown;
+}
+
+/** The collector's error body ({ error: { code, message, path, index } }), or nothing when it is not one. */
+function errorOf(text: string): ErrorFields {
+  try {
+    const e = (JSON.parse(text) as { error?: Record<string, unknown> }).error ?? {};
+    return { ...e, code: typeof e.code === 'string' ? e.code : undefined, message: typeof e.message === 'string' ? e.message : undefined };
+  } catch {
+    return {};
   }
 }
 

@@ -1,17 +1,25 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statfsSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Message, Unsequenced } from '../shared/protocol';
+import { describeFsError, fsyncDir, isMissing, isNoSpace, unlinkQuiet, writeFileAtomic } from './durable-file';
 import { withLockSync } from './file-lock';
 
-// The durable outbox. Each message is one file named by its seq, written with tmp + fsync +
-// rename, so after any crash a file is either complete or absent. Several processes (the daemon,
-// `lifeline-agent run JOB`) append and send concurrently: seq allocation and drops are serialized
-// by a lock file; deletions tolerate each other (ENOENT is fine).
+// The durable outbox. Each message is one file named by its seq, written in full to a temp file,
+// fsynced and renamed, so after any crash or a full disk a file is either complete or absent.
+// Several processes (the daemon, `lifeline-agent run JOB`) append and send concurrently: seq
+// allocation and drops are serialized by a lock file; deletions tolerate each other (ENOENT).
+//
+// A full disk must not turn a finished backup into a run that never ends: the spool keeps a
+// reserve file, and the first append that finds the disk full deletes it and writes into the
+// space it held. The run result, and the heartbeat that tells the collector the agent cannot
+// spool, fit there. The reserve comes back once the filesystem has room again.
 
 export interface SpoolOptions {
   /** Bound on the bytes of pending messages; beyond it the oldest are dropped (and counted). */
   maxBytes: number;
   agent: string;
+  /** Told about what the spool did on its own: a recreated directory, the reserve used, a message set aside. */
+  notice?: (level: 'info' | 'warn' | 'error', msg: string) => void;
 }
 
 export interface SpooledMessage {
@@ -22,8 +30,25 @@ export interface SpooledMessage {
 
 export interface SpoolStats {
   pending: number;
+  /** Oldest messages dropped to stay within maxBytes (ever). */
   dropped: number;
   bytes: number;
+  /** Messages set aside in rejected/ (unreadable, or refused by the collector for good). */
+  rejected: number;
+  /** Messages that could not be written at all (a full disk), ever. */
+  lost: number;
+  /** Why the spool cannot store messages now; null when it can. */
+  error: string | null;
+}
+
+/** A message could not be stored; `cause` is the filesystem error. */
+export class SpoolWriteError extends Error {
+  readonly code: string;
+  constructor(message: string, cause: unknown) {
+    super(message, { cause });
+    this.name = 'SpoolWriteError';
+    this.code = (cause as NodeJS.ErrnoException)?.code ?? 'EIO';
+  }
 }
 
 const NAME_RE = /^\d{20}\.json$/;
@@ -31,32 +56,11 @@ const TMP_MAX_AGE_MS = 60_000;
 // Other processes append and ack too, so the cached totals drift; refresh them this often.
 const RESCAN_MS = 30_000;
 const LOCK_WAIT_MS = 10_000;
+/** Room for a run result with its full log tail, a few heartbeats and the seq counter's rewrites. */
+export const RESERVE_BYTES = 1024 * 1024;
 
 const nameOf = (seq: number) => `${String(seq).padStart(20, '0')}.json`;
 const seqOf = (name: string) => Number(name.slice(0, 20));
-const isMissing = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT';
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Replaces `path` with `data` atomically and durably (except the directory fsync, left to the caller). */
-function writeAtomic(path: string, data: string): void {
-  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  const fd = openSync(tmp, 'wx', 0o600);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
 
 function readNumber(path: string): number | null {
   try {
@@ -68,13 +72,25 @@ function readNumber(path: string): number | null {
   }
 }
 
+export function freeBytes(dir: string): number | null {
+  try {
+    const s = statfsSync(dir);
+    return s.bavail * s.bsize;
+  } catch {
+    return null;
+  }
+}
+
 export class Spool {
   readonly dir: string;
   private readonly maxBytes: number;
   private readonly agent: string;
+  private readonly notice: NonNullable<SpoolOptions['notice']>;
   private readonly seqFile: string;
   private readonly seqLock: string;
   private readonly droppedFile: string;
+  private readonly lostFile: string;
+  private readonly reserveFile: string;
   private readonly rejectedDir: string;
   /** Pending file names oldest first, from the last scan plus our own appends; may hold deleted ones. */
   private names: string[] = [];
@@ -85,46 +101,54 @@ export class Spool {
   /** Highest seq this instance knows of; a gap before the next one means another process appended. */
   private newest = -1;
   private indexStale = false;
+  /** Set when an append failed or needed the reserve; cleared once the reserve is back. */
+  private trouble: string | null = null;
+  /** Lost messages not yet written to the counter file (it may be the disk that is full). */
+  private unsavedLost = 0;
 
   constructor(dir: string, opts: SpoolOptions) {
     this.dir = dir;
     this.maxBytes = opts.maxBytes;
     this.agent = opts.agent;
+    this.notice = opts.notice ?? (() => {});
     this.seqFile = join(dir, 'seq');
     this.seqLock = join(dir, 'seq.lock');
     this.droppedFile = join(dir, 'dropped');
+    this.lostFile = join(dir, 'lost');
+    this.reserveFile = join(dir, 'reserve');
     this.rejectedDir = join(dir, 'rejected');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.rescan();
+    this.ensureReserve();
   }
 
-  /** Gives the message its seq and send time and stores it durably before returning. */
+  /**
+   * Gives the message its seq and send time and stores it durably before returning. Throws
+   * SpoolWriteError when it cannot be stored (the message is then not in the spool at all, and
+   * counted as lost).
+   */
   append(msg: Unsequenced): Message {
-    const written = withLockSync(
-      this.seqLock,
-      () => {
-        const seq = this.nextSeq();
-        // Another process appended since we last looked: rescan before sending, or its older
-        // messages would go out after this one.
-        if (seq - 1 > this.newest) this.indexStale = true;
-        // The counter is durable before the message exists: a crash in between only skips a
-        // seq, never reuses one (a reused seq would be taken by the collector as a duplicate).
-        writeAtomic(this.seqFile, `${seq}\n`);
-        fsyncDir(this.dir);
-        const message = { ...msg, agent: this.agent, seq, sentAt: new Date().toISOString() } as Message;
-        const data = JSON.stringify(message);
-        writeAtomic(join(this.dir, nameOf(seq)), data);
-        return { message, name: nameOf(seq), bytes: Buffer.byteLength(data) };
-      },
-      { waitMs: LOCK_WAIT_MS },
-    );
-    fsyncDir(this.dir);
+    let written: { message: Message; name: string; bytes: number };
+    try {
+      written = this.retrying(() => this.appendOnce(msg));
+    } catch (err) {
+      this.countLost();
+      const why = describeFsError(err, this.dir);
+      this.trouble = `cannot spool: ${why}`;
+      throw new SpoolWriteError(`cannot store the ${msg.kind} message in the spool: ${why}`, err);
+    }
     this.track(written.name, written.bytes);
-    if (this.bytes > this.maxBytes || Date.now() - this.scannedAt > RESCAN_MS) this.enforceBound(written.name);
+    try {
+      if (this.bytes > this.maxBytes || Date.now() - this.scannedAt > RESCAN_MS) this.enforceBound(written.name);
+    } catch (err) {
+      // The message is stored; failing to drop older ones only leaves the spool over its bound.
+      this.notice('warn', `spool over its bound and the oldest messages could not be dropped: ${describeFsError(err, this.dir)}`);
+    }
+    if (this.trouble !== null) this.recover();
     return written.message;
   }
 
-  /** Up to `limit` pending messages, oldest first. Corrupt files are moved to rejected/. */
+  /** Up to `limit` pending messages, oldest first. Unreadable files are moved to rejected/. */
   pending(limit: number): SpooledMessage[] {
     if (this.indexStale || this.names.length - this.head < limit || Date.now() - this.scannedAt > RESCAN_MS) this.rescan();
     const out: SpooledMessage[] = [];
@@ -143,10 +167,12 @@ export class Spool {
       try {
         message = JSON.parse(text) as Message;
       } catch {
-        /* quarantined below */
+        /* set aside below */
       }
       if (!message || typeof message !== 'object' || message.seq !== seq) {
-        this.reject(seq, message ? 'the file does not hold the message its name says' : 'not a JSON message');
+        const reason = message ? 'the file does not hold the message its name says' : 'not a JSON message (cut short or damaged)';
+        this.reject(seq, reason);
+        this.notice('error', `message seq ${seq} set aside in ${this.rejectedDir}: ${reason}`);
         continue;
       }
       out.push({ seq, message, bytes: Buffer.byteLength(text) });
@@ -158,11 +184,7 @@ export class Spool {
   /** Deletes delivered messages; ones already gone (sent by another process) are fine. */
   ack(seqs: number[]): void {
     for (const seq of seqs) {
-      try {
-        unlinkSync(join(this.dir, nameOf(seq)));
-      } catch (err) {
-        if (!isMissing(err)) throw err;
-      }
+      unlinkQuiet(join(this.dir, nameOf(seq)));
       this.forget(nameOf(seq));
     }
   }
@@ -170,20 +192,159 @@ export class Spool {
   /** Moves a message the collector refuses (or that cannot be read) to rejected/, with the reason beside it. */
   reject(seq: number, reason: string): void {
     const name = nameOf(seq);
-    mkdirSync(this.rejectedDir, { recursive: true, mode: 0o700 });
     this.forget(name);
     try {
-      renameSync(join(this.dir, name), join(this.rejectedDir, name));
+      this.retrying(() => {
+        mkdirSync(this.rejectedDir, { recursive: true, mode: 0o700 });
+        renameSync(join(this.dir, name), join(this.rejectedDir, name));
+      });
     } catch (err) {
       if (isMissing(err)) return; // another process dealt with it
       throw err;
     }
-    writeFileSync(join(this.rejectedDir, `${name}.reason`), `${new Date().toISOString()} ${reason}\n`, { mode: 0o600 });
+    try {
+      writeFileAtomic(join(this.rejectedDir, `${name}.reason`), `${new Date().toISOString()} ${reason}\n`, { fsync: false });
+    } catch {
+      // The message is set aside either way; its reason is also in the log.
+    }
   }
 
   stats(): SpoolStats {
     if (Date.now() - this.scannedAt > RESCAN_MS) this.rescan();
-    return { pending: this.sizes.size, dropped: readNumber(this.droppedFile) ?? 0, bytes: this.bytes };
+    if (this.trouble !== null) this.recover();
+    return {
+      pending: this.sizes.size,
+      dropped: readNumber(this.droppedFile) ?? 0,
+      bytes: this.bytes,
+      rejected: this.rejectedCount(),
+      lost: (readNumber(this.lostFile) ?? 0) + this.unsavedLost,
+      error: this.trouble ?? this.spaceProblem(),
+    };
+  }
+
+  /**
+   * Runs a write, and once more after repairing what it can: a spool directory removed under a
+   * running agent is recreated, and a full disk gives up the reserve.
+   */
+  private retrying<T>(write: () => T): T {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return write();
+      } catch (err) {
+        if (attempt >= 2) throw err;
+        if (isMissing(err) && this.recreateDir()) continue;
+        if (isNoSpace(err) && this.releaseReserve()) continue;
+        throw err;
+      }
+    }
+  }
+
+  private appendOnce(msg: Unsequenced): { message: Message; name: string; bytes: number } {
+    const written = withLockSync(
+      this.seqLock,
+      () => {
+        const seq = this.nextSeq();
+        // Another process appended since we last looked: rescan before sending, or its older
+        // messages would go out after this one.
+        if (seq - 1 > this.newest) this.indexStale = true;
+        // The counter is durable before the message exists: a crash in between only skips a
+        // seq, never reuses one (a reused seq would be taken by the collector as a duplicate).
+        writeFileAtomic(this.seqFile, `${seq}\n`);
+        fsyncDir(this.dir);
+        const message = { ...msg, agent: this.agent, seq, sentAt: new Date().toISOString() } as Message;
+        const data = JSON.stringify(message);
+        writeFileAtomic(join(this.dir, nameOf(seq)), data);
+        return { message, name: nameOf(seq), bytes: Buffer.byteLength(data) };
+      },
+      { waitMs: LOCK_WAIT_MS },
+    );
+    fsyncDir(this.dir);
+    return written;
+  }
+
+  private recreateDir(): boolean {
+    if (this.dirExists()) return false;
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    this.notice('warn', `the spool directory ${this.dir} was removed under the running agent: recreated it`);
+    this.names = [];
+    this.head = 0;
+    this.sizes = new Map();
+    this.bytes = 0;
+    this.ensureReserve();
+    return true;
+  }
+
+  private dirExists(): boolean {
+    try {
+      return statSync(this.dir).isDirectory();
+    } catch {
+      return false;
+    }
+  }
+
+  private releaseReserve(): boolean {
+    try {
+      unlinkSync(this.reserveFile);
+    } catch {
+      return false; // none left (another process took it, or it was never made)
+    }
+    this.trouble = `the filesystem holding ${this.dir} is full: the spool is writing into its last reserve`;
+    this.notice('error', `${this.trouble} (${RESERVE_BYTES / 1024} KiB); free space there or reports will be lost`);
+    return true;
+  }
+
+  /** Makes the reserve if the filesystem has room for it and still some to spare. */
+  private ensureReserve(): boolean {
+    try {
+      if (statSync(this.reserveFile).size >= RESERVE_BYTES) return true;
+    } catch {
+      /* missing: make it */
+    }
+    const free = freeBytes(this.dir);
+    if (free !== null && free < 2 * RESERVE_BYTES) return false;
+    try {
+      writeFileAtomic(this.reserveFile, Buffer.alloc(RESERVE_BYTES));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** After a failure: once the reserve could be made again, the spool is healthy. */
+  private recover(): void {
+    if (!this.ensureReserve()) return;
+    this.saveLost();
+    this.notice('info', `the spool at ${this.dir} can store messages again`);
+    this.trouble = null;
+  }
+
+  private spaceProblem(): string | null {
+    if (this.ensureReserve()) return null;
+    const free = freeBytes(this.dir);
+    return free === null ? null : `the filesystem holding ${this.dir} is nearly full (${free} bytes free): reports may be lost`;
+  }
+
+  private countLost(): void {
+    this.unsavedLost++;
+    this.saveLost();
+  }
+
+  private saveLost(): void {
+    if (this.unsavedLost === 0) return;
+    try {
+      writeFileAtomic(this.lostFile, `${(readNumber(this.lostFile) ?? 0) + this.unsavedLost}\n`);
+      this.unsavedLost = 0;
+    } catch {
+      // Still full: kept in memory and counted in stats() until it can be written.
+    }
+  }
+
+  private rejectedCount(): number {
+    try {
+      return readdirSync(this.rejectedDir).filter((n) => NAME_RE.test(n)).length;
+    } catch {
+      return 0;
+    }
   }
 
   private nextSeq(): number {
@@ -217,7 +378,15 @@ export class Spool {
     const sizes = new Map<string, number>();
     let bytes = 0;
     const now = Date.now();
-    for (const name of readdirSync(this.dir)) {
+    let entries: string[];
+    try {
+      entries = readdirSync(this.dir);
+    } catch (err) {
+      if (!isMissing(err)) throw err;
+      this.recreateDir();
+      entries = [];
+    }
+    for (const name of entries) {
       if (NAME_RE.test(name)) {
         try {
           const size = statSync(join(this.dir, name)).size;
@@ -265,7 +434,7 @@ export class Spool {
           this.forget(name);
         }
         if (dropped > 0) {
-          writeAtomic(this.droppedFile, `${(readNumber(this.droppedFile) ?? 0) + dropped}\n`);
+          writeFileAtomic(this.droppedFile, `${(readNumber(this.droppedFile) ?? 0) + dropped}\n`);
           fsyncDir(this.dir);
         }
       },

@@ -5,7 +5,35 @@ import { createJobStateStore } from './evaluate/job-state-store';
 const ms = (iso: string) => Date.parse(iso);
 const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
 
-export type Ingest = (agentId: number, messages: readonly Message[], receivedAt: number) => ReportAck;
+/** A request's clock differing from ours by more than this is corrected (network delay stays below it). */
+export const CLOCK_TOLERANCE_MS = 60_000;
+/** A run still 'running' this long past its job's timeout, while its agent reports later things, lost its result. */
+export const RESULT_LOST_GRACE_MS = 10 * 60_000;
+
+/**
+ * Stores one validated batch. `requestSentAt` is the agent's clock when it built the request
+ * (the signed body's `sentAt`; null from agents before it was sent).
+ */
+export type Ingest = (agentId: number, messages: readonly Message[], receivedAt: number, requestSentAt?: number | null) => ReportAck;
+
+/**
+ * What the collector believes of an agent's times. An agent's clock can be wrong (NTP broken is
+ * common): a run stamped hours ahead would make its asset look fresh and stay the "newest" run
+ * after real ones. Times are shifted by the skew measured on this request (when it is larger
+ * than network delay), and whatever is still in the future is taken as "now": no age is ever
+ * negative. The agent's own times stay in the messages (and `clock_ahead_ms` on a run) for display.
+ */
+export function agentClock(receivedAt: number, requestSentAt: number | null | undefined) {
+  const skew = requestSentAt === null || requestSentAt === undefined ? null : requestSentAt - receivedAt;
+  const shift = skew !== null && Math.abs(skew) > CLOCK_TOLERANCE_MS ? skew : 0;
+  return {
+    skew,
+    /** A past event's time as the collector's clock would have said it. */
+    believe: (t: number) => Math.min(t - shift, receivedAt),
+    /** A planned (future) time, corrected but not capped. */
+    plan: (t: number) => t - shift,
+  };
+}
 
 /**
  * Returns a function that stores one validated batch in a single transaction: all of it or
@@ -38,19 +66,30 @@ export function createIngest(db: Db): Ingest {
     `UPDATE jobs SET active = 0, updated_at = ? WHERE agent_id = ? AND active = 1 AND name NOT IN (SELECT value FROM json_each(?))`,
   );
   const heartbeat = db.prepare(
-    `UPDATE agents SET spool_pending = ?, spool_dropped = ?, heartbeat_seq = ?
+    `UPDATE agents SET spool_pending = ?, spool_dropped = ?, spool_rejected = ?, spool_lost = ?, spool_error = ?, heartbeat_seq = ?
      WHERE id = ? AND (heartbeat_seq IS NULL OR heartbeat_seq < ?)`,
   );
+  const clock = db.prepare(`UPDATE agents SET clock_skew_ms = ?, clock_skew_at = ? WHERE id = ?`);
+  const lastSent = db.prepare(`UPDATE agents SET last_sent_at = max(coalesce(last_sent_at, 0), ?) WHERE id = ? RETURNING last_sent_at AS lastSentAt`);
+  // Runs whose result never came although the agent has reported things since, past the run's
+  // timeout: set aside or lost on the agent. Closed, so the page never shows "running" forever.
+  const lostRuns = db.prepare<[number, number, number], { id: number; job: string; startedAt: number; timeoutMs: number }>(
+    `SELECT r.id, r.job, r.started_at AS startedAt, j.timeout_ms AS timeoutMs
+     FROM runs r JOIN jobs j ON j.agent_id = r.agent_id AND j.name = r.job
+     WHERE r.agent_id = ? AND r.status = 'running' AND j.timeout_ms > 0 AND r.started_at + j.timeout_ms + ? < ?`,
+  );
+  const closeLost = db.prepare(`UPDATE runs SET status = 'failure', finished_at = ?, error = ? WHERE id = ? AND status = 'running'`);
   // A run-start never overwrites: its run may already have finished (messages can be reordered).
   const runStart = db.prepare(
-    `INSERT INTO runs (agent_id, run_id, job, operation, trigger, started_at, status) VALUES (?, ?, ?, ?, ?, ?, 'running')
+    `INSERT INTO runs (agent_id, run_id, job, operation, trigger, started_at, status, scheduled_for, attempt, clock_ahead_ms)
+     VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)
      ON CONFLICT (agent_id, run_id) DO NOTHING`,
   );
   // A new run (the usual case) is one insert. A run already stored (after its run-start, or
   // delivered again) conflicts and is read, then updated: its old row tells how the job's
   // state changes.
-  const RUN_COLUMNS = `job, operation, trigger, started_at, finished_at, status, exit_code, signal, duration_ms, bytes_added, bytes_total, files, snapshot_id, error, log_tail`;
-  const RUN_VALUES = `@job, @operation, @trigger, @startedAt, @finishedAt, @status, @exitCode, @signal, @durationMs, @bytesAdded, @bytesTotal, @files, @snapshotId, @error, @logTail`;
+  const RUN_COLUMNS = `job, operation, trigger, started_at, finished_at, status, exit_code, signal, duration_ms, bytes_added, bytes_total, files, snapshot_id, error, log_tail, scheduled_for, attempt, retry_at, clock_ahead_ms`;
+  const RUN_VALUES = `@job, @operation, @trigger, @startedAt, @finishedAt, @status, @exitCode, @signal, @durationMs, @bytesAdded, @bytesTotal, @files, @snapshotId, @error, @logTail, @scheduledFor, @attempt, @retryAt, @clockAheadMs`;
   const insertRun = db.prepare(
     `INSERT INTO runs (agent_id, run_id, ${RUN_COLUMNS}) VALUES (@agentId, @runId, ${RUN_VALUES})
      ON CONFLICT (agent_id, run_id) DO NOTHING`,
@@ -98,24 +137,31 @@ export function createIngest(db: Db): Ingest {
     retireJobs.run(now, agentId, JSON.stringify(m.jobs.map((j) => j.name)));
   }
 
-  function apply(agentId: number, m: Message, now: number): void {
+  function apply(agentId: number, m: Message, now: number, t: ReturnType<typeof agentClock>): void {
     switch (m.kind) {
       case 'hello':
         return applyHello(agentId, m, now);
-      case 'heartbeat':
-        heartbeat.run(m.spool.pending, m.spool.dropped, m.seq, agentId, m.seq);
+      case 'heartbeat': {
+        const s = m.spool;
+        heartbeat.run(s.pending, s.dropped, s.rejected ?? null, s.lost ?? null, s.error ?? null, m.seq, agentId, m.seq);
         return;
+      }
       case 'run-start': {
-        const startedAt = ms(m.startedAt);
-        const r = runStart.run(agentId, m.runId, m.job, m.operation, m.trigger, startedAt);
+        const reported = ms(m.startedAt);
+        const startedAt = t.believe(reported);
+        const scheduledFor = m.scheduledFor ? t.plan(ms(m.scheduledFor)) : null;
+        const r = runStart.run(agentId, m.runId, m.job, m.operation, m.trigger, startedAt, scheduledFor, m.attempt ?? null, reported - startedAt || null);
         if (r.changes > 0) {
           jobState.advance(agentId, m.job, { id: Number(r.lastInsertRowid), operation: m.operation, status: 'running', startedAt, finishedAt: null, durationMs: null, bytesAdded: null, bytesTotal: null });
         }
         return;
       }
       case 'run': {
-        const startedAt = ms(m.startedAt);
-        const finishedAt = ms(m.finishedAt);
+        const reported = ms(m.finishedAt);
+        // One correction for both ends: the duration is the agent's to tell.
+        const ahead = reported - t.believe(reported);
+        const startedAt = ms(m.startedAt) - ahead;
+        const finishedAt = reported - ahead;
         const row = {
           agentId,
           runId: m.runId,
@@ -134,6 +180,10 @@ export function createIngest(db: Db): Ingest {
           snapshotId: m.snapshotId ?? null,
           error: m.error ?? null,
           logTail: m.logTail,
+          scheduledFor: m.scheduledFor ? t.plan(ms(m.scheduledFor)) : null,
+          attempt: m.attempt ?? null,
+          retryAt: m.retryAt ? t.plan(ms(m.retryAt)) : null,
+          clockAheadMs: ahead || null,
         };
         const step = { operation: m.operation, status: m.status, startedAt, finishedAt, durationMs: m.durationMs, bytesAdded: row.bytesAdded, bytesTotal: row.bytesTotal };
         const inserted = insertRun.run(row);
@@ -154,26 +204,46 @@ export function createIngest(db: Db): Ingest {
         return;
       }
       case 'inventory':
-        if (inventory.run(agentId, m.job, m.target, JSON.stringify(m.snapshots), JSON.stringify(m.snapshots.map((s) => ms(s.time))), m.seq, now).changes > 0) {
+        // A snapshot the tool stamped in the future (the host's clock ahead) is taken as taken now.
+        if (inventory.run(agentId, m.job, m.target, JSON.stringify(m.snapshots), JSON.stringify(m.snapshots.map((s) => Math.min(ms(s.time), now))), m.seq, now).changes > 0) {
           jobState.touch(agentId, m.job);
         }
         return;
       case 'host': {
         const { agent: _a, seq: _s, sentAt: _t, kind: _k, ...facts } = m;
         host.run(agentId, JSON.stringify(facts), m.seq, now);
-        for (const f of m.filesystems) usage.run(agentId, f.mount, ms(m.sentAt), f.usedBytes, f.sizeBytes);
+        for (const f of m.filesystems) usage.run(agentId, f.mount, t.believe(ms(m.sentAt)), f.usedBytes, f.sizeBytes);
         return;
       }
     }
   }
 
-  return db.transaction((agentId: number, messages: readonly Message[], receivedAt: number): ReportAck => {
+  /** Closes the agent's runs whose result is lost (see lostRuns); their jobs' states are rebuilt. */
+  function closeLostRuns(agentId: number, lastSentAt: number): void {
+    for (const r of lostRuns.all(agentId, RESULT_LOST_GRACE_MS, lastSentAt)) {
+      const error =
+        `result lost: the agent never reported how this run ended, and has reported later things since, past the job's timeout ` +
+        `(${Math.round(r.timeoutMs / 60_000)} min). Its result was set aside or could not be stored on the agent: see \`lifeline-agent status\` there.`;
+      closeLost.run(r.startedAt + r.timeoutMs, error, r.id);
+      jobState.rebuild(agentId, r.job);
+    }
+  }
+
+  return db.transaction((agentId: number, messages: readonly Message[], receivedAt: number, requestSentAt: number | null = null): ReportAck => {
     let accepted = 0;
+    const t = agentClock(receivedAt, requestSentAt);
+    let newestSent = -Infinity;
     try {
       for (const m of [...messages].sort((a, b) => a.seq - b.seq)) {
-        if (insertMessage.run(agentId, m.seq, m.kind, ms(m.sentAt), receivedAt).changes === 0) continue;
-        apply(agentId, m, receivedAt);
+        const sentAt = t.believe(ms(m.sentAt));
+        if (insertMessage.run(agentId, m.seq, m.kind, sentAt, receivedAt).changes === 0) continue;
+        apply(agentId, m, receivedAt, t);
+        newestSent = Math.max(newestSent, sentAt);
         accepted++;
+      }
+      if (accepted > 0) {
+        const { lastSentAt } = lastSent.get(newestSent, agentId) as { lastSentAt: number };
+        closeLostRuns(agentId, lastSentAt);
       }
       // Each job's state is written once per batch, inside its transaction.
       jobState.flush();
@@ -181,8 +251,12 @@ export function createIngest(db: Db): Ingest {
       jobState.discard();
       throw err;
     }
-    // Only new messages count as contact: a replayed old batch must not hide a silent agent.
-    if (accepted > 0) touch.run(receivedAt, agentId);
+    // Only new messages count as contact: a replayed old batch must not hide a silent agent,
+    // nor tell of a clock as it was when the batch was first sent.
+    if (accepted > 0) {
+      touch.run(receivedAt, agentId);
+      if (t.skew !== null) clock.run(t.skew, receivedAt, agentId);
+    }
     return { accepted, duplicates: messages.length - accepted };
   });
 }
@@ -191,6 +265,7 @@ interface Pending {
   agentId: number;
   messages: readonly Message[];
   receivedAt: number;
+  requestSentAt: number | null;
   resolve: (ack: ReportAck) => void;
   reject: (err: unknown) => void;
 }
@@ -201,12 +276,12 @@ interface Pending {
  * own savepoint: one that fails is rolled back alone and only its request gets the error. A
  * request is answered only after the commit that made its batch durable.
  */
-export function createGroupCommit(db: Db, ingest: Ingest = createIngest(db)): (agentId: number, messages: readonly Message[], receivedAt: number) => Promise<ReportAck> {
+export function createGroupCommit(db: Db, ingest: Ingest = createIngest(db)): (agentId: number, messages: readonly Message[], receivedAt: number, requestSentAt?: number | null) => Promise<ReportAck> {
   let queue: Pending[] = [];
   const commitAll = db.transaction((items: Pending[]) =>
     items.map((p) => {
       try {
-        return { ack: ingest(p.agentId, p.messages, p.receivedAt) };
+        return { ack: ingest(p.agentId, p.messages, p.receivedAt, p.requestSentAt) };
       } catch (error) {
         return { error };
       }
@@ -224,9 +299,9 @@ export function createGroupCommit(db: Db, ingest: Ingest = createIngest(db)): (a
     }
     results.forEach((r, i) => ('ack' in r ? items[i].resolve(r.ack!) : items[i].reject(r.error)));
   };
-  return (agentId, messages, receivedAt) =>
+  return (agentId, messages, receivedAt, requestSentAt = null) =>
     new Promise((resolve, reject) => {
       if (queue.length === 0) setImmediate(flush);
-      queue.push({ agentId, messages, receivedAt, resolve, reject });
+      queue.push({ agentId, messages, receivedAt, requestSentAt, resolve, reject });
     });
 }

@@ -251,6 +251,24 @@ export const MIGRATIONS: readonly Migration[] = [
   `
   ALTER TABLE inventory ADD COLUMN times TEXT;
   `,
+  // 8: what an agent says of its own spool (messages set aside or lost, and why it cannot store),
+  // its clock as measured on each request, the newest time it reported (the evidence that a run's
+  // result is lost), and per run the slot and attempt it serves, a planned retry, and how far
+  // ahead the agent's clock put it (its stored times are the collector's, never in the future).
+  `
+  ALTER TABLE agents ADD COLUMN spool_rejected INTEGER;
+  ALTER TABLE agents ADD COLUMN spool_lost INTEGER;
+  ALTER TABLE agents ADD COLUMN spool_error TEXT;
+  -- Agent clock minus collector clock (ms) at the agent's newest request, and when.
+  ALTER TABLE agents ADD COLUMN clock_skew_ms INTEGER;
+  ALTER TABLE agents ADD COLUMN clock_skew_at INTEGER;
+  ALTER TABLE agents ADD COLUMN last_sent_at INTEGER;
+  ALTER TABLE runs ADD COLUMN scheduled_for INTEGER;
+  ALTER TABLE runs ADD COLUMN attempt INTEGER;
+  ALTER TABLE runs ADD COLUMN retry_at INTEGER;
+  ALTER TABLE runs ADD COLUMN clock_ahead_ms INTEGER;
+  CREATE INDEX runs_running ON runs (agent_id) WHERE status = 'running';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

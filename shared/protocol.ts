@@ -70,8 +70,27 @@ export const heartbeatSchema = z.object({
   ...base,
   kind: z.literal('heartbeat'),
   uptimeMs: count,
-  spool: z.object({ pending: count, dropped: count }),
+  spool: z.object({
+    pending: count,
+    dropped: count,
+    /** Messages set aside in spool/rejected (unreadable, or refused by the collector for good). */
+    rejected: count.optional(),
+    /** Messages that could not be stored at all (a full disk), ever. */
+    lost: count.optional(),
+    /** Why the agent cannot store messages now (e.g. its disk is full); absent when it can. */
+    error: text(1024).optional(),
+  }),
 });
+
+// Why a run started: its schedule, an operator, a retry of a failed scheduled run, or a run
+// missed while the host or agent was down.
+export const triggerSchema = z.enum(['schedule', 'manual', 'retry', 'catch-up']);
+
+// Attempts of one scheduled run share `scheduledFor` (the slot they serve) and count `attempt`.
+const attemptFields = {
+  scheduledFor: isoTime.optional(),
+  attempt: z.int().min(1).max(100).optional(),
+};
 
 export const runStartSchema = z.object({
   ...base,
@@ -79,8 +98,9 @@ export const runStartSchema = z.object({
   runId: z.uuid(),
   job: nameSchema,
   operation: operationSchema.default('backup'),
-  trigger: z.enum(['schedule', 'manual']),
+  trigger: triggerSchema,
   startedAt: isoTime,
+  ...attemptFields,
 });
 
 export const runSchema = z.object({
@@ -89,8 +109,11 @@ export const runSchema = z.object({
   runId: z.uuid(),
   job: nameSchema,
   operation: operationSchema.default('backup'),
-  trigger: z.enum(['schedule', 'manual']),
+  trigger: triggerSchema,
   startedAt: isoTime,
+  ...attemptFields,
+  /** A failed attempt that will be retried: when the next attempt runs. */
+  retryAt: isoTime.optional(),
   finishedAt: isoTime,
   status: runStatusSchema,
   exitCode: z.number().int().nullable(),
@@ -159,12 +182,15 @@ export const messageSchema = z.discriminatedUnion('kind', [
 
 export const reportBodySchema = z.object({
   messages: z.array(messageSchema).min(1).max(MAX_BATCH),
+  /** When the agent built this request (its clock): the collector compares it with its own. */
+  sentAt: isoTime.optional(),
 });
 
 export type CatalogJob = z.infer<typeof catalogJobSchema>;
 export type Target = z.infer<typeof targetSchema>;
 export type RunStatus = z.infer<typeof runStatusSchema>;
 export type Operation = z.infer<typeof operationSchema>;
+export type Trigger = z.infer<typeof triggerSchema>;
 export type Message = z.infer<typeof messageSchema>;
 export type MessageKind = Message['kind'];
 export type HelloMessage = z.infer<typeof helloSchema>;

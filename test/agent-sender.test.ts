@@ -234,7 +234,8 @@ test('a 401 keeps every message and tells the operator to enroll', async () => {
   assert.ok(server.requests.every((r) => r.status === 401));
   assert.equal(spool.pending(10).length, 3);
   assert.equal(spool.stats().pending, 3);
-  assert.match(sender.state().lastError ?? '', /does not know this agent or its key: run `lifeline-agent enroll`/);
+  assert.match(sender.state().lastError ?? '', /does not know agent "a1" or its key \(401 unauthorized\): enroll it with `lifeline-agent enroll URL TOKEN`/);
+  assert.equal(sender.state().lastRefusal, 'unknown-agent');
   assert.ok(sender.state().consecutiveFailures >= 3);
   assert.ok(logs.some(([level, msg]) => level === 'error' && msg.includes('lifeline-agent enroll')));
 });

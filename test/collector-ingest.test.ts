@@ -15,7 +15,9 @@ function setup() {
   syncConfigAgents(db, [{ name: agent.name, publicKey: agent.publicKey }], 0);
   const ingest = createIngest(db);
   const agentId = (db.prepare('SELECT id FROM agents').get() as { id: number }).id;
-  return { agent, db, ingest: (...m: Parameters<typeof agent.msg>[0][]) => ingest(agentId, m.map((x) => agent.msg(x)), 1000) };
+  // Received after every time the fixtures report: the collector believes no time from its future.
+  const receivedAt = Date.parse('2025-01-03T00:00:00Z');
+  return { agent, db, ingest: (...m: Parameters<typeof agent.msg>[0][]) => ingest(agentId, m.map((x) => agent.msg(x, new Date(receivedAt - 1000))), receivedAt) };
 }
 
 const jobs = (db: ReturnType<typeof tempDb>['db']) => db.prepare('SELECT name, active, tier FROM jobs ORDER BY name').all();
@@ -55,7 +57,7 @@ test('messages in a batch are applied in seq order', () => {
 test('a heartbeat records the spool backlog', () => {
   const { db, ingest } = setup();
   ingest(heartbeat(7, 2));
-  assert.deepEqual(db.prepare('SELECT spool_pending, spool_dropped, last_seen FROM agents').get(), { spool_pending: 7, spool_dropped: 2, last_seen: 1000 });
+  assert.deepEqual(db.prepare('SELECT spool_pending, spool_dropped, last_seen FROM agents').get(), { spool_pending: 7, spool_dropped: 2, last_seen: Date.parse('2025-01-03T00:00:00Z') });
 });
 
 test('a run-start opens a running run that its run message completes', () => {

@@ -7,6 +7,7 @@ import { TestAgent, catalogJob, hello, run, runStart, testCollector } from './co
 test('status lists agents and active jobs with their last run after hello, run-start and run', async () => {
   const agent = new TestAgent('pve1');
   const c = testCollector([agent]);
+  c.clock.now = Date.parse('2025-01-02T03:00:00Z');
   const first = randomUUID();
   const second = randomUUID();
   const batch = [
@@ -19,8 +20,8 @@ test('status lists agents and active jobs with their last run after hello, run-s
   const res = await c.app.inject({ method: 'GET', url: '/api/v1/status' });
   assert.equal(res.statusCode, 200);
   assert.deepEqual(res.json(), {
-    generatedAt: '2025-01-01T03:00:00.000Z',
-    agents: [{ name: 'pve1', lastSeen: '2025-01-01T03:00:00.000Z', version: '0.1.0', hostname: 'pve1.lan', source: 'config' }],
+    generatedAt: '2025-01-02T03:00:00.000Z',
+    agents: [{ name: 'pve1', lastSeen: '2025-01-02T03:00:00.000Z', version: '0.1.0', hostname: 'pve1.lan', source: 'config' }],
     jobs: [
       {
         agent: 'pve1',

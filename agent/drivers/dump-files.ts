@@ -152,7 +152,7 @@ export function outcomeOf(
   result: { exitCode: number | null; signal: NodeJS.Signals | null; timedOut: boolean; spawnError?: string },
   what: string,
 ): OperationOutcome {
-  if (result.spawnError) return { status: 'failure', exitCode: null, error: `${what}: cannot start: ${result.spawnError}` };
+  if (result.spawnError) return { status: 'failure', exitCode: null, error: `${what}: cannot start: ${result.spawnError}`, permanent: true };
   if (result.timedOut) return { status: 'timeout', exitCode: result.exitCode, signal: result.signal, error: 'killed at its timeout' };
   if (result.exitCode === 0) return { status: 'success', exitCode: 0 };
   const how = result.signal ? `killed by ${result.signal}` : `exit code ${result.exitCode}`;

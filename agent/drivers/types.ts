@@ -41,6 +41,8 @@ export interface OperationOutcome {
   bytesTotal?: number;
   files?: number;
   snapshotId?: string;
+  /** Retrying cannot help: a configuration error (the program cannot start, a secret file is unreadable). */
+  permanent?: boolean;
 }
 
 /** One copy at the target, as the tool itself lists it. */
@@ -88,7 +90,7 @@ export interface Driver<O = unknown> {
 
 /** Maps a finished process to a run status, honouring the tool's idea of a warning. */
 export function outcomeFromProcess(result: ProcessResult, warningCodes: readonly number[] = []): OperationOutcome {
-  if (result.spawnError) return { status: 'failure', exitCode: null, error: `cannot start: ${result.spawnError}` };
+  if (result.spawnError) return { status: 'failure', exitCode: null, error: `cannot start: ${result.spawnError}`, permanent: true };
   if (result.timedOut) return { status: 'timeout', exitCode: result.exitCode, signal: result.signal, error: 'killed at its timeout' };
   if (result.exitCode === 0) return { status: 'success', exitCode: 0 };
   if (result.exitCode !== null && warningCodes.includes(result.exitCode)) return { status: 'warning', exitCode: result.exitCode };

@@ -4,14 +4,17 @@ import { KEPT_BACKUPS, type BackupEntry } from './job-state';
 // The kept backups of a job's state as bytes: ingest rewrites the state row with every batch,
 // so its size is ingest's cost. Each number is a varint (7 bits a byte); starts and ids are
 // deltas from the previous (newer) entry and the finish is a delta from the start, so a typical
-// entry takes ~20 bytes where JSON took ~50. Integers only: the protocol's counts and times are
-// safe integers; anything else is refused rather than stored wrong.
+// entry takes ~20 bytes where JSON took ~50. Integers only: the protocol accepts every safe
+// integer as a count, so every safe integer is stored (a null-able one as n + 1, which for
+// MAX_SAFE_INTEGER is 2^53: still exact); anything else is refused rather than stored wrong.
 
 const FORMAT = 1;
 const STATUSES: readonly RunState[] = ['running', 'success', 'warning', 'failure', 'timeout', 'skipped'];
 const STATUS_CODE = new Map(STATUSES.map((s, i) => [s, i]));
-/** Fields per entry, each at most 8 varint bytes (values below 2^54). */
+/** Fields per entry, each at most 8 varint bytes (values up to 2^53). */
 const MAX_ENTRY_BYTES = 7 * 8;
+/** The largest integer a double holds exactly with its neighbours below: the varint arithmetic stays exact. */
+const MAX_STORED = 2 ** 53;
 
 // Zigzag without bit operations (those cut to 32 bits): 0, -1, 1, -2 … → 0, 1, 2, 3 …
 const zig = (v: number) => (v >= 0 ? 2 * v : -2 * v - 1);
@@ -25,7 +28,7 @@ export function encodeBackups(entries: readonly BackupEntry[]): Buffer {
   const out = Buffer.allocUnsafe(2 + entries.length * MAX_ENTRY_BYTES);
   let at = 0;
   const put = (v: number) => {
-    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`not storable in a job state: ${v}`);
+    if (!Number.isInteger(v) || v < 0 || v > MAX_STORED) throw new RangeError(`not storable in a job state: ${v}`);
     while (v >= 128) {
       out[at++] = (v % 128) + 128;
       v = Math.floor(v / 128);
