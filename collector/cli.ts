@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../shared/config-file';
 import { formatDuration, parseDuration } from '../shared/duration';
 import { NAME_RE } from '../shared/protocol';
+import { visibleText } from '../shared/display-text';
 import { VERSION } from '../shared/version';
 import { listAgents } from './agents';
 import { buildApp } from './app';
@@ -196,11 +197,12 @@ function collectorUrlHint(listen: string): string {
 function agents(config: CollectorConfig, io: Io): number {
   const db = openDb(config.database);
   try {
+    // The version is agent-supplied: an escape sequence in it must not drive the terminal.
     const rows = listAgents(db).map((a) => [
-      a.name,
+      visibleText(a.name),
       a.source,
       a.lastSeen === null ? 'never' : new Date(a.lastSeen).toISOString().replace(/\.\d+Z$/, 'Z'),
-      a.version ?? '-',
+      a.version === null ? '-' : visibleText(a.version),
       String(a.jobs),
     ]);
     io.out(table(['NAME', 'SOURCE', 'LAST SEEN', 'VERSION', 'JOBS'], rows));

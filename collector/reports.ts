@@ -1,3 +1,4 @@
+import { markdownText } from '../shared/display-text';
 import type { Db } from './db';
 import type { NotificationMessage } from './notify/types';
 
@@ -102,7 +103,8 @@ export function reportMarkdown(r: Report): string {
     '',
     `Verifications: ${r.verifications.passed} passed, ${r.verifications.failed} failed. Restore drills: ${r.restoreDrills.passed} passed, ${r.restoreDrills.failed} failed${r.restoreDrills.slowestMs !== null ? `, slowest ${mins(r.restoreDrills.slowestMs)}` : ''}.`,
     `Open incidents: ${o.critical} critical, ${o.warning} warning, ${o.info} info.`,
-    ...o.titles.map((t) => `- ${t}`),
+    // Incident titles quote agent text (mounts, devices, errors): escaped for Markdown.
+    ...o.titles.map((t) => `- ${markdownText(t)}`),
   ].join('\n');
 }
 

@@ -2,7 +2,7 @@ import { agentSilent } from '../rules/agent-silent';
 import { assetStates } from '../rules/asset-state';
 import type { EvaluationInput, JobView, Severity } from '../rules/types';
 import { nextDue } from '../rules/util';
-import { boundLabel, SERIES_LIMITS, type SeriesLimits } from './bounds';
+import { boundLabel, labelText, SERIES_LIMITS, type SeriesLimits } from './bounds';
 import { FAMILY_NAMES, METRIC_PREFIX, type FamilyName, type Labels, type Snapshot } from './families';
 
 /** What the metrics are computed from: the rules' input plus what only the metrics show. */
@@ -43,7 +43,7 @@ export function metricsSnapshot(input: MetricsInput, now: number, limits: Series
   };
   const jobLabels = new Map<string, Labels>();
   for (const j of evaluation.jobs) {
-    const labels = { agent: j.agent, backup_job: j.job, asset: j.asset, tier: String(j.tier), target: j.target.name };
+    const labels = { agent: labelText(j.agent), backup_job: labelText(j.job), asset: labelText(j.asset), tier: String(j.tier), target: labelText(j.target.name) };
     jobLabels.set(`${j.agent}\0${j.job}`, labels);
     addJob(add, j, labels, nextRun(j));
   }
@@ -55,7 +55,7 @@ export function metricsSnapshot(input: MetricsInput, now: number, limits: Series
   }
 
   for (const a of assetStates(evaluation, now)) {
-    const labels = { asset: a.asset, tier: String(a.tier) };
+    const labels = { asset: labelText(a.asset), tier: String(a.tier) };
     if (a.ageMs !== null) add('asset_rpo_age_seconds', labels, seconds(a.ageMs));
     add('asset_rpo_seconds', labels, seconds(a.rpoMs));
     add('asset_rto_seconds', labels, seconds(a.rtoMs));
@@ -68,22 +68,23 @@ export function metricsSnapshot(input: MetricsInput, now: number, limits: Series
 
   const silent = new Set(agentSilent(evaluation, now).map((f) => f.agent));
   for (const a of evaluation.agents) {
-    const labels = { agent: a.agent };
+    const agent = labelText(a.agent);
+    const labels = { agent };
     if (a.lastSeen !== null) add('agent_last_seen_timestamp_seconds', labels, seconds(a.lastSeen));
     add('agent_up', labels, a.lastSeen !== null && !silent.has(a.agent) ? 1 : 0);
     // Mounts are cut to a bounded length; two that become equal would be one series, so the
     // second is dropped like any filesystem beyond the per-agent cap.
     const mounts = new Set<string>();
     for (const fs of a.filesystems) {
-      const mount = boundLabel(fs.mount, limits.mountLength);
+      const mount = boundLabel(labelText(fs.mount), limits.mountLength);
       if (mounts.size >= limits.filesystemsPerAgent || mounts.has(mount)) {
         drop('filesystem_size_bytes');
         drop('filesystem_used_bytes');
         continue;
       }
       mounts.add(mount);
-      add('filesystem_size_bytes', { agent: a.agent, mount }, fs.sizeBytes);
-      add('filesystem_used_bytes', { agent: a.agent, mount }, fs.usedBytes);
+      add('filesystem_size_bytes', { agent, mount }, fs.sizeBytes);
+      add('filesystem_used_bytes', { agent, mount }, fs.usedBytes);
     }
   }
 

@@ -1,3 +1,4 @@
+import { markdownText, visibleText } from '../../shared/display-text';
 import type { IncidentRow } from '../incidents/types';
 import type { NotificationMessage, NotifyEvent } from './types';
 
@@ -10,22 +11,28 @@ export interface MessageOptions {
 
 const PREFIX: Record<Exclude<NotifyEvent, 'report'>, string> = { open: '', reminder: 'Still failing: ', resolved: 'Resolved: ' };
 
+/**
+ * The title is plain text, the body Markdown. Titles and details quote agent text (errors,
+ * mounts, devices): the title gets its hidden characters made visible, every agent-derived
+ * string in the body is escaped for Markdown (shared/display-text.ts).
+ */
 export function incidentMessage(incident: IncidentRow, event: Exclude<NotifyEvent, 'report'>, now: number, opts: MessageOptions = {}): NotificationMessage {
+  const md = markdownText;
   const where = incident.asset ? `[${incident.asset}] ` : '';
-  const lines: string[] = [incident.detail, ''];
-  if (incident.asset) lines.push(`**Asset:** ${incident.asset} (tier ${incident.tier})`);
-  if (incident.agent || incident.job) lines.push(`**Job:** ${[incident.agent, incident.job].filter(Boolean).join(' / ')}`);
-  if (incident.target) lines.push(`**Target:** ${incident.target}`);
+  const lines: string[] = [md(incident.detail), ''];
+  if (incident.asset) lines.push(`**Asset:** ${md(incident.asset)} (tier ${incident.tier})`);
+  if (incident.agent || incident.job) lines.push(`**Job:** ${md([incident.agent, incident.job].filter(Boolean).join(' / '))}`);
+  if (incident.target) lines.push(`**Target:** ${md(incident.target)}`);
   lines.push(`**Since:** ${new Date(incident.since).toISOString()} (${formatAge(now - incident.since)} ago)`);
   if (event === 'resolved') lines.push(`**Resolved:** after ${formatAge(now - incident.since)}`);
-  if (incident.ackedBy) lines.push(`**Acknowledged by:** ${incident.ackedBy}`);
+  if (incident.ackedBy) lines.push(`**Acknowledged by:** ${md(incident.ackedBy)}`);
   const tags = [incident.rule];
   if (incident.asset) tags.push(incident.asset);
   tags.push(`tier${incident.tier}`);
   const m: NotificationMessage = {
     event,
     severity: incident.severity,
-    title: `${PREFIX[event]}${where}${incident.title}`,
+    title: visibleText(`${PREFIX[event]}${where}${incident.title}`),
     body: lines.join('\n').trim(),
     tags,
     tier: incident.tier,

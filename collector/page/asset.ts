@@ -1,7 +1,7 @@
 import type { AssetDetailView, CopyRow, DrillRow, Runbook, RunRow } from '../view/asset';
 import { lineChart } from './chart';
 import { ago, bytes, duration, statusClass, statusText, time, until } from './format';
-import { esc } from './html';
+import { esc, escAttr } from './html';
 import { layout, table } from './layout';
 
 // One asset: can it come back, from where, and how. Logs are fetched on demand, not inlined.
@@ -46,7 +46,7 @@ function copyRow(c: CopyRow, now: number): string {
 }
 
 function logLink(r: RunRow): string {
-  return r.hasLog ? `<a class="log" href="/api/v1/runs/${esc(encodeURIComponent(r.runId))}/log" data-run="${esc(r.runId)}">Show log</a>` : '–';
+  return r.hasLog ? `<a class="log" href="/api/v1/runs/${escAttr(encodeURIComponent(r.runId))}/log" data-run="${escAttr(r.runId)}">Show log</a>` : '–';
 }
 
 function runRow(r: RunRow): string {

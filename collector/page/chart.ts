@@ -1,4 +1,4 @@
-import { esc } from './html';
+import { esc, escAttr } from './html';
 
 // Server-rendered SVG line charts: no library, no script. Series differ in dash pattern as
 // well as colour, and the chart carries a text summary for screen readers.
@@ -58,5 +58,5 @@ export function lineChart(o: { id: string; title: string; series: ChartSeries[];
       return `<li><svg width="28" height="10" aria-hidden="true"><line x1="0" y1="5" x2="28" y2="5" stroke="${st.stroke}" stroke-width="2"${st.dash ? ` stroke-dasharray="${st.dash}"` : ''}/></svg> ${esc(s.label)}</li>`;
     })
     .join('');
-  return `<figure class="chart"><figcaption>${esc(o.title)}</figcaption><svg viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="${id}t ${id}d"><title id="${id}t">${esc(o.title)}</title><desc id="${id}d">${esc(desc)}</desc>${axes}${lines}</svg><ul class="legend">${legend}</ul></figure>`;
+  return `<figure class="chart"><figcaption>${esc(o.title)}</figcaption><svg viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="${id}t ${id}d"><title id="${id}t">${escAttr(o.title)}</title><desc id="${id}d">${escAttr(desc)}</desc>${axes}${lines}</svg><ul class="legend">${legend}</ul></figure>`;
 }

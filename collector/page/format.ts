@@ -1,5 +1,5 @@
 import { humanBytes, humanDuration } from '../rules/util';
-import { esc } from './html';
+import { esc, escAttr } from './html';
 
 // Text for times, sizes and states. Every state carries a symbol and a word, never colour alone.
 
@@ -35,5 +35,5 @@ export function until(iso: string | null, now: number): string {
 /** A machine-readable time with a short UTC text: "2025-01-01 03:00 UTC". */
 export function time(iso: string | null): string {
   if (iso === null) return '–';
-  return `<time datetime="${esc(iso)}">${esc(iso.slice(0, 16).replace('T', ' '))} UTC</time>`;
+  return `<time datetime="${escAttr(iso)}">${esc(iso.slice(0, 16).replace('T', ' '))} UTC</time>`;
 }

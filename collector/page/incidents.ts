@@ -1,6 +1,6 @@
 import type { IncidentItem, IncidentsView } from '../view/incidents';
 import { time } from './format';
-import { esc } from './html';
+import { esc, escAttr } from './html';
 import { layout, table } from './layout';
 
 // Incidents with acknowledge and mute. The actions call the admin API with the token typed
@@ -25,7 +25,7 @@ ${table('resolved', 'Resolved incidents, newest first', v.resolved.map(resolvedR
 }
 
 function where(i: IncidentItem): string {
-  const asset = i.asset ? `<a href="/assets/${esc(encodeURIComponent(i.asset))}">${esc(i.asset)}</a>` : '–';
+  const asset = i.asset ? `<a href="/assets/${escAttr(encodeURIComponent(i.asset))}">${esc(i.asset)}</a>` : '–';
   return `${asset}${i.job ? `<br><small>${esc(i.agent ?? '')}/${esc(i.job)}</small>` : i.agent ? `<br><small>${esc(i.agent)}</small>` : ''}`;
 }
 
@@ -33,7 +33,7 @@ function openRow(i: IncidentItem): string {
   const state = [i.acknowledged ? `✔ acknowledged${i.ackedBy ? ` by ${esc(i.ackedBy)}` : ''}` : '● unacknowledged', i.muted ? '🔕 muted' : ''].filter(Boolean).join('<br>');
   const ack = i.acknowledged ? '' : `<button type="button" class="act" data-action="ack" data-id="${i.id}">Acknowledge</button>`;
   const mute = i.asset
-    ? ` <button type="button" class="act" data-action="mute" data-asset="${esc(i.asset)}" data-hours="24">Mute ${esc(i.asset)} for 24 h</button>`
+    ? ` <button type="button" class="act" data-action="mute" data-asset="${escAttr(i.asset)}" data-hours="24">Mute ${esc(i.asset)} for 24 h</button>`
     : '';
   return (
     `<tr id="incident-${i.id}"><td class="${sevClass(i.severity)}">${SEVERITY[i.severity]}</td><th scope="row">${esc(i.title)}<br><small>${esc(i.detail)}</small></th>` +

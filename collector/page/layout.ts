@@ -1,4 +1,4 @@
-import { esc } from './html';
+import { esc, escAttr } from './html';
 import { TABLES, type TableKind } from './tables';
 
 export type Section = 'overview' | 'incidents' | 'reports' | null;
@@ -18,12 +18,12 @@ export function layout(o: { title: string; section: Section; generatedAt: string
   const nav = NAV.map(([id, href, label]) => `<a href="${href}"${o.section === id ? ' aria-current="page"' : ''}>${label}</a>`).join(' ');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${esc(o.title)} · Lifeline</title><link rel="stylesheet" href="/static/app.css"><script src="/static/app.js" defer></script>
+<title>${escAttr(o.title)} · Lifeline</title><link rel="stylesheet" href="/static/app.css"><script src="/static/app.js" defer></script>
 <noscript><meta http-equiv="refresh" content="60"></noscript></head><body>
 <a class="skip" href="#main">Skip to content</a>
 <header><span class="brand">Lifeline</span><nav aria-label="Main">${nav}</nav></header>
 <main id="main" tabindex="-1" data-refresh="30">${o.main}</main>
-<footer><p>Generated <span id="generated">${esc(o.generatedAt)}</span> · <a href="${esc(o.json)}">JSON</a></p></footer>
+<footer><p>Generated <span id="generated">${esc(o.generatedAt)}</span> · <a href="${escAttr(o.json)}">JSON</a></p></footer>
 </body></html>`;
 }
 
@@ -35,5 +35,5 @@ export function table(kind: TableKind, caption: string, rows: string[], empty: s
   const head = TABLES[kind];
   const th = head.map((h) => `<th scope="col">${esc(h)}</th>`).join('');
   const body = rows.length ? rows.join('') : `<tr><td class="empty" colspan="${head.length}">${esc(empty)}</td></tr>`;
-  return `<div class="scroll" role="region" aria-label="${esc(caption)}" tabindex="0"><table class="cards t-${kind}"><caption>${esc(caption)}</caption><thead><tr>${th}</tr></thead><tbody>${body}</tbody></table></div>`;
+  return `<div class="scroll" role="region" aria-label="${escAttr(caption)}" tabindex="0"><table class="cards t-${kind}"><caption>${esc(caption)}</caption><thead><tr>${th}</tr></thead><tbody>${body}</tbody></table></div>`;
 }

@@ -1,6 +1,6 @@
 import type { AgentRow, AssetRow, OverviewView, TierSection } from '../view/overview';
 import { ago, bytes, duration, statusClass, statusText, until } from './format';
-import { esc } from './html';
+import { esc, escAttr } from './html';
 import { layout, table } from './layout';
 
 // The overview: the verdict first, then each tier's assets, then the agents. Rows are kept
@@ -37,7 +37,7 @@ function assetRow(a: AssetRow, now: number): string {
   const last = r ? `${statusText(r.status)} ${short(now - Date.parse(r.at))} ago` : '– none';
   const why = risky ? `<br><small>${esc(a.risks.join('; '))}</small>` : '';
   return (
-    `<tr${risky ? ' class="risk"' : ''}><th scope="row"><a href="/assets/${esc(encodeURIComponent(a.asset))}">${esc(a.asset)}</a>${why}</th>` +
+    `<tr${risky ? ' class="risk"' : ''}><th scope="row"><a href="/assets/${escAttr(encodeURIComponent(a.asset))}">${esc(a.asset)}</a>${why}</th>` +
     `${cell(a.rpoOk ? '' : 'bad', age)}${cell(b.ok ? '' : 'bad', `${b.ok ? '✔' : '✖'} ${b.copies}/${b.media.length}/${b.offsite}`)}` +
     `${cell(r ? trouble(statusClass(r.status)) : 'warn', last)}<td>${until(a.nextRunAt, now)}</td><td>${a.openIncidents}</td></tr>`
   );
@@ -55,7 +55,7 @@ function short(ms: number): string {
 function agentRow(a: AgentRow, now: number): string {
   const seen = a.lastSeen === null ? '<td class="warn">– never</td>' : cell(a.silent ? 'bad' : '', `${a.silent ? '✖ silent, ' : '✔ '}${ago(a.lastSeen, now)}`);
   const disks = a.filesystems
-    .map((f) => `<li>${esc(f.mount)} <meter value="${(f.usedPct / 100).toFixed(3)}" high="0.8" aria-label="${esc(f.mount)} used"></meter> ${f.usedPct} % of ${bytes(f.sizeBytes)}</li>`)
+    .map((f) => `<li>${esc(f.mount)} <meter value="${(f.usedPct / 100).toFixed(3)}" high="0.8" aria-label="${escAttr(f.mount)} used"></meter> ${f.usedPct} % of ${bytes(f.sizeBytes)}</li>`)
     .join('');
   return `<tr><th scope="row">${esc(a.name)}</th><td>${esc(a.hostname ?? '–')}</td><td>${esc(a.version ?? '–')}</td>${seen}<td>${disks ? `<ul class="disks">${disks}</ul>` : '–'}</td></tr>`;
 }

@@ -1,3 +1,4 @@
+import { hasHiddenChars, visibleText } from '../../shared/display-text';
 import { envPrefix, restoreDir, shellQuote } from './shell';
 import type { RunbookWriter } from './types';
 
@@ -13,7 +14,10 @@ const prefixGlob = (prefix: string) => `${prefix.replace(/[*?[\]]/g, '[$&]')}*`;
 export const borg: RunbookWriter = {
   needs: ['repository'],
   write(f, { job, snapshot }) {
-    const passcommand = f.passphraseFile ? `cat ${shellQuote(f.passphraseFile)}` : undefined;
+    // borg splits BORG_PASSCOMMAND like a POSIX shell without $'…': a path with hidden
+    // characters cannot be written into it in a form that reads as what runs.
+    const hiddenPath = f.passphraseFile !== undefined && hasHiddenChars(f.passphraseFile);
+    const passcommand = f.passphraseFile && !hiddenPath ? `cat ${shellQuote(f.passphraseFile)}` : undefined;
     const env = envPrefix({ BORG_PASSCOMMAND: passcommand, BORG_RSH: f.rsh, BORG_REMOTE_PATH: f.remotePath });
     const repo = shellQuote(f.repository);
     const prefix = f.archivePrefix ?? defaultPrefix(job);
@@ -23,6 +27,9 @@ export const borg: RunbookWriter = {
     const notes = [`borg extract writes into the current directory: the archived paths come back under /restore/${job}. Run it in / to restore in place.`];
     if (!snapshot && prefix.includes('{hostname}')) notes.push('{hostname} is the name of the host running borg: on another host, replace it with the name of the one that made the backups.');
     if (!f.passphraseFile) notes.push('No passphrase file is configured: borg asks for the passphrase if the repository has one.');
+    if (hiddenPath) {
+      notes.push(`The passphrase file's path holds control, bidirectional or invisible characters (${visibleText(f.passphraseFile!)}): borg asks for the passphrase; type it from that file.`);
+    }
     return { commands: [`mkdir -p ${restoreDir(job)} && cd ${restoreDir(job)}`, `${env}borg extract --list ${archive}`], notes };
   },
 };

@@ -1,3 +1,4 @@
+import { hasHiddenChars, visibleText } from '../../shared/display-text';
 import { fileIn, newestFile, shellQuote } from './shell';
 import type { RunbookWriter, Steps } from './types';
 
@@ -34,9 +35,17 @@ export const command: RunbookWriter = {
   needs: [],
   write(f, { snapshot }) {
     const steps: Steps = f.kind && f.vmid ? proxmox(f, snapshot?.id) : { commands: [], notes: [] };
-    const lines = f.runbook ? f.runbook.split('\n') : [];
+    const written = f.runbook ? f.runbook.split('\n') : [];
+    // A line is shown as written only when what is shown is what runs: one holding a control,
+    // bidi or invisible character is shown visibly in a note instead, never as a command.
+    const lines = written.filter((l) => !hasHiddenChars(l));
     if (lines.length) steps.notes.push(`${lines.length === 1 ? 'One command is' : `${lines.length} commands are`} shown as written in the job's runbook on the agent.`);
-    if (!steps.commands.length && !lines.length) {
+    written.forEach((l, i) => {
+      if (hasHiddenChars(l)) {
+        steps.notes.push(`Line ${i + 1} of the job's runbook holds control, bidirectional or invisible characters and is not offered as a command: ${visibleText(l)}`);
+      }
+    });
+    if (!steps.commands.length && !written.length) {
       steps.notes.push('This command job declares no restore: add command.restore (a Proxmox guest) or command.runbook (your own commands) to its config.');
     }
     return { commands: [...steps.commands, ...lines], notes: steps.notes };

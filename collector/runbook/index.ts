@@ -7,6 +7,7 @@ import { paths } from './paths';
 import { postgres } from './postgres';
 import { rclone } from './rclone';
 import { restic } from './restic';
+import { needsBash } from './shell';
 import type { Runbook, RunbookInput, RunbookWriter } from './types';
 
 export type { Runbook, RunbookInput } from './types';
@@ -16,6 +17,9 @@ export { shellQuote } from './shell';
 export const RUNBOOK_WRITERS: Readonly<Record<string, RunbookWriter>> = Object.freeze({ restic, borg, borgmatic, postgres, mysql, mongodb, paths, rclone, command });
 
 const NO_INVENTORY = 'No inventory of this copy has reached the collector yet: where a command needs the newest copy, it finds it when it runs.';
+const BASH =
+  "Words written $'…' hold control, bidirectional or invisible characters the agent sent, as \\xHH escapes: run these commands in bash, and check those values before you do.";
+const NUL = 'The restore facts or the snapshot id hold a NUL character, which no command can pass to a program: no command can be written.';
 
 function title({ agent, job, driver, snapshot }: RunbookInput): string {
   if (!snapshot) return `Restore ${job} on ${agent} from its newest ${driver} copy`;
@@ -33,6 +37,7 @@ export function restoreRunbook(input: RunbookInput): Runbook {
   const writer = Object.hasOwn(RUNBOOK_WRITERS, input.driver) ? RUNBOOK_WRITERS[input.driver] : undefined;
   if (!writer) return { title: heading, commands: [], notes: [`No runbook is known for the ${input.driver} driver: restore with the tool's own documentation.`] };
   const facts = input.restore ?? {};
+  if (Object.values(facts).some((v) => typeof v === 'string' && v.includes('\0')) || input.snapshot?.id.includes('\0')) return { title: heading, commands: [], notes: [NUL] };
   const missing = writer.needs.filter((key) => !facts[key]);
   if (missing.length) {
     const why = input.restore ? `lack ${missing.join(', ')}` : 'were not sent (an agent older than this collector sends none)';
@@ -40,5 +45,6 @@ export function restoreRunbook(input: RunbookInput): Runbook {
   }
   const { commands, notes } = writer.write(facts, input);
   if (!commands.length) return { title: heading, commands, notes: notes.length ? notes : ["The job's restore facts describe nothing to restore: no command can be written."] };
-  return { title: heading, commands, notes: input.snapshot ? notes : [NO_INVENTORY, ...notes] };
+  const all = input.snapshot ? notes : [NO_INVENTORY, ...notes];
+  return { title: heading, commands, notes: needsBash(commands) ? [...all, BASH] : all };
 }

@@ -1,3 +1,4 @@
+import { visibleText } from '../../shared/display-text';
 import type { CollectorConfig } from '../config';
 import { rulesConfig, tierPolicies } from '../config';
 import type { Db } from '../db';
@@ -74,8 +75,15 @@ export function createViewSource(db: Db, config: CollectorConfig) {
       return { open: store.openIncidents(), resolved, mutes: mutes.all(now) };
     },
 
+    /**
+     * The page shows a log with textContent in a <pre>: its newlines and tabs stay, every other
+     * control or bidi character comes out as a visible stand-in (shared/display-text.ts).
+     */
     runLog(runId: string): RunLog | null {
-      return log.get(runId) ?? null;
+      const run = log.get(runId);
+      if (!run) return null;
+      const shown = (text: string | null) => (text === null ? null : visibleText(text, { multiline: true }));
+      return { ...run, error: shown(run.error), logTail: shown(run.logTail) };
     },
   };
 }

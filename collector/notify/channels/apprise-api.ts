@@ -1,3 +1,4 @@
+import { visibleText } from '../../../shared/display-text';
 import { NotifyError, httpFailure, post, secretFile, type Channel, type NotificationMessage } from '../types';
 
 // Apprise API (caronc/apprise-api). Stateful: POST /notify/{KEY} with the message; the services
@@ -29,8 +30,19 @@ export function parseUrlList(text: string): string[] {
     .filter((l) => l !== '' && !l.startsWith('#'));
 }
 
+/** The Markdown body (already escaped where it quotes agent text), hidden characters made visible. */
 export function appriseBody(m: NotificationMessage): string {
-  return m.clickUrl ? `${m.body}\n\n[Open in Lifeline](${m.clickUrl})` : m.body;
+  const body = visibleText(m.body, { multiline: true });
+  return m.clickUrl ? `${body}\n\n[Open in Lifeline](${m.clickUrl})` : body;
+}
+
+/**
+ * The plain-text title, hidden characters made visible. Apprise converts a title as Markdown
+ * into the HTML of services that have no title field; there a `<`…`>` from an agent could be
+ * markup, so angle brackets become ‹ › (a title never needs real ones).
+ */
+export function appriseTitle(m: NotificationMessage): string {
+  return visibleText(m.title).replace(/</g, '‹').replace(/>/g, '›');
 }
 
 export const appriseApi: Channel<AppriseApiOptions> = {
@@ -38,7 +50,7 @@ export const appriseApi: Channel<AppriseApiOptions> = {
   options: (z) => z.object({ url: z.url({ protocol: /^https?$/ }), urlsFile: secretFile(z).optional(), tag: z.string().min(1).optional() }),
 
   async send(m, o, io) {
-    const payload: Record<string, string> = { title: m.title, body: appriseBody(m), type: appriseType(m), format: 'markdown' };
+    const payload: Record<string, string> = { title: appriseTitle(m), body: appriseBody(m), type: appriseType(m), format: 'markdown' };
     if (o.urlsFile) {
       const urls = parseUrlList(await io.readSecret(o.urlsFile));
       if (urls.length === 0) throw new NotifyError(`apprise-api: ${o.urlsFile} lists no URL`, false);

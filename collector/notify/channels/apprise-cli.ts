@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { NotifyError, type Channel } from '../types';
-import { appriseBody, appriseType } from './apprise-api';
+import { appriseBody, appriseTitle, appriseType } from './apprise-api';
 
 // The apprise CLI, run as argv (never a shell). Service URLs usually hold tokens: put them in
 // `urlsFile` (Apprise's text config: one URL per line), which is handed to apprise with
@@ -26,7 +26,7 @@ function describe(stderr: string, o: AppriseCliOptions): string {
 
 export function appriseArgv(m: Parameters<Channel['send']>[0], o: AppriseCliOptions): string[] {
   // `--opt=value` so a title or body starting with "-" is never taken for an option.
-  const argv = [`--title=${m.title}`, `--body=${appriseBody(m)}`, `--notification-type=${appriseType(m)}`, '--input-format=markdown'];
+  const argv = [`--title=${appriseTitle(m)}`, `--body=${appriseBody(m)}`, `--notification-type=${appriseType(m)}`, '--input-format=markdown'];
   if (o.urlsFile) argv.push(`--config=${o.urlsFile}`);
   if (o.tag) argv.push(`--tag=${o.tag}`);
   argv.push(...(o.urls ?? []));

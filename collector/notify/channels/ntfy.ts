@@ -1,3 +1,4 @@
+import { visibleText } from '../../../shared/display-text';
 import { httpFailure, post, secretFile, truncateUtf8, type Channel, type NotificationMessage } from '../types';
 
 // ntfy publish API: POST the body to the topic URL, metadata in X-* headers.
@@ -35,9 +36,13 @@ export function ntfyTags(m: NotificationMessage): string {
   return [first, ...m.tags.map((t) => t.replace(/[,\r\n]/g, ' '))].join(',');
 }
 
-/** Header values must be ASCII: ntfy decodes RFC 2047 encoded words for the rest. */
+/**
+ * Header values must be ASCII: ntfy decodes RFC 2047 encoded words for the rest. Line breaks
+ * become spaces; other control and bidi characters their visible stand-ins, so a title shows
+ * what it holds and never reads backwards.
+ */
 export function headerValue(text: string): string {
-  const clean = text.replace(/[\r\n]+/g, ' ');
+  const clean = visibleText(text.replace(/[\r\n]+/g, ' '));
   return /^[\x20-\x7e]*$/.test(clean) ? clean : `=?UTF-8?B?${Buffer.from(clean, 'utf8').toString('base64')}?=`;
 }
 
@@ -69,7 +74,9 @@ export const ntfy: Channel<NtfyOptions> = {
       const pass = await io.readSecret(o.passwordFile);
       headers.Authorization = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
     }
-    const res = await post(io, 'ntfy', o.url, { headers, body: truncateUtf8(m.body, NTFY_MAX_BYTES) });
+    // The body is Markdown already escaped where it quotes agent text (notify/message.ts,
+    // reports.ts); hidden characters are made visible here too, whoever wrote the message.
+    const res = await post(io, 'ntfy', o.url, { headers, body: truncateUtf8(visibleText(m.body, { multiline: true }), NTFY_MAX_BYTES) });
     if (!res.ok) throw await httpFailure('ntfy', res);
     await res.body?.cancel();
   },
