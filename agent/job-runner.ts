@@ -6,7 +6,7 @@ import type { RetryPolicy } from '../shared/tiers';
 import type { AgentConfig, JobConfig } from './config';
 import { DRIVERS } from './drivers';
 import type { Driver, DriverContext, OperationOutcome } from './drivers/types';
-import { describeFsError, writeFileAtomic } from './durable-file';
+import { describeFsError, isNoSpace, writeFileAtomic } from './durable-file';
 import { acquireLock, type Lock } from './file-lock';
 import { buildJobEnv } from './job-env';
 import { LogTail } from './log-tail';
@@ -66,7 +66,13 @@ export async function runJob(job: JobConfig, opts: RunJobOptions): Promise<JobRe
   const rec: Recorder = (msg) => record(opts, msg, result.unrecorded);
   let lock: Lock | null;
   try {
-    lock = takeLock(opts.config.stateDir, job.name);
+    try {
+      lock = takeLock(opts.config.stateDir, job.name);
+    } catch (err) {
+      // A full disk: the lock file's block comes out of the spool's reserve, so the backup runs.
+      if (!isNoSpace(err) || !opts.spool.makeRoom()) throw err;
+      lock = takeLock(opts.config.stateDir, job.name);
+    }
   } catch (err) {
     // No lock, no run: two operations on one repository at once are worse than one missed.
     const report = instantReport(job, task, opts.trigger, 'failure', `cannot take the job lock: ${describeFsError(err, join(opts.config.stateDir, 'locks'))}`);

@@ -1,7 +1,7 @@
-import { mkdirSync, readdirSync, readFileSync, renameSync, statfsSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statfsSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Message, Unsequenced } from '../shared/protocol';
-import { describeFsError, fsyncDir, isMissing, isNoSpace, unlinkQuiet, writeFileAtomic } from './durable-file';
+import { describeFsError, fsyncDir, isMissing, isNoSpace, unlinkQuiet, writeFileAtomic, writeFully } from './durable-file';
 import { withLockSync } from './file-lock';
 
 // The durable outbox. Each message is one file named by its seq, written in full to a temp file,
@@ -59,6 +59,8 @@ const LOCK_WAIT_MS = 10_000;
 /** Room for a run result with its full log tail, a few heartbeats and the seq counter's rewrites. */
 export const RESERVE_BYTES = 1024 * 1024;
 
+const LOST_WIDTH = 21;
+const counterText = (n: number) => `${String(n).padStart(LOST_WIDTH - 1, ' ')}\n`;
 const nameOf = (seq: number) => `${String(seq).padStart(20, '0')}.json`;
 const seqOf = (name: string) => Number(name.slice(0, 20));
 
@@ -120,6 +122,7 @@ export class Spool {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.rescan();
     this.ensureReserve();
+    this.ensureLostCounter();
   }
 
   /**
@@ -233,7 +236,7 @@ export class Spool {
       } catch (err) {
         if (attempt >= 2) throw err;
         if (isMissing(err) && this.recreateDir()) continue;
-        if (isNoSpace(err) && this.releaseReserve()) continue;
+        if (isNoSpace(err) && this.makeRoom()) continue;
         throw err;
       }
     }
@@ -282,7 +285,11 @@ export class Spool {
     }
   }
 
-  private releaseReserve(): boolean {
+  /**
+   * Gives up the reserve, for a write on the same filesystem that must not fail (the job lock
+   * before a backup); false when there is none left.
+   */
+  makeRoom(): boolean {
     try {
       unlinkSync(this.reserveFile);
     } catch {
@@ -329,13 +336,34 @@ export class Spool {
     this.saveLost();
   }
 
+  // The lost counter is made at full width while there is room, and then rewritten in place: a
+  // full disk has no block for a new file, but an existing one can be overwritten.
+  private ensureLostCounter(): void {
+    try {
+      if (statSync(this.lostFile).size === LOST_WIDTH) return;
+    } catch {
+      /* missing: make it */
+    }
+    try {
+      writeFileAtomic(this.lostFile, counterText(readNumber(this.lostFile) ?? 0));
+    } catch {
+      // No room yet: made on a later start.
+    }
+  }
+
   private saveLost(): void {
     if (this.unsavedLost === 0) return;
     try {
-      writeFileAtomic(this.lostFile, `${(readNumber(this.lostFile) ?? 0) + this.unsavedLost}\n`);
+      const fd = openSync(this.lostFile, 'r+');
+      try {
+        writeFully(fd, counterText((readNumber(this.lostFile) ?? 0) + this.unsavedLost));
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
       this.unsavedLost = 0;
     } catch {
-      // Still full: kept in memory and counted in stats() until it can be written.
+      // No counter file (it could not be made): kept in memory and counted in stats().
     }
   }
 

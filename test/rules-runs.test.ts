@@ -24,6 +24,28 @@ for (const [status, rules] of STATUS) {
   });
 }
 
+// A failed attempt whose agent planned a retry (retryAt) waits for it: T0 fails at 01:10, the
+// retry is due 01:25, the grace is 1 h; the last success was the day before (RPO 24 h).
+const RETRY_AT = T0 + 25 * MIN;
+const GRACE = HOUR;
+const RETRY: [string, { now: number; lastSuccess: number | null; retryAt?: number; attempt?: number }, string[]][] = [
+  ['a failure with no retry planned is raised at once', { now: T0 + 11 * MIN, lastSuccess: T0 - 23 * HOUR }, ['failed-run']],
+  ['a failure waiting for its retry raises nothing', { now: T0 + 11 * MIN, lastSuccess: T0 - 23 * HOUR, retryAt: RETRY_AT }, []],
+  ['still nothing at the last moment of the retry\'s grace', { now: RETRY_AT + GRACE, lastSuccess: T0 - 23 * HOUR, retryAt: RETRY_AT }, []],
+  ['a retry that never reported is raised 1 ms after its grace', { now: RETRY_AT + GRACE + 1, lastSuccess: T0 - 23 * HOUR, retryAt: RETRY_AT }, ['failed-run']],
+  ['waiting that would break the RPO raises at once', { now: T0 + 11 * MIN, lastSuccess: RETRY_AT - 24 * HOUR, retryAt: RETRY_AT }, ['failed-run']],
+  ['the last attempt failing (no further retry) is raised', { now: T0 + 11 * MIN, lastSuccess: T0 - 23 * HOUR, attempt: 2 }, ['failed-run']],
+];
+for (const [behaviour, c, rules] of RETRY) {
+  test(behaviour, () => {
+    const bad = run({ startedAt: T0, status: 'failure', error: 'connection reset', retryAt: c.retryAt ?? null, attempt: c.attempt ?? 1 });
+    const j = job({ lastBackup: bad, lastOutcome: bad, lastSuccess: c.lastSuccess, recentBackups: [bad] });
+    const findings = failedRun(input({ jobs: [j], config: { ...input().config, graceMs: GRACE } }), c.now);
+    assert.deepEqual(findings.map((f) => f.rule), rules);
+    if (c.attempt === 2) assert.match(findings[0].detail, /attempt 2: the earlier attempts failed too/);
+  });
+}
+
 test('a failed backup names the error, the target and the last success', () => {
   const ok = run({ startedAt: T0 - 24 * HOUR });
   const bad = run({ startedAt: T0, status: 'failure', error: 'Fatal: unable to open repository' });

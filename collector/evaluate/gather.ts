@@ -39,7 +39,7 @@ interface ContentRow {
   invAt: number | null;
 }
 
-type RunRow = [number, string, RunView['operation'], RunView['status'], number, number | null, number | null, number | null, number | null, string | null];
+type RunRow = [number, string, RunView['operation'], RunView['status'], number, number | null, number | null, number | null, number | null, string | null, number | null, number | null];
 
 /** What a job's history adds to its view. */
 type History = Pick<JobView, 'lastBackup' | 'lastOutcome' | 'lastSuccess' | 'recentBackups' | 'lastVerify' | 'lastRestoreTest' | 'lastPrune' | 'inventory'>;
@@ -87,7 +87,7 @@ function newGatherer(db: Db) {
   // as arrays: over thousands of jobs, one object per run instead of two.
   const runs = db
     .prepare<[string], RunRow>(
-      `SELECT id, run_id, operation, status, started_at, finished_at, duration_ms, bytes_added, bytes_total, error
+      `SELECT id, run_id, operation, status, started_at, finished_at, duration_ms, bytes_added, bytes_total, error, retry_at, attempt
        FROM runs WHERE id IN (SELECT value FROM json_each(?))`,
     )
     .raw(true);
@@ -108,8 +108,9 @@ function newGatherer(db: Db) {
                  LEFT JOIN inventory i ON i.agent_id = j.agent_id AND i.job = j.name AND i.target = j.target_name
      WHERE j.active = 1`,
   );
-  const agents = db.prepare<[], { id: number; agent: string; lastSeen: number | null; heartbeatMs: number | null; facts: string | null }>(
-    `SELECT a.id, a.name AS agent, a.last_seen AS lastSeen, a.heartbeat_ms AS heartbeatMs, h.facts
+  const agents = db.prepare<[], AgentRow>(
+    `SELECT a.id, a.name AS agent, a.last_seen AS lastSeen, a.heartbeat_ms AS heartbeatMs, h.facts,
+            a.clock_skew_ms AS clockSkewMs, a.spool_rejected AS rejected, a.spool_lost AS lost, a.spool_error AS spoolError
      FROM agents a LEFT JOIN host_facts h ON h.agent_id = a.id WHERE a.source <> 'removed'`,
   );
   const usage = db.prepare<[number, string], { at: number; usedBytes: number }>(
@@ -173,8 +174,8 @@ function newGatherer(db: Db) {
       for (const k of [s.backups[0], outcome, s.lastVerify, s.lastRestoreTest, s.lastPrune]) if (k) ids.push(k.id);
     }
     const byId = new Map<number, RunView>();
-    for (const [id, runId, operation, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal, error] of ids.length ? runs.all(JSON.stringify(ids)) : []) {
-      byId.set(id, { runId, operation, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal, error });
+    for (const [id, runId, operation, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal, error, retryAt, attempt] of ids.length ? runs.all(JSON.stringify(ids)) : []) {
+      byId.set(id, { runId, operation, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal, error, retryAt, attempt });
     }
     const view = (k: RunKey | undefined | null) => (k ? (byId.get(k.id) ?? null) : null);
     for (const { r, state, outcome } of read) {
@@ -226,7 +227,8 @@ function newGatherer(db: Db) {
         agent: a.agent,
         lastSeen: a.lastSeen,
         heartbeatMs: a.heartbeatMs ?? 60_000,
-        clockOffsetMs: typeof facts.clockOffsetMs === 'number' ? facts.clockOffsetMs : null,
+        clockSkewMs: a.clockSkewMs ?? (typeof facts.clockOffsetMs === 'number' ? -facts.clockOffsetMs : null),
+        ...(a.rejected || a.lost || a.spoolError ? { spool: { rejected: a.rejected ?? 0, lost: a.lost ?? 0, error: a.spoolError } } : {}),
         filesystems: (facts.filesystems ?? []).map((f) => ({
           mount: f.mount,
           sizeBytes: f.sizeBytes,
@@ -268,7 +270,21 @@ function parseInventory(snapshots: string, times: string | null, updatedAt: numb
   };
 }
 
+interface AgentRow {
+  id: number;
+  agent: string;
+  lastSeen: number | null;
+  heartbeatMs: number | null;
+  facts: string | null;
+  /** Measured on each request (agent minus collector); older agents only report it in host facts. */
+  clockSkewMs: number | null;
+  rejected: number | null;
+  lost: number | null;
+  spoolError: string | null;
+}
+
 interface HostFacts {
+  /** Collector clock minus agent clock, as the agent measured it from the collector's Date header. */
   clockOffsetMs?: number;
   filesystems?: { mount: string; sizeBytes: number; usedBytes: number }[];
   disks?: { device: string; smartOk?: boolean | null; detail?: string }[];

@@ -1,4 +1,5 @@
 import { nextRunMs } from '../../shared/schedule';
+import { retryWaitUntil } from '../rules/failed-run';
 import type { JobView, RulesConfig, Tier, TierPolicyView } from '../rules/types';
 
 const HOUR = 3_600_000;
@@ -23,6 +24,7 @@ export function recheckAt(job: JobView, tiers: Record<Tier, TierPolicyView>, con
     next(job.schedule, lastStart, job.timezone) + config.graceMs + 1,
     (job.lastSuccess ?? job.knownSince) + tiers[job.tier].rpoMs + 1,
     job.lastBackup?.status === 'running' && job.timeoutMs > 0 ? job.lastBackup.startedAt + job.timeoutMs + 1 : Infinity,
+    (retryWaitUntil(job, { tiers, config }) ?? Infinity) + 1,
     next(job.verifySchedule, job.lastVerify?.startedAt ?? job.knownSince, job.timezone) + config.verifyGraceMs + 1,
     next(job.restoreTestSchedule, job.lastRestoreTest?.startedAt ?? job.knownSince, job.timezone) + config.verifyGraceMs + 1,
     now + maxWaitMs,

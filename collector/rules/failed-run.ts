@@ -1,4 +1,4 @@
-import type { EvaluationInput, Finding, RunView } from './types';
+import type { EvaluationInput, Finding, JobView, RunView } from './types';
 import { isFailed, jobFinding, lastSuccessText, localDateTime } from './util';
 
 function errorText(run: RunView): string {
@@ -6,9 +6,24 @@ function errorText(run: RunView): string {
 }
 
 /**
+ * Until when a failed backup waits for the retry its agent planned (the retry's time + grace),
+ * or null when it does not wait: no retry planned, or waiting would break the RPO (the newest
+ * good copy goes past it before the retry is due). Past that moment the failure is raised.
+ */
+export function retryWaitUntil(job: JobView, input: Pick<EvaluationInput, 'tiers' | 'config'>): number | null {
+  const failed = job.lastOutcome;
+  if (!failed || !isFailed(failed) || failed.retryAt === null || failed.retryAt === undefined) return null;
+  const rpoBreaksAt = (job.lastSuccess ?? job.knownSince) + input.tiers[job.tier].rpoMs;
+  if (rpoBreaksAt <= failed.retryAt) return null;
+  return failed.retryAt + input.config.graceMs;
+}
+
+/**
  * The newest finished backup failed or timed out ('failed-run'), or ended with a warning
  * ('backup-warning', lower severity); the newest prune failed ('prune-failed': retention is
- * not applied). Skipped runs (e.g. a lock held) neither raise nor clear a failure.
+ * not applied). Skipped runs (e.g. a lock held) neither raise nor clear a failure. A failed
+ * attempt with a planned retry raises nothing until the retry is overdue (see retryWaitUntil):
+ * the operator hears of a failure when the last attempt has failed.
  */
 export function failedRun(input: EvaluationInput, now: number): Finding[] {
   const out: Finding[] = [];
@@ -16,12 +31,15 @@ export function failedRun(input: EvaluationInput, now: number): Finding[] {
     const newest = job.lastOutcome;
     if (newest && newest.finishedAt !== null && (isFailed(newest) || newest.status === 'warning')) {
       const when = localDateTime(newest.finishedAt, job.timezone);
-      if (isFailed(newest)) {
+      const wait = retryWaitUntil(job, input);
+      if (isFailed(newest) && (wait === null || now > wait)) {
         const verb = newest.status === 'timeout' ? 'timed out' : 'failed';
+        const attempts = (newest.attempt ?? 1) > 1 ? ` (attempt ${newest.attempt}: the earlier attempts failed too)` : '';
+        const overdue = wait !== null ? ` A retry was planned for ${localDateTime(newest.retryAt!, job.timezone)} and has not reported.` : '';
         out.push(
           jobFinding('failed-run', job, {
             title: `${job.job} on ${job.agent} ${verb}`,
-            detail: `The backup to ${job.target.name} ${verb} at ${when}. ${errorText(newest)} ${capitalize(lastSuccessText(job, now))}.`,
+            detail: `The backup to ${job.target.name} ${verb} at ${when}${attempts}.${overdue} ${errorText(newest)} ${capitalize(lastSuccessText(job, now))}.`,
             since: newest.finishedAt,
           }),
         );

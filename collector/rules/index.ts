@@ -1,4 +1,5 @@
 import { agentSilent } from './agent-silent';
+import { agentSpool } from './agent-spool';
 import { anomalies } from './anomalies';
 import { capacity } from './capacity';
 import { clockSkew } from './clock-skew';
@@ -30,12 +31,13 @@ export const RULES: Readonly<Record<string, Rule>> = Object.freeze({
   smart,
   'agent-silent': agentSilent,
   'clock-skew': clockSkew,
+  'agent-spool': agentSpool,
   anomalies,
   'three-two-one': threeTwoOne,
 });
 
 /** Rules about a whole host: they read every agent, and jobs only for the agent's tier. */
-export const HOST_RULES: readonly string[] = Object.freeze(['capacity', 'smart', 'agent-silent', 'clock-skew']);
+export const HOST_RULES: readonly string[] = Object.freeze(['capacity', 'smart', 'agent-silent', 'clock-skew', 'agent-spool']);
 
 const RANK: Record<Severity, number> = { critical: 0, warning: 1, info: 2 };
 

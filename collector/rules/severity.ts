@@ -11,6 +11,8 @@ const CRITICAL_RULES: ReadonlySet<RuleName> = new Set<RuleName>([
   'restore-drill-failed',
   'smart',
   'agent-silent',
+  // Backup results are being lost on the agent.
+  'cannot-spool',
 ]);
 
 const BY_TIER: Record<'critical' | 'warning', Record<Tier, Severity>> = {

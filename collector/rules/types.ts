@@ -26,6 +26,8 @@ export type RuleName =
   | 'smart'
   | 'agent-silent'
   | 'clock-skew'
+  | 'cannot-spool'
+  | 'reports-set-aside'
   | 'size-anomaly'
   | 'duration-anomaly'
   | 'three-two-one';
@@ -59,6 +61,10 @@ export interface RunView {
   bytesTotal: number | null;
   /** The tool's error text, when it failed. */
   error: string | null;
+  /** A failed attempt whose retry the agent planned: when the next attempt runs. */
+  retryAt?: number | null;
+  /** Which attempt at its scheduled slot this was (1 = the scheduled run). */
+  attempt?: number | null;
 }
 
 /** What the rules compare of a past backup: its outcome and numbers (no ids or texts). */
@@ -153,12 +159,23 @@ export interface AgentView {
   lastSeen: number | null;
   /** The heartbeat interval the agent announced. */
   heartbeatMs: number;
-  /** Agent clock minus collector clock, from sentAt vs receipt; null if unknown. */
-  clockOffsetMs: number | null;
+  /** Agent clock minus collector clock (ms): positive when the agent is ahead; null if unknown. */
+  clockSkewMs: number | null;
+  /** What the agent said of its spool in its newest heartbeat (absent: nothing to say). */
+  spool?: AgentSpoolView;
   /** Filesystems the agent reported. */
   filesystems: FilesystemView[];
   /** Disks and their SMART verdict (null: unknown). */
   disks: { device: string; smartOk: boolean | null; detail?: string }[];
+}
+
+export interface AgentSpoolView {
+  /** Messages set aside in the agent's spool/rejected. */
+  rejected: number;
+  /** Messages the agent could not store at all, ever. */
+  lost: number;
+  /** Why the agent cannot store messages now; null when it can. */
+  error: string | null;
 }
 
 export interface AssetView {

@@ -63,7 +63,7 @@ export function jobWithRun(r: RunView, over: Partial<JobView> = {}): JobView {
 }
 
 export function agent(over: Partial<AgentView> = {}): AgentView {
-  return { agent: 'pve1', lastSeen: null, heartbeatMs: MIN, clockOffsetMs: 0, filesystems: [], disks: [], ...over };
+  return { agent: 'pve1', lastSeen: null, heartbeatMs: MIN, clockSkewMs: 0, filesystems: [], disks: [], ...over };
 }
 
 export function tiers(): Record<Tier, TierPolicyView> {
