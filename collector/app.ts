@@ -4,6 +4,7 @@ import { compressReads } from './compress';
 import type { CollectorConfig } from './config';
 import type { AppContext } from './context';
 import type { Db } from './db';
+import { storageRefusal } from './db-health';
 import { HttpError, httpError } from './errors';
 import { metricsRoute } from './metrics/route';
 import { enrollRoute } from './routes/enroll';
@@ -29,7 +30,7 @@ export function buildApp({ config, db, now = Date.now, logger = false }: BuildOp
   const app = Fastify({ logger, bodyLimit: config.limits.bodyBytes, logController: new OneLineLog() });
 
   app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
-    const e = toHttpError(err, config.limits.bodyBytes);
+    const e = toHttpError(err, config.limits.bodyBytes, db);
     if (e.statusCode >= 500) req.log.error({ err }, 'request failed');
     return reply.code(e.statusCode).headers(e.headers).send(e.body());
   });
@@ -59,12 +60,16 @@ class OneLineLog extends LogController {
   }
 }
 
-/** Maps Fastify's own errors onto ours, so every error body has the same shape and a code. */
-function toHttpError(err: FastifyError | HttpError, bodyLimit: number): HttpError {
+/**
+ * Maps Fastify's own errors onto ours, so every error body has the same shape and a code. A
+ * failing database (full, read-only, I/O error, damaged, locked) is a 503 with Retry-After and is
+ * recorded for /healthz; E_INTERNAL is left for bugs.
+ */
+function toHttpError(err: FastifyError | HttpError, bodyLimit: number, db: Db): HttpError {
   if (err instanceof HttpError) return err;
   if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return httpError('E_BODY_TOO_LARGE', bodyLimit);
   if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return httpError('E_UNSUPPORTED_MEDIA_TYPE');
   const status = err.statusCode ?? 500;
   if (status >= 400 && status < 500) return httpError('E_BAD_REQUEST', err.message);
-  return httpError('E_INTERNAL');
+  return storageRefusal(db, err, 'E_DATABASE') ?? httpError('E_INTERNAL');
 }

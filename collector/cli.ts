@@ -11,7 +11,9 @@ import { startEvaluatorWorker } from './evaluate/worker-host';
 import { OutboxSender } from './notify/outbox';
 import { scheduleReports } from './report-schedule';
 import { DEFAULT_COLLECTOR_CONFIG, loadCollectorConfig, parseListen, rulesConfig, tierPolicies, type CollectorConfig } from './config';
-import { openDb } from './db';
+import { dbFailure, fullDisk, inspectDbFile, openDb, recoveryAdvice, sqliteCode } from './db';
+import { healthOf } from './db-health';
+import { START_CHECK_WAIT_MS, checkAtStart, damagedFailure, dbCheck, dbRecover } from './db-repair';
 import { createToken } from './tokens';
 
 // Import-safe: nothing runs here; collector/main.ts is the entry point that calls main().
@@ -23,6 +25,8 @@ Commands:
   token create NAME [--ttl D]  create a one-time enrollment token for agent NAME (default ttl: enrollTokenTtl)
   agents                       list known agents
   check-config                 validate the config file and exit
+  db check [FILE]              check the database (default: the config's) with PRAGMA quick_check
+  db recover [FILE [NEW]]      copy every readable row of a damaged database into NEW (default FILE.recovered)
 
 Options:
   --config FILE   config file (default: $LIFELINE_CONFIG or ${DEFAULT_COLLECTOR_CONFIG})
@@ -84,6 +88,13 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         loadCollectorConfig(configFile);
         io.out(`OK: ${configFile}\n`);
         return 0;
+      case 'db': {
+        const [sub, file, to, ...more] = rest;
+        if (!(sub === 'check' && to === undefined) && sub !== 'recover') throw new UsageError('expected: db check [FILE] or db recover [FILE [NEW]]');
+        noMoreArgs(more);
+        const db = file ?? loadCollectorConfig(configFile).database;
+        return sub === 'check' ? await dbCheck(db, io) : dbRecover(db, to ?? `${db}.recovered`, io);
+      }
       case undefined:
         throw new UsageError('missing command');
       default:
@@ -108,19 +119,49 @@ function noMoreArgs(rest: string[]): void {
 }
 
 async function serve(config: CollectorConfig, io: Io): Promise<number> {
-  const db = openDb(config.database);
-  const app = buildApp({ config, db, logger: true });
+  const file = config.database;
+  // Only a missing file is a first start. An existing one is checked (PRAGMA quick_check, waited
+  // for a bounded time) before anything writes to it; damage found by then stops the start.
+  const existing = inspectDbFile(file) === 'exists';
+  const start = existing ? await checkAtStart(file) : null;
+  let db;
+  try {
+    db = openDb(file);
+  } catch (err) {
+    start?.check.cancel();
+    throw err;
+  }
+  const health = healthOf(db);
+  let app;
+  try {
+    app = buildApp({ config, db, logger: true });
+  } catch (err) {
+    start?.check.cancel();
+    db.close();
+    throw sqliteCode(err) ? dbFailure(file, err) : err;
+  }
+  const log = app.log;
+  health.onProblem = (f) => log.error({ database: file, code: f.code }, f.kind === 'damaged' ? `${f.reason}\n${recoveryAdvice(file)}` : f.reason);
   const { host, port } = parseListen(config.listen)!;
   try {
     await app.listen({ host, port });
   } catch (err) {
+    start?.check.cancel();
     await app.close();
     db.close();
     throw err;
   }
   const addr = app.server.address() as AddressInfo;
   const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  io.out(`lifeline-collector ${VERSION} listening on http://${shown}:${addr.port} (database ${config.database})\n`);
+  io.out(`lifeline-collector ${VERSION} listening on http://${shown}:${addr.port} (database ${file}${existing ? '' : ', new'})\n`);
+  if (start && !start.finished) {
+    log.warn(`the start check of ${file} (PRAGMA quick_check) is still running after ${START_CHECK_WAIT_MS / 1000} s; serving meanwhile, /healthz turns degraded if it finds damage`);
+    void start.check.done.then((r) => {
+      if (r.ok === false) health.note(damagedFailure(file, r.problems));
+    });
+  }
+  const full = fullDisk(file);
+  if (full) health.note({ kind: 'full', code: 'SQLITE_FULL', reason: full, clears: 'space' });
   // The brain: evaluate the stored state on a timer, in a worker thread so a long pass never
   // delays ingest, and send what it queued in the outbox from here.
   const retry = { baseDelayMs: config.notifyRetry.base, maxDelayMs: config.notifyRetry.max, maxAttempts: config.notifyRetry.attempts };
@@ -138,6 +179,7 @@ async function serve(config: CollectorConfig, io: Io): Promise<number> {
       everyMs: config.incidents.evaluateEvery,
     },
     onQueued: () => outbox.poke(),
+    onError: (err) => health.record(err),
     log: app.log,
   });
   const reports = scheduleReports(db, config, () => outbox.poke());
@@ -148,6 +190,7 @@ async function serve(config: CollectorConfig, io: Io): Promise<number> {
       process.off('SIGINT', stop);
       io.err(`lifeline-collector: ${signal}, finishing in-flight requests\n`);
       for (const r of reports) r.stop();
+      start?.check.cancel();
       // close() waits for in-flight requests; the DB is closed only after the last one is done.
       Promise.all([evaluator.stop(), outbox.stop(), app.close()])
         .then(() => {

@@ -29,6 +29,10 @@ const defs = {
   E_ADMIN_TOKEN: { status: 401, message: 'admin actions need "Authorization: Bearer <admin token>"' },
   E_READ_AUTH: { status: 401, message: 'reading needs %s (access.read in collector.yaml)' },
   E_BAD_REQUEST: { status: 400, message: '%s' },
+  // The database cannot store or answer now (full disk, read-only, I/O error, damage, a lock):
+  // 503 with Retry-After; agents keep their spool and try again. E_INTERNAL is for bugs only.
+  E_CANNOT_STORE: { status: 503, message: 'the collector cannot store reports now: %s' },
+  E_DATABASE: { status: 503, message: 'the collector database cannot answer now: %s' },
   E_INTERNAL: { status: 500, message: 'internal error; see the collector log' },
 } satisfies Record<string, ErrorDef>;
 

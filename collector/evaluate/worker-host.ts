@@ -6,6 +6,8 @@ export interface EvaluatorWorkerOptions {
   /** A pass queued notifications: poke the sender. */
   onQueued: () => void;
   log: { error: (obj: object, msg: string) => void; warn: (obj: object, msg: string) => void };
+  /** A pass failed (after it was logged): `code` is SQLite's when the database failed (the collector's health watches these). */
+  onError?: (err: { message: string; code?: string }) => void;
   /** Wait before restarting a worker that died (default 5 s). */
   restartDelayMs?: number;
 }
@@ -35,7 +37,10 @@ export function startEvaluatorWorker(opts: EvaluatorWorkerOptions): { stop: () =
     alive = true;
     worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'queued') opts.onQueued();
-      else opts.log.error({ err: { message: m.message, stack: m.stack } }, 'evaluation failed');
+      else {
+        opts.log.error({ err: { message: m.message, stack: m.stack, code: m.code } }, 'evaluation failed');
+        opts.onError?.(m);
+      }
     });
     worker.on('error', (err) => opts.log.error({ err }, 'evaluation worker crashed'));
     worker.on('exit', (code) => {

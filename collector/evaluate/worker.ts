@@ -13,7 +13,7 @@ export interface EvaluatorWorkerData extends Omit<EvaluatorOptions, 'db'> {
   everyMs: number;
 }
 
-export type WorkerMessage = { type: 'queued' } | { type: 'error'; message: string; stack?: string };
+export type WorkerMessage = { type: 'queued' } | { type: 'error'; message: string; stack?: string; code?: string };
 
 /** The worker's body: evaluate every `everyMs` until the host posts 'stop'. */
 export function runEvaluatorWorker(): void {
@@ -32,6 +32,6 @@ export function runEvaluatorWorker(): void {
     data.everyMs,
     Date.now,
     () => send({ type: 'queued' }),
-    (err) => send({ type: 'error', message: (err as Error).message ?? String(err), stack: (err as Error).stack }),
+    (err) => send({ type: 'error', message: (err as Error).message ?? String(err), stack: (err as Error).stack, code: (err as { code?: string }).code }),
   );
 }

@@ -1,7 +1,8 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { formatPath, reportBodySchema, type ReportAck } from '../../shared/protocol';
 import { agentFinder } from '../agents';
 import type { AppContext } from '../context';
+import { healthOf, refuseWritesIfDamaged, storageRefusal } from '../db-health';
 import { httpError, invalidField } from '../errors';
 import { createGroupCommit } from '../ingest';
 import { ingestStats } from '../metrics/ingest-stats';
@@ -19,7 +20,7 @@ export function reportsRoute(ctx: AppContext): FastifyPluginAsync {
     const stats = ingestStats(ctx);
     scope.addHook('onError', async (_req, _reply, err) => stats.refused(err));
 
-    scope.post('/api/v1/reports', async (req): Promise<ReportAck> => {
+    const store = async (req: FastifyRequest): Promise<ReportAck> => {
       // 1. Authenticate over the exact received bytes before looking inside them.
       const { agent: name, signature, body } = signedRequest(req);
       const agent = findAgent(name);
@@ -54,6 +55,21 @@ export function reportsRoute(ctx: AppContext): FastifyPluginAsync {
       const ack = await ingest(agent.id, messages, now);
       stats.stored(ack);
       return ack;
+    };
+
+    // A database that cannot store the batch now (full, read-only, failing, damaged, locked)
+    // answers 503 E_CANNOT_STORE with Retry-After: the agent keeps the batch in its spool and
+    // retries. A known-damaged database takes no more writes; a committed one ends a transient failure.
+    const health = healthOf(ctx.db);
+    scope.post('/api/v1/reports', async (req): Promise<ReportAck> => {
+      try {
+        refuseWritesIfDamaged(ctx.db);
+        const ack = await store(req);
+        if (ack.accepted > 0) health.stored();
+        return ack;
+      } catch (err) {
+        throw storageRefusal(ctx.db, err, 'E_CANNOT_STORE') ?? err;
+      }
     });
   };
 }

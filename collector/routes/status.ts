@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { AppContext } from '../context';
+import { healthOf } from '../db-health';
 import { httpError } from '../errors';
 import { createStatusReader, type StatusReport } from '../status';
 import { assetDetailView, type AssetDetailView } from '../view/asset';
@@ -34,9 +35,12 @@ export function statusRoutes(ctx: AppContext): FastifyPluginAsync {
       if (!run) throw httpError('E_NO_SUCH', 'run', JSON.stringify(runId));
       return { run };
     });
-    scope.get('/healthz', async () => {
+    // 503 with the reason while the database fails: damaged (until a restart), full, read-only,
+    // I/O errors or locked (until the cause is gone or a write succeeds again).
+    scope.get('/healthz', async (_req, reply) => {
       ping.get();
-      return { ok: true };
+      const health = healthOf(ctx.db).report();
+      return reply.code(health.ok ? 200 : 503).send(health);
     });
   };
 }
