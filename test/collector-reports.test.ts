@@ -10,6 +10,8 @@ test('the weekly report gives success rate, storage trend, durations and drills 
   const agent = new TestAgent('pve1');
   const c = testCollector([agent]);
   const now = Date.parse('2025-01-15T12:00:00Z');
+  // The runs arrive now: the collector believes no run time from its future.
+  c.clock.now = now;
   const day = (n: number) => new Date(now - n * 86_400_000).toISOString();
   const backup = (job: string, n: number, status: string, bytesTotal: number, durationMs: number) =>
     agent.msg(run(job, randomUUID(), { startedAt: day(n), finishedAt: day(n), status, bytesTotal, durationMs, exitCode: status === 'success' ? 0 : 1 }));

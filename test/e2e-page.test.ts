@@ -54,6 +54,7 @@ before(async () => {
     tier: 2
     target: local-disk
     schedule: "*/2 * * * * *"
+    retry: { attempts: 0 }  # fail for good at once: the incident is what this test needs
     driver: command
     command: { argv: [sh, -c, "echo '${EVIL}'; echo '${EVIL}' >&2; exit 3"], runbook: ["echo '${EVIL}'"] }
 `,

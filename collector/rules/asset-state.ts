@@ -75,7 +75,9 @@ export function assetState(input: EvaluationInput, asset: string, jobs: JobView[
   const tier = assetTier(input, asset);
   const { rpoMs, rtoMs } = input.tiers[tier];
   const newest = newestCopy(jobs);
-  const ageMs = newest ? now - (newest.lastSuccess as number) : null;
+  // Never negative: a copy stored with a time after `now` (the collector's clock stepped back)
+  // is as fresh as can be, not fresher.
+  const ageMs = newest ? Math.max(0, now - (newest.lastSuccess as number)) : null;
   const sourceMedia = input.assets?.find((a) => a.asset === asset)?.sourceMedia ?? 'disk';
   return {
     asset,
