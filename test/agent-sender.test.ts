@@ -299,3 +299,73 @@ test('a process whose sender was stopped during a backoff exits on its own', asy
   assert.equal(code, 0);
   assert.equal(out.trim(), 'false');
 });
+
+// Issue 10, defect 2: one message the collector cannot store (a 500 on its side) held up every
+// later report, forever.
+test('a message the collector keeps failing on (500) is set aside after bounded tries, and the others are delivered', async () => {
+  const poisoned = (m: Message) => m.kind === 'heartbeat' && m.uptimeMs === 666;
+  const server = await collector(({ messages }) => (messages.some(poisoned) ? { status: 500, body: { error: { code: 'E_INTERNAL', message: 'internal error; see the collector log' } } } : { status: 200 }));
+  const { dir, spool, sender, logs } = setup({ url: server.url });
+  const sent = [1, 2, 666, 4, 5].map((n) => spool.append(heartbeat(n)));
+  assert.equal(await sender.flush(10_000), true);
+  assert.deepEqual(server.delivered().map((m) => m.seq), [sent[0], sent[1], sent[3], sent[4]].map((m) => m.seq));
+  const name = `${String(sent[2].seq).padStart(20, '0')}.json`;
+  assert.deepEqual(rejectedFiles(dir), [name, `${name}.reason`]);
+  assert.match(readFileSync(join(dir, 'rejected', `${name}.reason`), 'utf8'), /the collector failed on it 3 times \(5xx\) while it stores later messages/);
+  assert.ok(logs.some(([level, msg]) => level === 'error' && msg.includes(`seq ${sent[2].seq}`) && msg.includes('set aside')));
+  assert.ok(server.requests.filter((r) => r.status === 500).length <= 6, 'bounded: a few tries, not forever');
+  assert.equal(spool.stats().rejected, 1);
+});
+
+test('a collector that fails on every message (500) gets no message set aside', async () => {
+  const server = await collector(() => ({ status: 500 }));
+  const { dir, spool, sender } = setup({ url: server.url });
+  [1, 2, 3].map((n) => spool.append(heartbeat(n)));
+  sender.start();
+  await waitFor('a dozen failed tries', () => server.requests.length >= 12, 10_000);
+  await sender.stop();
+  assert.equal(spool.pending(10).length, 3);
+  assert.deepEqual(rejectedFiles(dir), []);
+});
+
+test('a 503 (the collector cannot store) keeps every message, waits as Retry-After says and tells what it means', async () => {
+  let down = true;
+  const server = await collector(() =>
+    down ? { status: 503, headers: { 'retry-after': '1' }, body: { error: { code: 'E_CANNOT_STORE', message: 'the collector cannot store reports now: disk full' } } } : { status: 200 },
+  );
+  const { spool, sender, logs } = setup({ url: server.url, baseMs: 1, capMs: 2 });
+  const sent = [1, 2].map((n) => spool.append(heartbeat(n)));
+  sender.start();
+  await waitFor('a 503', () => server.requests.length >= 1, 5000);
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal(server.requests.length, 1, 'Retry-After: 1 s, not the 1–2 ms backoff');
+  assert.equal(sender.state().lastRefusal, 'cannot-store');
+  assert.match(sender.state().lastError ?? '', /the collector cannot store reports now \(503 E_CANNOT_STORE: the collector cannot store reports now: disk full\)/);
+  assert.ok(logs.some(([level, msg]) => level === 'error' && /messages stay in the spool/.test(msg)));
+  down = false;
+  await waitFor('delivery after the 503s', () => server.delivered().length === 2, 5000);
+  await sender.stop();
+  assert.deepEqual(server.delivered().map((m) => m.seq), sent.map((m) => m.seq));
+  assert.deepEqual(spool.pending(10), []);
+});
+
+test('each request carries its own send time, so the collector can measure the agent\'s clock', async () => {
+  let body: { sentAt?: string } = {};
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"accepted":1,"duplicates":0}');
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  cleanups.push(() => server.close());
+  const { spool, sender } = setup({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+  spool.append(heartbeat(1));
+  const before = Date.now();
+  assert.equal(await sender.flush(5000), true);
+  const sentAt = Date.parse(body.sentAt ?? '');
+  assert.ok(sentAt >= before - 5 && sentAt <= Date.now(), `body sentAt ${body.sentAt}`);
+});
