@@ -161,7 +161,7 @@ async function serve(config: CollectorConfig, io: Io): Promise<number> {
     });
   }
   const full = fullDisk(file);
-  if (full) health.note({ kind: 'full', code: 'SQLITE_FULL', reason: full, clears: 'space' });
+  if (full) health.note({ kind: 'full', code: 'ENOSPC', reason: full, clears: 'space' });
   // The brain: evaluate the stored state on a timer, in a worker thread so a long pass never
   // delays ingest, and send what it queued in the outbox from here.
   const retry = { baseDelayMs: config.notifyRetry.base, maxDelayMs: config.notifyRetry.max, maxAttempts: config.notifyRetry.attempts };

@@ -14,7 +14,7 @@ export interface HealthReport {
   ok: boolean;
   /** Names the database and the cause. */
   reason?: string;
-  /** The SQLite error code behind it. */
+  /** The SQLite error code behind it (ENOSPC: the filesystem was seen full at start). */
   code?: string;
   since?: string;
 }

@@ -300,6 +300,25 @@ test('corruption while running: the status API fails with 503 E_DATABASE, /healt
   assert.match(proc.output, /damaged/);
 });
 
+test('damage that only the evaluator meets turns /healthz degraded after its pass, with no request failing', async (t) => {
+  const s = await setup({ extraYaml: 'incidents: { evaluateEvery: 1s }\n' });
+  seed(s, 200);
+  const raw = new Database(s.db, { readonly: true });
+  const jobStateRoot = raw.prepare(`SELECT rootpage FROM sqlite_schema WHERE name = 'job_state'`).pluck().get() as number;
+  raw.close();
+  const proc = await started(s);
+  t.after(() => proc.stop('SIGKILL'));
+  overwrite(s.db, (jobStateRoot - 1) * PAGE, Buffer.alloc(PAGE, 0xff));
+  // A write by another connection makes the evaluator's connection drop its cached pages.
+  assert.equal((await post(s, [s.agent.msg(heartbeat())])).status, 200);
+  const degraded = await waitFor('/healthz degraded', async () => {
+    const h = await healthz(s);
+    return h.status === 503 && h;
+  });
+  assert.match(degraded.body.reason ?? '', new RegExp(`${s.db} is damaged`));
+  assert.match(proc.output, /evaluation failed/);
+});
+
 test('before migrating an existing database, a consistent copy is written beside it; only the latest two are kept', () => {
   const dir = tempDir();
   const file = join(dir, 'lifeline.db');
