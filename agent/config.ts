@@ -1,4 +1,3 @@
-import { accessSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -7,7 +6,8 @@ import { loadConfigFile, deepFreeze, type ExtraCheck } from '../shared/config-fi
 import { nameSchema, targetSchema, tierSchema, type Target } from '../shared/protocol';
 import { retentionSchema, type Retention } from '../shared/retention-policy';
 import { scheduleError } from '../shared/schedule';
-import { resolveTiers, type TierId } from '../shared/tiers';
+import { secretFileIssues, secretFileProblem, type NamedSecretFile } from '../shared/secret-file';
+import { resolveTiers, type RetryPolicy, type TierId } from '../shared/tiers';
 import { DRIVERS } from './drivers';
 
 export const DEFAULT_STATE_DIR = '/var/lib/lifeline-agent';
@@ -24,6 +24,11 @@ function driverOptions(driver: string): z.ZodType | undefined {
   if (!driverSchemas.has(driver)) driverSchemas.set(driver, DRIVERS[driver].options(z));
   return driverSchemas.get(driver);
 }
+
+const retrySchema = z
+  .object({ attempts: z.int().min(0, 'expected 0 to 10 attempts').max(10, 'expected 0 to 10 attempts'), delay: durationField.default(15 * 60_000) })
+  .strict()
+  .transform(({ attempts, delay }) => ({ attempts, delayMs: delay }));
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name');
 
@@ -42,6 +47,8 @@ const baseJobShape = {
   verify: z.object({ schedule: scheduleField }).strict().optional(),
   restoreTest: z.object({ schedule: scheduleField }).strict().optional(),
   workdir: absolutePath.optional(),
+  // Further attempts after a failed scheduled backup (default: the tier's).
+  retry: retrySchema.optional(),
 };
 
 // Driver options live under a key named after the driver; checkJobs validates them, the
@@ -50,14 +57,14 @@ const jobSchema = z
   .object(baseJobShape)
   .loose()
   .transform((job) => {
-    const { name, asset, tier, target, driver, schedule, retention, timeout, env, envFiles, verify, restoreTest, workdir } = job;
+    const { name, asset, tier, target, driver, schedule, retention, timeout, env, envFiles, verify, restoreTest, workdir, retry } = job;
     // Invalid options were already reported by checkJobs; never throw from here.
     const options = driverOptions(driver)?.safeParse((job as Record<string, unknown>)[driver]).data as unknown;
-    return { name, asset, tier, target, driver, schedule, retention, timeoutMs: timeout, env, envFiles, verify, restoreTest, workdir, options };
+    return { name, asset, tier, target, driver, schedule, retention, timeoutMs: timeout, env, envFiles, verify, restoreTest, workdir, retry, options };
   });
 
 const tierOverrideSchema = z
-  .object({ schedule: scheduleField.optional(), retention: retentionSchema.optional(), rpo: durationField.optional(), rto: durationField.optional() })
+  .object({ schedule: scheduleField.optional(), retention: retentionSchema.optional(), rpo: durationField.optional(), rto: durationField.optional(), retry: retrySchema.optional() })
   .strict();
 
 const spoolDefaults = { maxBytes: 64 * 2 ** 20, batch: 100 };
@@ -88,15 +95,6 @@ export const agentConfigSchema = z
   })
   .strict();
 
-function readable(file: string): boolean {
-  try {
-    accessSync(file, constants.R_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const BASE_JOB_KEYS = new Set(Object.keys(baseJobShape));
 
@@ -104,6 +102,8 @@ const BASE_JOB_KEYS = new Set(Object.keys(baseJobShape));
 export const checkJobs: ExtraCheck = (data) => {
   const problems: { path: PropertyKey[]; message: string }[] = [];
   if (!isRecord(data)) return problems;
+  // Every file holding a secret: envFiles, the files the drivers name, and the agent's key.
+  const secrets: NamedSecretFile[] = [];
   const targetNames = new Set<string>();
   (Array.isArray(data.targets) ? data.targets : []).forEach((t, i) => {
     if (!isRecord(t) || typeof t.name !== 'string') return;
@@ -122,11 +122,7 @@ export const checkJobs: ExtraCheck = (data) => {
       problems.push({ path: at('target'), message: `unknown target ${JSON.stringify(job.target)}; declare it under "targets:"` });
     }
     if (isRecord(job.envFiles)) {
-      for (const [name, file] of Object.entries(job.envFiles)) {
-        if (typeof file === 'string' && file.startsWith('/') && !readable(file)) {
-          problems.push({ path: at('envFiles', name), message: `secret file ${file} is missing or not readable` });
-        }
-      }
+      for (const [name, file] of Object.entries(job.envFiles)) secrets.push({ path: at('envFiles', name), file });
     }
     const driverName = job.driver;
     if (typeof driverName !== 'string') return;
@@ -148,17 +144,28 @@ export const checkJobs: ExtraCheck = (data) => {
       return;
     }
     // A secret the tool needs must be readable before anything runs, not at 3 a.m.
-    for (const { key, path } of DRIVERS[driverName].secretFiles?.(parsed.data) ?? []) {
-      if (!readable(path)) problems.push({ path: at(driverName, key), message: `secret file ${path} is missing or not readable` });
-    }
+    for (const { key, path } of DRIVERS[driverName].secretFiles?.(parsed.data) ?? []) secrets.push({ path: at(driverName, key), file: path });
   });
+  problems.push(...secretFileIssues(secrets), ...checkKeyFile(data));
   return problems;
 };
+
+// The key may not exist yet (keygen and enroll create it); once it does, it is checked like
+// every other secret, so a key others can read is refused at load, not first at signing.
+function checkKeyFile(data: Record<string, unknown>): { path: PropertyKey[]; message: string }[] {
+  const agent = isRecord(data.agent) ? data.agent : {};
+  const stateDir = typeof agent.stateDir === 'string' ? agent.stateDir : DEFAULT_STATE_DIR;
+  const keyFile = typeof agent.keyFile === 'string' ? agent.keyFile : join(stateDir, 'agent.key');
+  if (!keyFile.startsWith('/')) return [];
+  const problem = secretFileProblem(keyFile);
+  return problem && problem.fault !== 'missing' ? [{ path: ['agent', 'keyFile'], message: problem.message }] : [];
+}
 
 type ParsedAgentConfig = z.output<typeof agentConfigSchema>;
 type ParsedJob = ParsedAgentConfig['jobs'][number];
 
-export interface JobConfig extends Omit<ParsedJob, 'target' | 'schedule' | 'retention'> {
+export interface JobConfig extends Omit<ParsedJob, 'target' | 'schedule' | 'retention' | 'retry'> {
+  retry: RetryPolicy;
   target: Target;
   schedule: string;
   retention: Retention;
@@ -190,7 +197,7 @@ export function resolveAgentConfig(cfg: ParsedAgentConfig, file: string): AgentC
   const targets = new Map(cfg.targets.map((t) => [t.name, t]));
   const jobs = cfg.jobs.map((j): JobConfig => {
     const tier = tiers[j.tier as TierId];
-    return { ...j, target: targets.get(j.target)!, schedule: j.schedule ?? tier.schedule, retention: j.retention ?? tier.retention };
+    return { ...j, target: targets.get(j.target)!, schedule: j.schedule ?? tier.schedule, retention: j.retention ?? tier.retention, retry: j.retry ?? tier.retry };
   });
   const stateDir = cfg.agent.stateDir;
   return deepFreeze({

@@ -1,6 +1,8 @@
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { secretFileProblem } from '../shared/secret-file';
 import { generateKeyPair, keyPairFromSeed, type KeyPair } from '../shared/signing';
+import { writeFileAtomic } from './durable-file';
 
 export class KeyError extends Error {
   readonly code = 'E_KEY';
@@ -28,18 +30,14 @@ export function writeNewKey(keyFile: string): KeyPair {
 }
 
 export function loadKey(keyFile: string): KeyPair {
+  // A private key anyone else can read is no longer private: the same check as every secret file.
+  const problem = secretFileProblem(keyFile);
+  if (problem?.fault === 'missing') throw new KeyError(`no agent key at ${keyFile}; run: lifeline-agent keygen`);
+  if (problem) throw new KeyError(problem.message);
   let text: string;
   try {
-    const st = statSync(keyFile);
-    // A private key anyone else can read is no longer private.
-    if ((st.mode & 0o077) !== 0) {
-      throw new KeyError(`${keyFile} is readable by other users (mode ${(st.mode & 0o777).toString(8)}); run: chmod 600 ${keyFile}`);
-    }
     text = readFileSync(keyFile, 'utf8');
   } catch (err) {
-    if (err instanceof KeyError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new KeyError(`no agent key at ${keyFile}; run: lifeline-agent keygen`);
     throw new KeyError(`cannot read the agent key ${keyFile}: ${(err as Error).message}`);
   }
   const seed = Buffer.from(text.trim(), 'base64');
@@ -49,4 +47,10 @@ export function loadKey(keyFile: string): KeyPair {
 
 export function publicKeyBase64(pair: KeyPair): string {
   return Buffer.from(pair.publicKey).toString('base64');
+}
+
+/** Writes a key this process holds back to its file (0600), e.g. after the state directory was removed. */
+export function restoreKeyFile(keyFile: string, pair: KeyPair): void {
+  mkdirSync(dirname(keyFile), { recursive: true, mode: 0o700 });
+  writeFileAtomic(keyFile, `${Buffer.from(pair.secretKey.subarray(0, 32)).toString('base64')}\n`, { mode: 0o600 });
 }

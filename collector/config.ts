@@ -1,12 +1,12 @@
-import { accessSync, constants, statSync } from 'node:fs';
 import { z } from 'zod';
 import { absolutePath, durationField, sizeField } from '../shared/config-types';
 import { deepFreeze, loadConfigFile, type ExtraCheck } from '../shared/config-file';
 import { nameSchema } from '../shared/protocol';
 import { decodePublicKey } from '../shared/signing';
 import { scheduleError } from '../shared/schedule';
+import { secretFileIssues, type NamedSecretFile } from '../shared/secret-file';
 import { DEFAULT_TIERS, TIER_IDS, type TierId } from '../shared/tiers';
-import { notifyConfigSchema } from './notify/config';
+import { notifyConfigSchema, notifySecretFiles } from './notify/config';
 import { DEFAULT_RULES_CONFIG, type RulesConfig, type TierPolicyView } from './rules/types';
 
 export const DEFAULT_COLLECTOR_CONFIG = '/etc/lifeline/collector.yaml';
@@ -118,43 +118,19 @@ const checkAgents: ExtraCheck = (data) => {
   return problems;
 };
 
-// Secrets the collector reads later must be readable now: a refusal at start, not at 3 a.m.
+// Secrets the collector reads later must be readable now, and private: a refusal at start, not
+// at 3 a.m. and not a token every user of the host can read. One check for every such file.
 const checkSecretFiles: ExtraCheck = (data) => {
-  const d = (data ?? {}) as { adminTokenFile?: unknown; notify?: unknown };
-  const problems: { path: PropertyKey[]; message: string }[] = [];
-  const check = (path: PropertyKey[], file: unknown) => {
-    if (typeof file !== 'string' || !file.startsWith('/')) return;
-    try {
-      accessSync(file, constants.R_OK);
-    } catch {
-      problems.push({ path, message: `secret file ${file} is missing or not readable` });
-    }
-  };
-  check(['adminTokenFile'], d.adminTokenFile);
-  const access = (d as { access?: Record<string, unknown> }).access;
-  for (const key of ['tokenFile', 'usersFile']) {
-    const file = access?.[key];
-    const before = problems.length;
-    check(['access', key], file);
-    // Like the agent's key: a read secret other users can read is refused, not just warned about.
-    if (problems.length === before && typeof file === 'string' && file.startsWith('/') && (statMode(file) & 0o077) !== 0) {
-      problems.push({ path: ['access', key], message: `${file} is readable by other users; run: chmod 600 ${file}` });
-    }
-  }
+  const d = (typeof data === 'object' && data !== null ? data : {}) as { adminTokenFile?: unknown; access?: unknown; notify?: unknown };
+  const files: NamedSecretFile[] = [{ path: ['adminTokenFile'], file: d.adminTokenFile }];
+  const access = (typeof d.access === 'object' && d.access !== null ? d.access : {}) as Record<string, unknown>;
+  for (const key of ['tokenFile', 'usersFile']) files.push({ path: ['access', key], file: access[key] });
   if (Array.isArray(d.notify)) {
-    d.notify.forEach((n, i) => {
-      for (const key of ['tokenFile', 'userFile', 'passwordFile', 'urlsFile']) check(['notify', i, key], (n as Record<string, unknown>)?.[key]);
+    d.notify.forEach((entry, i) => {
+      for (const { key, path } of notifySecretFiles(entry)) files.push({ path: ['notify', i, key], file: path });
     });
   }
-  return problems;
-};
-
-const statMode = (file: string) => {
-  try {
-    return statSync(file).mode;
-  } catch {
-    return 0;
-  }
+  return secretFileIssues(files);
 };
 
 export function loadCollectorConfig(file: string): CollectorConfig {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadCollectorConfig, parseListen } from '../collector/config';
@@ -57,6 +57,7 @@ test('an empty config gets every default', () => {
 
 test('the example config from the design loads and is frozen', () => {
   const token = write('ntfy.token', 'tk_AgQdq7mVBoFD37zQVN29RhuMzNIz2\n');
+  chmodSync(token, 0o600);
   const cfg = loadCollectorConfig(
     write(
       'good.yaml',

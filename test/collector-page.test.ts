@@ -255,7 +255,7 @@ test('access config: token and basic need their file, which must not be readable
   const file = join(dir, 'collector.yaml');
   const open = secret('t', 0o644);
   writeFileSync(file, `database: ${join(dir, 'db')}\naccess:\n  read: token\n  tokenFile: ${open}\n`);
-  assert.throws(() => loadCollectorConfig(file), (err: unknown) => err instanceof ConfigError && /readable by other users; run: chmod 600/.test(err.message));
+  assert.throws(() => loadCollectorConfig(file), (err: unknown) => err instanceof ConfigError && /readable by other users \(mode 0644\); run: chmod 600/.test(err.message));
   chmodSync(open, 0o600);
   assert.equal(loadCollectorConfig(file).access.read, 'token');
 });

@@ -47,6 +47,7 @@ consistency:
         - name: repository
         - name: archives
 `,
+    { mode: 0o600 },
   );
   return file;
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CHANNELS, CHANNEL_TYPES, type ChannelType } from './channels/index';
 import type { ChannelConfig } from './routing';
-import { NOTIFY_EVENTS, type NotifyEvent } from './types';
+import { NOTIFY_EVENTS, isSecretFileOption, type NotifyEvent } from './types';
 
 // The `notify:` list of collector.yaml. Each entry is flat: routing keys plus the channel's own
 // options, which are validated by that channel's schema (channels/<type>.ts), so a new channel
@@ -14,6 +14,35 @@ function optionsSchema(type: ChannelType): z.ZodType {
   let s = channelSchemas.get(type);
   if (!s) channelSchemas.set(type, (s = CHANNELS[type].options(z) as z.ZodType));
   return s;
+}
+
+/** The options of a channel type, by name, as its schema declares them (empty when it is not an object). */
+function optionShape(type: ChannelType): Record<string, unknown> {
+  return (optionsSchema(type) as { shape?: Record<string, unknown> }).shape ?? {};
+}
+
+/**
+ * The secret files one raw `notify:` entry names: its options declared with secretFile() by the
+ * channel (tokenFile, userFile, passwordFile, urlsFile…). The collector's config loader checks
+ * them with every other secret file; an unknown type has none (the schema reports the type).
+ */
+export function notifySecretFiles(entry: unknown): { key: string; path: unknown }[] {
+  if (typeof entry !== 'object' || entry === null) return [];
+  const e = entry as Record<string, unknown>;
+  if (typeof e.type !== 'string' || !(CHANNEL_TYPES as string[]).includes(e.type)) return [];
+  const shape = optionShape(e.type as ChannelType);
+  return Object.keys(shape)
+    .filter((k) => k in e && isSecretFileOption(shape[k]))
+    .map((k) => ({ key: k, path: e[k] }));
+}
+
+function urlHasCredentials(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.username !== '' || u.password !== '';
+  } catch {
+    return false;
+  }
 }
 
 const entrySchema = z
@@ -45,6 +74,11 @@ const entrySchema = z
     if (!parsed.success) {
       for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', path: issue.path.map((p) => p as string | number), message: issue.message });
       return z.NEVER;
+    }
+    // collector.yaml is no secret file, and fetch refuses such URLs anyway (quoting them whole).
+    if (typeof rest.url === 'string' && urlHasCredentials(rest.url)) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: `the URL must not hold a user name or password; put them in the channel's secret files (tokenFile, userFile/passwordFile)` });
+      ok = false;
     }
     if (!ok) return z.NEVER;
     const c: Omit<ChannelConfig, 'name'> & { name?: string } = { type: e.type, options: Object.freeze(parsed.data) };

@@ -64,6 +64,8 @@ export async function httpFailure(what: string, res: Response): Promise<NotifyEr
   } catch {
     // The body is only for the error message.
   }
+  // A service may echo the request (a URL with its token) in an error page.
+  text = redactUrlsIn(text);
   return new NotifyError(`${what} answered HTTP ${res.status}${text ? `: ${text}` : ''}`, retryableStatus(res.status), res.status);
 }
 
@@ -73,7 +75,8 @@ export async function post(io: ChannelIo, what: string, url: string, init: { hea
     return await io.fetch(url, { method: 'POST', headers: init.headers, body: init.body, signal: AbortSignal.timeout(io.timeoutMs), redirect: 'error' });
   } catch (err) {
     const reason = err instanceof Error ? (err.name === 'TimeoutError' ? `no answer within ${io.timeoutMs} ms` : ((err.cause as Error | undefined)?.message ?? err.message)) : String(err);
-    return Promise.reject(new NotifyError(`${what}: cannot reach ${redactUrl(url)}: ${reason}`, true));
+    // fetch quotes what it refuses: a URL with credentials, or a header value (the token itself).
+    return Promise.reject(new NotifyError(`${what}: cannot reach ${redactUrl(url)}: ${redactUrlsIn(reason, [init.headers.Authorization])}`, true));
   }
 }
 
@@ -87,6 +90,19 @@ export function redactUrl(url: string): string {
   }
 }
 
+/**
+ * Text for an error or a log line with every secret it might quote taken out: the given values
+ * (a header the channel built from a secret file) and any URL's credentials and query (http),
+ * or everything after the scheme (Apprise's service URLs carry tokens in any part).
+ */
+export function redactUrlsIn(text: string, secrets: readonly (string | undefined)[] = []): string {
+  let out = text;
+  for (const s of secrets) if (s && s.length >= 3) out = out.split(s).join('(redacted)');
+  return out.replace(/\b([a-z][a-z0-9+.-]*):\/\/[^\s"'<>]+/gi, (url, scheme: string) =>
+    /^https?$/i.test(scheme) ? redactUrl(url) : `${scheme}://(redacted)`,
+  );
+}
+
 /** Cuts a string to at most `maxBytes` of UTF-8 without splitting a character, marking the cut. */
 export function truncateUtf8(text: string, maxBytes: number, marker = '\n…(truncated)'): string {
   const buf = Buffer.from(text, 'utf8');
@@ -98,7 +114,24 @@ export function truncateUtf8(text: string, maxBytes: number, marker = '\n…(tru
   return buf.subarray(0, end).toString('utf8') + marker;
 }
 
-/** A path option naming a secret file: absolute, read at send time. */
+const SECRET_FILE_SCHEMAS = new WeakSet<object>();
+
+/**
+ * A path option naming a secret file: absolute, read at send time. Declaring an option with it
+ * is what makes the config loader check the file (exists, readable, mode 0600) at start.
+ */
 export function secretFile(z: Zod) {
-  return z.string().refine((p) => p.startsWith('/'), { message: 'expected an absolute path' });
+  const schema = z.string().refine((p) => p.startsWith('/'), { message: 'expected an absolute path' });
+  SECRET_FILE_SCHEMAS.add(schema);
+  return schema;
+}
+
+/** Whether an option's schema (optional or defaulted or not) was declared with secretFile(). */
+export function isSecretFileOption(schema: unknown): boolean {
+  let s = schema as { unwrap?: () => unknown } | undefined;
+  for (let depth = 0; s && depth < 5; depth++) {
+    if (SECRET_FILE_SCHEMAS.has(s)) return true;
+    s = typeof s.unwrap === 'function' ? (s.unwrap() as typeof s) : undefined;
+  }
+  return false;
 }

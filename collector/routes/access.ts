@@ -105,7 +105,27 @@ function withoutToken(url: string): string {
   return rest.length ? `${path}?${rest.join('&')}` : path;
 }
 
-/** The URL with a ?token= value blanked, for request logs: secrets never reach a log. */
+/**
+ * The URL with a ?token= value blanked, for request logs: secrets never reach a log. The name is
+ * compared decoded, as Fastify reads it (`?%74oken=` signs in just like `?token=`).
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&]token=)[^&#]*/gi, '$1REDACTED');
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const params = url
+    .slice(q + 1)
+    .split('&')
+    .map((p) => {
+      const eq = p.indexOf('=');
+      return eq >= 0 && decodedName(p.slice(0, eq)).toLowerCase() === 'token' ? `${p.slice(0, eq)}=REDACTED` : p;
+    });
+  return `${url.slice(0, q)}?${params.join('&')}`;
+}
+
+function decodedName(raw: string): string {
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' '));
+  } catch {
+    return raw;
+  }
 }

@@ -1,5 +1,5 @@
 import { visibleText } from '../../../shared/display-text';
-import { NotifyError, httpFailure, post, secretFile, type Channel, type NotificationMessage } from '../types';
+import { NotifyError, httpFailure, post, redactUrl, secretFile, type Channel, type NotificationMessage } from '../types';
 
 // Apprise API (caronc/apprise-api). Stateful: POST /notify/{KEY} with the message; the services
 // are configured on the server under KEY. Stateless: POST /notify/ with `urls` as well — those
@@ -58,7 +58,7 @@ export const appriseApi: Channel<AppriseApiOptions> = {
     } else if (o.tag) payload.tag = o.tag;
     const res = await post(io, 'apprise-api', o.url, { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(payload) });
     // 204: the key has no configuration on the server; retrying will not help until someone adds it.
-    if (res.status === 204) throw new NotifyError(`apprise-api: no configuration stored for ${o.url}; add one on the Apprise API server`, false, 204);
+    if (res.status === 204) throw new NotifyError(`apprise-api: no configuration stored for ${redactUrl(o.url)}; add one on the Apprise API server`, false, 204);
     if (!res.ok) {
       const err = await httpFailure('apprise-api', res);
       // 424: the server reached a service that failed (down, rate-limited): worth another try.

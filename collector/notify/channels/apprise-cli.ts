@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { NotifyError, type Channel } from '../types';
+import { NotifyError, secretFile, type Channel } from '../types';
 import { appriseBody, appriseTitle, appriseType } from './apprise-api';
 
 // The apprise CLI, run as argv (never a shell). Service URLs usually hold tokens: put them in
@@ -39,7 +39,7 @@ export const appriseCli: Channel<AppriseCliOptions> = {
     z
       .object({
         urls: z.array(z.string().min(1)).optional(),
-        urlsFile: z.string().refine((p) => p.startsWith('/'), { message: 'expected an absolute path' }).optional(),
+        urlsFile: secretFile(z).optional(),
         command: z.string().min(1).default('apprise'),
         tag: z.string().min(1).optional(),
       })
