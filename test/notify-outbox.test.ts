@@ -33,8 +33,11 @@ function queueOne(db: Db, now = T0): void {
   new IncidentStore(db, { channels: channelsFor(server.url) }).evaluate([finding()], now, policy);
 }
 
+// A stopped clock: no time passes during a drain, so each one happens exactly at the `now` it is
+// given and boundaries can be tested to the millisecond (notify-outbox-independence.test.ts runs
+// drains on the real clock).
 function sender(db: Db, retry: Partial<typeof DEFAULT_RETRY> = {}): OutboxSender {
-  return new OutboxSender({ db, channels: channelsFor(server.url), leaseMs: LEASE, io: { timeoutMs: 5_000 }, retry: { random: () => 1, ...retry } });
+  return new OutboxSender({ db, channels: channelsFor(server.url), leaseMs: LEASE, clock: () => T0, io: { timeoutMs: 5_000 }, retry: { random: () => 1, ...retry } });
 }
 
 const rows = (db: Db) => db.prepare('SELECT * FROM outbox ORDER BY id').all() as OutboxRow[];

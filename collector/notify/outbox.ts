@@ -12,6 +12,12 @@ import { NotifyError, type Channel, type ChannelIo, type NotificationMessage } f
 // sent again (at-least-once there, as with any outbox); the lease must exceed the send timeout.
 // Channels get a delivery id that is the same on every attempt, so a service that de-duplicates
 // (the webhook's Idempotency-Key) can close that window on its side.
+//
+// Channels are independent: each has its own few delivery slots, and a row is claimed only when
+// its channel has a free one, so a receiver that never answers holds its own slots until its
+// timeout and nobody else's. Within a channel, notifications about one incident leave in the
+// order they were queued (an "opened" never arrives after its "resolved"): a row waits while an
+// earlier row of its incident on that channel is unsent and still to be tried.
 
 export interface OutboxRow {
   id: number;
@@ -45,20 +51,37 @@ export interface RetryPolicy {
 export const DEFAULT_RETRY: Readonly<RetryPolicy> = Object.freeze({ maxAttempts: 10, baseDelayMs: 30_000, maxDelayMs: 3_600_000, random: Math.random });
 export const DEFAULT_LEASE_MS = 120_000;
 export const DEFAULT_SEND_TIMEOUT_MS = 30_000;
+/** Deliveries in flight at once on one channel. */
+export const DEFAULT_CONCURRENCY = 4;
+
+export interface ClaimFilter {
+  /** Only this channel's rows. */
+  channel?: string;
+  /** Rows not to claim (this sender's sends still in progress, even past their lease). */
+  skip?: Iterable<number>;
+}
 
 /**
- * Claims up to `limit` due rows: unsent, not given up, next attempt reached, and unclaimed or
- * claimed longer than `leaseMs` ago. Each claim is a compare-and-set on the claim we saw.
+ * Claims up to `limit` due rows: unsent, not given up, next attempt reached, unclaimed or
+ * claimed longer than `leaseMs` ago, and not behind an earlier row of the same incident and
+ * channel that is still to be sent. Each claim is a compare-and-set on the claim we saw.
  */
-export function claimDue(db: Db, now: number, limit: number, leaseMs = DEFAULT_LEASE_MS): Claim[] {
+export function claimDue(db: Db, now: number, limit: number, leaseMs = DEFAULT_LEASE_MS, filter: ClaimFilter = {}): Claim[] {
   const due = db
     .prepare(
-      `SELECT * FROM outbox
-       WHERE sent_at IS NULL AND next_attempt_at IS NOT NULL AND next_attempt_at <= ?
-         AND (claimed_at IS NULL OR claimed_at <= ?)
-       ORDER BY next_attempt_at, id LIMIT ?`,
+      `SELECT * FROM outbox o
+       WHERE sent_at IS NULL AND next_attempt_at IS NOT NULL AND next_attempt_at <= @now
+         AND (claimed_at IS NULL OR claimed_at <= @leaseStart)
+         AND (@channel IS NULL OR channel = @channel)
+         AND id NOT IN (SELECT value FROM json_each(@skip))
+         AND NOT EXISTS (
+           -- Through the index of unsent rows: the sent history does not slow the claim down.
+           SELECT 1 FROM outbox p INDEXED BY outbox_due
+           WHERE p.sent_at IS NULL AND p.next_attempt_at IS NOT NULL
+             AND p.incident_id = o.incident_id AND p.channel = o.channel AND p.id < o.id)
+       ORDER BY next_attempt_at, id LIMIT @limit`,
     )
-    .all(now, now - leaseMs, limit) as OutboxRow[];
+    .all({ now, leaseStart: now - leaseMs, channel: filter.channel ?? null, skip: JSON.stringify([...(filter.skip ?? [])]), limit }) as OutboxRow[];
   const cas = db.prepare(
     `UPDATE outbox SET claimed_at = ?, claim_token = ?
      WHERE id = ? AND sent_at IS NULL AND claimed_at IS ? AND claim_token IS ?`,
@@ -73,7 +96,20 @@ export function claimDue(db: Db, now: number, limit: number, leaseMs = DEFAULT_L
   return claims;
 }
 
-/** Marks a claimed row sent; false if the claim was lost (lease expired and taken over). */
+/** Channels with a row that may be due at `now`, the longest-waiting first. */
+export function dueChannels(db: Db, now: number, leaseMs = DEFAULT_LEASE_MS): string[] {
+  const rows = db
+    .prepare(
+      `SELECT channel FROM outbox
+       WHERE sent_at IS NULL AND next_attempt_at IS NOT NULL AND next_attempt_at <= ?
+         AND (claimed_at IS NULL OR claimed_at <= ?)
+       GROUP BY channel ORDER BY MIN(next_attempt_at), channel`,
+    )
+    .all(now, now - leaseMs) as { channel: string }[];
+  return rows.map((r) => r.channel);
+}
+
+/** Marks a claimed row sent at `now`, when the service accepted it; false if the claim was lost (lease expired and taken over). */
 export function markSent(db: Db, claim: Claim, now: number): boolean {
   return (
     db
@@ -88,7 +124,10 @@ export function backoffMs(attempts: number, policy: RetryPolicy): number {
   return Math.round(exp * (0.5 + 0.5 * policy.random()));
 }
 
-/** Records a failed attempt: schedules a retry, or gives up (next_attempt_at NULL). Returns which. */
+/**
+ * Records an attempt that failed at `now` (when it ended): schedules a retry backed off from
+ * then, or gives up (next_attempt_at NULL). Returns which.
+ */
 export function markFailed(db: Db, claim: Claim, now: number, error: string, retryable: boolean, policy: RetryPolicy): 'retry' | 'gave-up' | 'lost' {
   const attempts = claim.row.attempts + 1;
   const giveUp = !retryable || attempts >= policy.maxAttempts;
@@ -114,6 +153,9 @@ export interface OutboxSenderOptions {
   io?: Partial<ChannelIo>;
   intervalMs?: number;
   leaseMs?: number;
+  /** Deliveries in flight at once per channel (default 4). */
+  concurrency?: number;
+  /** Rows one drain claims at most; the next poll or poke goes on. */
   batch?: number;
   retry?: Partial<RetryPolicy>;
   clock?: () => number;
@@ -146,13 +188,18 @@ export class OutboxSender {
   private readonly io: ChannelIo;
   private readonly intervalMs: number;
   private readonly leaseMs: number;
+  private readonly concurrency: number;
   private readonly batch: number;
   private readonly retry: RetryPolicy;
   private readonly clock: () => number;
   private readonly log?: SenderLog;
   private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private again = false;
+  private stopped = false;
+  /** Sends in progress per channel, over all drains: the bound a hung receiver cannot exceed. */
+  private readonly busy = new Map<string, number>();
+  /** Rows this sender is sending; never claimed again by it, even once their lease has run out. */
+  private readonly sending = new Set<number>();
+  private readonly drains = new Set<Promise<unknown>>();
 
   constructor(opts: OutboxSenderOptions) {
     this.db = opts.db;
@@ -162,6 +209,8 @@ export class OutboxSender {
     this.intervalMs = opts.intervalMs ?? 5_000;
     this.leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
     if (this.leaseMs <= this.io.timeoutMs) throw new RangeError('the outbox lease must be longer than the send timeout');
+    this.concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
+    if (!(Number.isInteger(this.concurrency) && this.concurrency >= 1)) throw new RangeError('the outbox concurrency must be a whole number of at least 1');
     this.batch = opts.batch ?? 20;
     this.retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.clock = opts.clock ?? Date.now;
@@ -171,53 +220,99 @@ export class OutboxSender {
   /** Polls every intervalMs; the timer is unref'd so it never keeps the process alive. */
   start(): void {
     if (this.timer) return;
+    this.stopped = false;
     this.timer = setInterval(() => this.poke(), this.intervalMs);
     this.timer.unref();
     this.poke();
   }
 
-  /** Drains now (e.g. right after an evaluation queued rows); overlapping calls coalesce. */
+  /**
+   * Drains now (e.g. right after an evaluation queued rows). A drain still waiting on a slow
+   * channel does not hold this one back: it takes whatever the free slots of other channels
+   * (and of that one) allow.
+   */
   poke(): void {
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    const loop = async () => {
-      do {
-        this.again = false;
-        await this.drainOnce(this.clock()).catch((err) => this.log?.error({ err }, 'outbox drain failed'));
-      } while (this.again && this.timer);
-    };
-    const p = loop();
-    this.running = p;
-    void p.finally(() => {
-      if (this.running === p) this.running = null;
-    });
+    if (this.stopped) return;
+    void this.drainOnce(this.clock()).catch((err) => this.log?.error({ err }, 'outbox drain failed'));
   }
 
-  /** Stops polling and waits for a send in progress to finish. */
+  /** Stops polling and claiming, and waits for the sends in progress to finish. */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    this.again = false;
-    await this.running;
+    this.stopped = true;
+    await Promise.allSettled([...this.drains]);
   }
 
-  /** Claims and sends what is due at `now`, one row at a time. */
-  async drainOnce(now: number): Promise<DrainResult> {
+  /**
+   * Claims what is due at `now` as the channels' free slots allow, sends it, and claims more as
+   * sends finish, up to `batch` rows; resolves when its sends are done. Later moments of the
+   * drain (claims, answers, failures) are stamped `now` plus the time elapsed on the clock.
+   */
+  drainOnce(now: number): Promise<DrainResult> {
+    const started = this.clock();
+    const at = () => now + Math.max(0, this.clock() - started);
     const result: DrainResult = { sent: 0, retried: 0, gaveUp: 0, lost: 0 };
-    // One claim at a time: a slow batch must not hold claims on rows it has not reached yet.
-    for (let i = 0; i < this.batch; i++) {
-      const [claim] = claimDue(this.db, now, 1, this.leaseMs);
-      if (!claim) break;
-      const outcome = await this.deliver(claim);
-      if (outcome === null) {
-        if (markSent(this.db, claim, now)) result.sent++;
-        else result.lost++;
-        continue;
+    let left = this.batch;
+    let inFlight = 0;
+    let failure: unknown = null;
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => (finish = resolve));
+
+    const fill = () => {
+      if (this.stopped || failure !== null) return;
+      try {
+        const t = at();
+        for (const channel of dueChannels(this.db, t, this.leaseMs)) {
+          if (left <= 0) break;
+          const free = this.concurrency - (this.busy.get(channel) ?? 0);
+          if (free <= 0) continue;
+          for (const claim of claimDue(this.db, t, Math.min(free, left), this.leaseMs, { channel, skip: this.sending })) {
+            left--;
+            inFlight++;
+            void this.attempt(claim, at, result).finally(() => {
+              inFlight--;
+              fill();
+              if (inFlight === 0) finish();
+            });
+          }
+        }
+      } catch (err) {
+        failure = err;
       }
-      const r = markFailed(this.db, claim, now, outcome.message, outcome.retryable, this.retry);
-      const fields = { outboxId: claim.row.id, channel: claim.row.channel, attempt: claim.row.attempts + 1, error: outcome.message };
+    };
+
+    fill();
+    if (inFlight === 0) finish();
+    const drain = done.then(() => {
+      if (failure !== null) throw failure;
+      return result;
+    });
+    this.drains.add(drain);
+    void drain.then(
+      () => this.drains.delete(drain),
+      () => this.drains.delete(drain),
+    );
+    return drain;
+  }
+
+  /** One delivery attempt on a claimed row, holding a slot of its channel until it ends. */
+  private async attempt(claim: Claim, at: () => number, result: DrainResult): Promise<void> {
+    const { channel, id } = claim.row;
+    this.busy.set(channel, (this.busy.get(channel) ?? 0) + 1);
+    this.sending.add(id);
+    try {
+      const outcome = await this.deliver(claim);
+      // Stamped when the attempt ended: sent_at is when the service accepted the message, and a
+      // retry backs off from the failure, not from when the drain began.
+      const ended = at();
+      if (outcome === null) {
+        if (markSent(this.db, claim, ended)) result.sent++;
+        else result.lost++;
+        return;
+      }
+      const r = markFailed(this.db, claim, ended, outcome.message, outcome.retryable, this.retry);
+      const fields = { outboxId: id, channel, attempt: claim.row.attempts + 1, error: outcome.message };
       if (r === 'retry') {
         result.retried++;
         this.log?.warn(fields, 'notification failed; will retry');
@@ -225,8 +320,16 @@ export class OutboxSender {
         result.gaveUp++;
         this.log?.error(fields, 'notification failed; giving up');
       } else result.lost++;
+    } catch (err) {
+      // Recording the outcome failed (the database is closing): the claim's lease brings the row back.
+      result.lost++;
+      this.log?.error({ err, outboxId: id, channel }, 'cannot record a notification attempt');
+    } finally {
+      this.sending.delete(id);
+      const n = (this.busy.get(channel) ?? 1) - 1;
+      if (n === 0) this.busy.delete(channel);
+      else this.busy.set(channel, n);
     }
-    return result;
   }
 
   /** null when delivered, else why not. */
