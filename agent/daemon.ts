@@ -17,8 +17,13 @@ import { Scheduler } from './scheduler';
 import { Sender } from './sender';
 import { Spool, SpoolWriteError } from './spool';
 
-/** A slot younger than this is left to the scheduler, which fires it on time. */
-const CATCH_UP_MIN_AGE_MS = 2 * 60_000;
+/**
+ * A slot younger than this is left to the scheduler, which fires it on time: at start a few
+ * seconds (the scheduler fires nothing from the past), later two minutes (a late timer after a
+ * suspend, not a slot being fired right now).
+ */
+const CATCH_UP_AT_START_MS = 5_000;
+const CATCH_UP_LATER_MS = 2 * 60_000;
 
 /**
  * The long-running agent: schedules jobs, spools every report, and keeps a sender draining
@@ -67,7 +72,7 @@ export class Daemon {
       capMs: config.retry.max,
       log: (level, msg) => log[level === 'error' ? 'error' : level === 'warn' ? 'warn' : 'info'](msg),
     });
-    this.scheduler = new Scheduler((job, task) => void this.trigger(job, task, 'schedule', { scheduledFor: this.slotNow(job) }));
+    this.scheduler = new Scheduler((job, task) => void this.trigger(job, task, 'schedule', task === 'backup' ? { scheduledFor: this.slotNow(job), attempt: 1 } : {}));
   }
 
   /** Starts every part or none: a daemon that could not start its scheduler must not linger. */
@@ -76,12 +81,13 @@ export class Daemon {
     try {
       this.sender.start();
       this.enqueue(helloMessage(this.config));
-      this.beat();
-      this.heartbeat = setInterval(() => this.beat(), this.config.heartbeatMs);
+      this.beat(false);
+      this.heartbeat = setInterval(() => this.beat(true), this.config.heartbeatMs);
       void this.sendHostFacts();
       this.armHostFacts();
       this.scheduler.start(this.config.jobs);
       this.watchConfig();
+      this.catchUp(CATCH_UP_AT_START_MS);
     } catch (err) {
       void this.stop();
       throw err;
@@ -178,13 +184,13 @@ export class Daemon {
   }
 
   /** The heartbeat tick: everything in it is guarded, since an exception here would end the daemon. */
-  private beat(): void {
+  private beat(catchUp: boolean): void {
     try {
       this.restoreStateDir();
       const { pending, dropped, rejected, lost, error } = this.spool.stats();
       if (error === null) this.spoolError = null;
       this.enqueue({ kind: 'heartbeat', uptimeMs: Date.now() - this.startedAt, spool: { pending, dropped, rejected, lost, ...(error ? { error } : {}) } });
-      this.catchUp();
+      if (catchUp) this.catchUp(CATCH_UP_LATER_MS);
     } catch (err) {
       this.log.error(`heartbeat failed: ${(err as Error).message}`);
     }
@@ -234,16 +240,16 @@ export class Daemon {
    * Runs once each backup whose newest slot was missed while the host or agent was down (or
    * whose planned retry never happened), instead of waiting a whole period for the next one.
    */
-  private catchUp(): void {
+  private catchUp(minAgeMs: number): void {
     const now = Date.now();
     for (const job of this.config.jobs) {
       if (this.busy.has(job.name) || this.retries.has(job.name)) continue;
-      const slot = catchUpSlot(job.schedule, this.lastAttempt(job), now, CATCH_UP_MIN_AGE_MS);
+      const slot = catchUpSlot(job.schedule, this.lastAttempt(job), now, minAgeMs);
       if (slot === null || this.caughtUp.get(job.name) === slot) continue;
       this.caughtUp.set(job.name, slot);
       const at = new Date(slot).toISOString();
-      this.log.warn(`job ${job.name}: the run scheduled for ${at} did not happen (host or agent down): catching up now`);
-      void this.trigger(job, 'backup', 'catch-up', { scheduledFor: at });
+      this.log.warn(`job ${job.name}: catch-up for the ${at} run, missed while the host or agent was down: running it now`);
+      void this.trigger(job, 'backup', 'catch-up', { scheduledFor: at, attempt: 1 });
     }
   }
 

@@ -128,6 +128,9 @@ async function operate(job: JobConfig, driver: Driver<unknown>, operation: Opera
   const slot = { ...(opts.scheduledFor ? { scheduledFor: opts.scheduledFor } : {}), ...(opts.attempt ? { attempt: opts.attempt } : {}) };
   rec({ kind: 'run-start', runId, job: job.name, operation, trigger: opts.trigger, startedAt: startedAt.toISOString(), ...slot });
   const tail = new LogTail();
+  const slotText = opts.scheduledFor ? `the ${opts.scheduledFor} run` : 'its scheduled run';
+  if (opts.trigger === 'catch-up') tail.line(`[lifeline] catch-up for ${slotText}, missed while the host or agent was down`);
+  if (opts.trigger === 'retry') tail.line(`[lifeline] attempt ${opts.attempt ?? 2} at ${slotText}, after a failed attempt`);
   const scratchDir = join(opts.config.stateDir, 'scratch', `${job.name}-${runId}`);
   let outcome: OperationOutcome;
   try {

@@ -50,7 +50,7 @@ function logLink(r: RunRow): string {
 }
 
 function runRow(r: RunRow): string {
-  const err = r.error ? `<br><small>${esc(r.error)}</small>` : '';
+  const err = `${r.error ? `<br><small>${esc(r.error)}</small>` : ''}${r.note ? `<br><small class="note">${esc(r.note)}</small>` : ''}`;
   return (
     `<tr><td>${time(r.startedAt)}</td><td>${esc(r.agent)}/${esc(r.job)}</td><td class="${statusClass(r.status)}">${statusText(r.status)}${err}</td>` +
     `<td>${duration(r.durationMs)}</td><td>${bytes(r.bytesAdded)} / ${bytes(r.bytesTotal)}</td><td>${r.exitCode ?? '–'}</td><td>${logLink(r)}</td></tr>`

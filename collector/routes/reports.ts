@@ -42,7 +42,7 @@ export function reportsRoute(ctx: AppContext): FastifyPluginAsync {
         const issue = parsed.error.issues[0];
         throw invalidField(issue.path, issue.message);
       }
-      const { messages } = parsed.data;
+      const { messages, sentAt } = parsed.data;
       const foreign = messages.findIndex((m) => m.agent !== agent.name);
       if (foreign >= 0) {
         const err = httpError('E_AGENT_MISMATCH', JSON.stringify(messages[foreign].agent), JSON.stringify(name));
@@ -52,7 +52,7 @@ export function reportsRoute(ctx: AppContext): FastifyPluginAsync {
       }
 
       // 6. One transaction (savepoint) per batch, committed with whatever else arrived this turn.
-      const ack = await ingest(agent.id, messages, now);
+      const ack = await ingest(agent.id, messages, now, sentAt ? Date.parse(sentAt) : null);
       stats.stored(ack);
       return ack;
     };

@@ -2,7 +2,7 @@ import { restoreRunbook } from '../runbook/index';
 import type { IncidentRow } from '../incidents/types';
 import { assetState } from '../rules/asset-state';
 import type { EvaluationInput, JobView, RunOperation, RunState, RunView, SnapshotView } from '../rules/types';
-import { nextDue } from '../rules/util';
+import { humanDuration, localDateTime, nextDue } from '../rules/util';
 import type { AssetSummary } from './overview';
 import { riskReasons } from './risk';
 
@@ -15,6 +15,12 @@ export interface HistoryRun extends RunView {
   job: string;
   exitCode: number | null;
   snapshotId: string | null;
+  /** Why it ran: 'schedule', 'manual', 'retry' or 'catch-up'. */
+  trigger?: string;
+  /** The scheduled slot it served (retries and catch-ups of it too). */
+  scheduledFor?: number | null;
+  /** How far ahead of the collector the agent's clock put it (its times are the collector's). */
+  clockAheadMs?: number | null;
   /** Whether a log tail is stored (fetched on demand from /api/v1/runs/:runId/log). */
   hasLog: boolean;
 }
@@ -64,6 +70,8 @@ export interface RunRow {
   exitCode: number | null;
   error: string | null;
   hasLog: boolean;
+  /** How this run fits its scheduled slot (a retry, a catch-up, retried later), or an odd clock; null when plain. */
+  note: string | null;
 }
 
 export interface DrillRow extends RunRow {
@@ -111,6 +119,9 @@ export function assetDetailView(input: AssetInput, now: number): AssetDetailView
   const copies = jobs.map((j) => copyRow(j, state.rpoMs, now, input.runs));
   const facts = new Map(input.facts.map((f) => [byJob(f), f.restore]));
   const ops = (op: RunOperation) => input.runs.filter((r) => r.operation === op && r.status !== 'running');
+  const zones = new Map(jobs.map((j) => [byJob(j), j.timezone]));
+  const notes = runNotes(input.runs, (r) => zones.get(byJob(r)) ?? 'UTC', now);
+  const runRow = (r: HistoryRun) => rowOf(r, notes.get(r.runId) ?? null);
   return {
     generatedAt: new Date(now).toISOString(),
     asset: input.asset,
@@ -184,7 +195,7 @@ function series(j: JobView, runs: readonly HistoryRun[]): Series {
   return { label: `${j.agent}/${j.job} → ${j.target.name}`, points };
 }
 
-function runRow(r: HistoryRun): RunRow {
+function rowOf(r: HistoryRun, note: string | null): RunRow {
   return {
     agent: r.agent,
     job: r.job,
@@ -198,5 +209,45 @@ function runRow(r: HistoryRun): RunRow {
     exitCode: r.exitCode,
     error: r.error,
     hasLog: r.hasLog,
+    note,
   };
+}
+
+/**
+ * The attempts at one scheduled backup told as one story: "retry 2 of the 02:00 run", a failed
+ * attempt "retried at 02:15: success", "catch-up for the 02:00 run". Runs are grouped by job and
+ * the slot they served. Pure: `zoneOf` gives each run's job's time zone.
+ */
+export function runNotes(runs: readonly HistoryRun[], zoneOf: (r: HistoryRun) => string, now: number): Map<string, string> {
+  const slots = new Map<string, HistoryRun[]>();
+  for (const r of runs) {
+    if (r.operation !== 'backup' || r.scheduledFor === null || r.scheduledFor === undefined) continue;
+    const key = `${r.agent}\0${r.job}\0${r.scheduledFor}`;
+    const group = slots.get(key);
+    if (group) group.push(r);
+    else slots.set(key, [r]);
+  }
+  const out = new Map<string, string>();
+  for (const group of slots.values()) {
+    group.sort((a, b) => (a.attempt ?? 1) - (b.attempt ?? 1) || a.startedAt - b.startedAt);
+    group.forEach((r, i) => {
+      const zone = zoneOf(r);
+      const slot = `the ${localDateTime(r.scheduledFor!, zone)} run`;
+      const parts: string[] = [];
+      if (r.trigger === 'catch-up') parts.push(`catch-up for ${slot}, missed while the host or agent was down`);
+      else if (r.trigger === 'retry' || (r.attempt ?? 1) > 1) parts.push(`attempt ${r.attempt ?? i + 1} at ${slot}`);
+      const next = group[i + 1];
+      if (next) parts.push(`retried at ${localDateTime(next.startedAt, zone)}: ${next.status}`);
+      else if (r.retryAt !== null && r.retryAt !== undefined) {
+        parts.push(r.retryAt > now ? `retry planned for ${localDateTime(r.retryAt, zone)}` : `the retry planned for ${localDateTime(r.retryAt, zone)} has not run`);
+      }
+      if (parts.length) out.set(r.runId, parts.join('; '));
+    });
+  }
+  for (const r of runs) {
+    if (!r.clockAheadMs) continue;
+    const clock = `the agent's clock said ${localDateTime(r.startedAt + r.clockAheadMs, zoneOf(r))} (${humanDuration(r.clockAheadMs)} ${r.clockAheadMs > 0 ? 'ahead' : 'behind'})`;
+    out.set(r.runId, out.has(r.runId) ? `${out.get(r.runId)}; ${clock}` : clock);
+  }
+  return out;
 }
