@@ -1,6 +1,7 @@
-import { readFileSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentConfig } from './config';
+import { writeFileAtomic } from './durable-file';
 
 interface Enrollment {
   collector: string;
@@ -12,8 +13,7 @@ const file = (stateDir: string) => join(stateDir, 'enrollment.json');
 
 export function saveEnrollment(stateDir: string, e: Enrollment): void {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  writeFileSync(`${file(stateDir)}.tmp`, `${JSON.stringify(e, null, 2)}\n`, { mode: 0o600 });
-  renameSync(`${file(stateDir)}.tmp`, file(stateDir));
+  writeFileAtomic(file(stateDir), `${JSON.stringify(e, null, 2)}\n`, { mode: 0o600 });
 }
 
 /** The collector to report to: the config's `agent.collector`, else the URL enrolled with. */

@@ -1,8 +1,8 @@
-import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { secretFileProblem } from '../shared/secret-file';
 import { generateKeyPair, keyPairFromSeed, type KeyPair } from '../shared/signing';
-import { writeFileAtomic } from './durable-file';
+import { unlinkQuiet, writeFileAtomic, writeFully } from './durable-file';
 
 export class KeyError extends Error {
   readonly code = 'E_KEY';
@@ -22,11 +22,21 @@ export function writeNewKey(keyFile: string): KeyPair {
     throw err;
   }
   try {
-    writeSync(fd, `${Buffer.from(pair.secretKey.subarray(0, 32)).toString('base64')}\n`);
-  } finally {
+    writeFully(fd, keyFileText(pair));
+    fsyncSync(fd);
+  } catch (err) {
+    // A cut-short key would be an identity that no longer loads: none is better.
     closeSync(fd);
+    unlinkQuiet(keyFile);
+    throw err;
   }
+  closeSync(fd);
   return pair;
+}
+
+/** The key file's content: the 32-byte seed, base64, one line. */
+function keyFileText(pair: KeyPair): string {
+  return `${Buffer.from(pair.secretKey.subarray(0, 32)).toString('base64')}\n`;
 }
 
 export function loadKey(keyFile: string): KeyPair {
@@ -52,5 +62,5 @@ export function publicKeyBase64(pair: KeyPair): string {
 /** Writes a key this process holds back to its file (0600), e.g. after the state directory was removed. */
 export function restoreKeyFile(keyFile: string, pair: KeyPair): void {
   mkdirSync(dirname(keyFile), { recursive: true, mode: 0o700 });
-  writeFileAtomic(keyFile, `${Buffer.from(pair.secretKey.subarray(0, 32)).toString('base64')}\n`, { mode: 0o600 });
+  writeFileAtomic(keyFile, keyFileText(pair), { mode: 0o600 });
 }
