@@ -43,15 +43,6 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, opts: A
   }
 }
 
-export function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 export function unlinkQuiet(path: string): void {
   try {
     unlinkSync(path);

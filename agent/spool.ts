@@ -1,7 +1,8 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statfsSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Message, Unsequenced } from '../shared/protocol';
-import { describeFsError, fsyncDir, isMissing, isNoSpace, unlinkQuiet, writeFileAtomic, writeFully } from './durable-file';
+import { fsyncPath } from '../shared/fsync';
+import { describeFsError, isMissing, isNoSpace, unlinkQuiet, writeFileAtomic, writeFully } from './durable-file';
 import { withLockSync } from './file-lock';
 
 // The durable outbox. Each message is one file named by its seq, written in full to a temp file,
@@ -253,7 +254,7 @@ export class Spool {
         // The counter is durable before the message exists: a crash in between only skips a
         // seq, never reuses one (a reused seq would be taken by the collector as a duplicate).
         writeFileAtomic(this.seqFile, `${seq}\n`);
-        fsyncDir(this.dir);
+        fsyncPath(this.dir);
         const message = { ...msg, agent: this.agent, seq, sentAt: new Date().toISOString() } as Message;
         const data = JSON.stringify(message);
         writeFileAtomic(join(this.dir, nameOf(seq)), data);
@@ -261,7 +262,7 @@ export class Spool {
       },
       { waitMs: LOCK_WAIT_MS },
     );
-    fsyncDir(this.dir);
+    fsyncPath(this.dir);
     return written;
   }
 
@@ -463,7 +464,7 @@ export class Spool {
         }
         if (dropped > 0) {
           writeFileAtomic(this.droppedFile, `${(readNumber(this.droppedFile) ?? 0) + dropped}\n`);
-          fsyncDir(this.dir);
+          fsyncPath(this.dir);
         }
       },
       { waitMs: LOCK_WAIT_MS },

@@ -1,7 +1,8 @@
-import { accessSync, closeSync, constants, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync, statSync, statfsSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, linkSync, mkdirSync, openSync, readSync, readdirSync, renameSync, rmSync, statSync, statfsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import Database from 'better-sqlite3';
+import { fsyncPath } from '../shared/fsync';
 import { SCHEMA_VERSION, migrate } from './migrations';
 import { shellQuote } from './runbook/shell';
 
@@ -167,14 +168,6 @@ function removeDbFiles(base: string): void {
   for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(base + suffix, { force: true });
 }
 
-function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /**
  * Before applying pending migrations to an existing database, writes a consistent copy of it

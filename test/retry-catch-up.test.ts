@@ -87,26 +87,13 @@ test('a failed scheduled backup is retried after its delay: no incident when the
   enrollAgent(agent, collector);
   // The slot is set once enrolling (a few seconds of CLI calls) is done.
   const slot = onceIn(3);
+  const retried = (name: string, script: string) =>
+    `  - { name: ${name}, asset: ${name}, tier: 1, target: local-disk, schedule: "${slot}", retry: { attempts: 1, delay: 2s }, driver: command, command: [sh, -c, ${JSON.stringify(script)}] }\n`;
   writeFileSync(
     agent.config,
     readFileSync(agent.config, 'utf8').replace(placeholder, '') +
-      `  - name: flaky
-    asset: flaky
-    tier: 1
-    target: local-disk
-    schedule: "${slot}"
-    retry: { attempts: 1, delay: 2s }
-    driver: command
-    command: [sh, -c, "if [ -e ${flag} ]; then echo ok; else touch ${flag}; echo 'connection reset' >&2; exit 1; fi"]
-  - name: broken
-    asset: broken
-    tier: 1
-    target: local-disk
-    schedule: "${slot}"
-    retry: { attempts: 1, delay: 2s }
-    driver: command
-    command: [sh, -c, "echo 'disk gone' >&2; exit 2"]
-`,
+      retried('flaky', `if [ -e ${flag} ]; then echo ok; else touch ${flag}; echo 'connection reset' >&2; exit 1; fi`) +
+      retried('broken', "echo 'disk gone' >&2; exit 2"),
   );
   const daemon = new Proc(AGENT_BIN, ['daemon', '--config', agent.config]);
   cleanups.push(() => daemon.stop());

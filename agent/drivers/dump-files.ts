@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, fsyncSync, openSync, readSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, openSync, readSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { fsyncPath } from '../../shared/fsync';
 import { hasKeepRule, planRetention } from '../../shared/retention';
 import type { DriverContext, ExecOptions, OperationOutcome, SnapshotInfo, Zod } from './types';
 
@@ -108,14 +109,6 @@ export async function startDump(ctx: DriverContext<unknown>, dir: string, ext: s
   }
 }
 
-function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** Makes a complete dump durable under its final name: fsync, rename, fsync the directory. */
 export function commitDump(written: string, dump: NewDump): number {
