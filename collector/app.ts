@@ -5,6 +5,7 @@ import type { CollectorConfig } from './config';
 import type { AppContext } from './context';
 import type { Db } from './db';
 import { storageRefusal } from './db-health';
+import { jsonEscapingHidden } from '../shared/display-text';
 import { HttpError, httpError } from './errors';
 import { metricsRoute } from './metrics/route';
 import { enrollRoute } from './routes/enroll';
@@ -39,6 +40,9 @@ export function buildApp({ config, db, now = Date.now, logger = false }: BuildOp
     return reply.code(e.statusCode).send(e.body());
   });
 
+  // Agent text in JSON answers reaches terminals (curl) and log viewers: bidi and C1 controls
+  // go out as \u escapes (JSON.stringify escapes only C0). The parsed data is unchanged.
+  app.setReplySerializer((payload) => jsonEscapingHidden(payload));
   app.addHook('onRequest', readAccess(ctx));
   compressReads(app);
   app.register(reportsRoute(ctx));

@@ -142,6 +142,16 @@ test('pages hold no raw control or bidi character and mark each one visibly; the
   assert.ok(log.logTail.includes('␀tail'));
 });
 
+test('the JSON API carries agent text unchanged as data, with no raw control or bidi byte on the wire (curl into a terminal)', async () => {
+  const c = await hostile();
+  for (const url of ['/api/v1/status', '/api/v1/overview', '/api/v1/assets/etc', '/api/v1/incidents']) {
+    const body = (await get(c, url)).body;
+    noRaw(body, url);
+  }
+  const status = (await get(c, '/api/v1/status')).json() as { agents: { hostname: string }[] };
+  assert.equal(status.agents[0].hostname, EVIL_NUL, 'parsed back, the value is what the agent sent');
+});
+
 test('/metrics label values hold no raw control or bidi character and promtool accepts the exposition', async () => {
   const c = await hostile();
   const text = (await get(c, '/metrics')).body;
