@@ -11,6 +11,7 @@ import { collectorUrl, saveEnrollment } from './collector-url';
 import type { AgentConfig } from './config';
 import { DEFAULT_AGENT_CONFIG, loadConfig, loadConfigIsolated } from './config-loader';
 import { Daemon } from './daemon';
+import { describeFsError } from './durable-file';
 import { postBytes } from './http-post';
 import { runJob, supportedTasks, type Task } from './job-runner';
 import { KeyError, loadKey, publicKeyBase64, writeNewKey } from './keys';
@@ -219,22 +220,27 @@ function undelivered(url: string, state: SenderState): string {
 
 async function daemon(config: AgentConfig): Promise<number> {
   const log = consoleLogger();
-  const d = new Daemon(config, log);
+  let d: Daemon | undefined;
   try {
+    d = new Daemon(config, log);
     d.start();
   } catch (err) {
-    log.error(`cannot start: ${(err as Error).message}`);
-    await d.stop();
+    // Whatever started is stopped again: no daemon without its scheduler (systemd restarts it).
+    if (err instanceof KeyError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    log.error(`cannot start: ${e.code && e.path ? describeFsError(e, e.path) : e.message}`);
+    await d?.stop();
     return EXIT.failed;
   }
+  const running = d;
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       log.info(`${sig} received: stopping`);
-      d.stop().then(resolve, resolve);
+      running.stop().then(resolve, resolve);
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => d.reload());
+    process.on('SIGHUP', () => running.reload());
   });
   return EXIT.ok;
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Spool, SpoolWriteError } from '../agent/spool';
 import type { RunMessage } from '../shared/protocol';
-import { AGENT_BIN, Proc, cliAsync, enrollAgent, startCollector, tempDir, waitFor, writeAgentConfig, type Collector } from './helpers/processes';
+import { AGENT_BIN, Proc, cliAsync, enrollAgent, sleep, startCollector, tempDir, waitFor, writeAgentConfig, type Collector } from './helpers/processes';
 
 // Issue 10, defect 1: a nearly full agent state filesystem. Each case runs on a real, small
 // tmpfs (tests run as root), filled with a real file until write(2) says ENOSPC, so the last
@@ -18,9 +18,9 @@ after(async () => {
   for (const m of mounts) execFileSync('umount', ['-l', m]);
 });
 
-function tmpfs(size: string): string {
+function tmpfs(size: string, inodes = 10_000): string {
   const dir = tempDir('lifeline-tmpfs-');
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir]);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},nr_inodes=${inodes},mode=0700`, 'tmpfs', dir]);
   mounts.push(dir);
   return dir;
 }
@@ -192,4 +192,48 @@ test('a daemon whose state directory is removed recreates it (key and enrollment
   await new Promise((r) => setTimeout(r, 1500));
   assert.equal(again.child.exitCode, null, again.output);
   mkdirSync(join(agent.stateDir, 'spool'), { recursive: true });
+});
+
+test('a daemon started on a full disk either runs whole (spool errors logged, nothing crashes) or exits 1 naming the path: never half started', async () => {
+  const collector = await startCollector();
+  cleanups.push(() => collector.stop());
+  const agent = writeAgentConfig({
+    name: 'startfull', collector: collector.url, heartbeat: '1s',
+    jobs: `  - { name: etc, asset: etc, tier: 3, target: local-disk, driver: command, command: ["true"] }\n`,
+  });
+  enrollAgent(agent, collector); // the key stays on the roomy disk
+  // tmpfs directories take no blocks, only inodes: 64 of them, all used up below.
+  const mnt = tmpfs('4m', 64);
+  const stateDir = join(mnt, 'state');
+  const yaml = readFileSync(agent.config, 'utf8').replace(`stateDir: ${agent.stateDir}`, `stateDir: ${stateDir}\n  keyFile: ${join(agent.stateDir, 'agent.key')}`);
+  writeFileSync(agent.config, yaml);
+  fill(mnt);
+  const eaters = join(mnt, 'inodes');
+  mkdirSync(eaters);
+  for (let i = 0; ; i++) {
+    try {
+      writeFileSync(join(eaters, String(i)), '');
+    } catch {
+      break;
+    }
+  }
+
+  // No room for even the spool directory: it cannot start, says where and why, and exits.
+  const refused = new Proc(AGENT_BIN, ['daemon', '--config', agent.config]);
+  cleanups.push(() => refused.stop('SIGKILL'));
+  const code = await Promise.race([refused.exited, sleep(15_000).then(() => 'still running')]);
+  assert.equal(code, 1, refused.output);
+  assert.match(refused.output, new RegExp(`cannot start: no space left on the filesystem holding ${stateDir}`));
+  assert.doesNotMatch(refused.output, /\n\s+at |unexpected error/);
+
+  // With its spool directory there, it runs: a full spool is logged, and the daemon lives on.
+  rmSync(eaters, { recursive: true });
+  mkdirSync(join(stateDir, 'spool'), { recursive: true });
+  const daemon = new Proc(AGENT_BIN, ['daemon', '--config', agent.config]);
+  cleanups.push(() => daemon.stop());
+  await waitFor('the spool failure logged', () => /cannot store the hello message in the spool: no space left.*reports are lost until there is room again/.test(daemon.output));
+  await new Promise((r) => setTimeout(r, 2500)); // heartbeats that cannot be stored either
+  assert.equal(daemon.child.exitCode, null, daemon.output);
+  assert.doesNotMatch(daemon.output, /\n\s+at |unexpected error/);
+  assert.equal(await daemon.stop(), 0);
 });
