@@ -178,9 +178,18 @@ export class Daemon {
 
   /** Says once per new cause (not every heartbeat) that reports are being lost. */
   private spoolFailed(err: SpoolWriteError): void {
-    if (err.message === this.spoolError) return;
-    this.spoolError = err.message;
-    this.log.error(`${err.message}; reports are lost until there is room again`);
+    this.spoolProblem(`${err.message}; reports are lost until there is room again`);
+  }
+
+  /**
+   * The spool's state as the heartbeat reads it (this process or another may have hit the full
+   * disk): a new problem is logged once, and so is its end.
+   */
+  private spoolProblem(problem: string | null): void {
+    if (problem === this.spoolError) return;
+    if (problem === null) this.log.info(`the spool at ${this.spool.dir} can store messages again`);
+    else this.log.error(problem);
+    this.spoolError = problem;
   }
 
   /** The heartbeat tick: everything in it is guarded, since an exception here would end the daemon. */
@@ -188,7 +197,8 @@ export class Daemon {
     try {
       this.restoreStateDir();
       const { pending, dropped, rejected, lost, error } = this.spool.stats();
-      if (error === null) this.spoolError = null;
+      if (error === null) this.spoolProblem(null);
+      else if (this.spoolError === null) this.spoolProblem(error);
       this.enqueue({ kind: 'heartbeat', uptimeMs: Date.now() - this.startedAt, spool: { pending, dropped, rejected, lost, ...(error ? { error } : {}) } });
       if (catchUp) this.catchUp(CATCH_UP_LATER_MS);
     } catch (err) {

@@ -322,7 +322,6 @@ export class Spool {
   private recover(): void {
     if (!this.ensureReserve()) return;
     this.saveLost();
-    this.notice('info', `the spool at ${this.dir} can store messages again`);
     this.trouble = null;
   }
 

@@ -173,7 +173,8 @@ test('a daemon whose state directory is removed recreates it (key and enrollment
   await waitFor('a first run', async () => (await collector.status()).jobs.find((j) => j.name === 'tick')?.lastRun?.status === 'success');
   const keyBefore = readFileSync(join(agent.stateDir, 'agent.key'), 'utf8');
 
-  rmSync(agent.stateDir, { recursive: true, force: true });
+  // The daemon writes on meanwhile: rm -rf as an operator would, retrying a directory just refilled.
+  rmSync(agent.stateDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 5 });
   const before = (await collector.status()).jobs.find((j) => j.name === 'tick')!.lastRun!.runId;
   await waitFor('a run after the removal', async () => {
     const last = (await collector.status()).jobs.find((j) => j.name === 'tick')?.lastRun;
