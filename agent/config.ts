@@ -69,6 +69,39 @@ const tierOverrideSchema = z
 
 const spoolDefaults = { maxBytes: 64 * 2 ** 20, batch: 100 };
 
+// The Proxmox VE host (agent/proxmox/): where its tools are (tests point them at stand-ins), how
+// often the cluster is scanned, and the guests whose tier is set here rather than by a pool or tag.
+const vmidKey = z.string().regex(/^[1-9]\d{2,8}$/, 'expected a VMID (100 to 999999999)');
+const toolPath = (dflt: string) => absolutePath.default(dflt);
+export const PVE_TOOLS = { pvesh: '/usr/bin/pvesh', qm: '/usr/sbin/qm', pct: '/usr/sbin/pct', vzdump: '/usr/bin/vzdump', qmrestore: '/usr/sbin/qmrestore' } as const;
+const proxmoxSchema = z
+  .object({
+    /** This node's name in the cluster (default: the host name). */
+    node: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/, 'expected a Proxmox node name').optional(),
+    tools: z
+      .object({
+        pvesh: toolPath(PVE_TOOLS.pvesh),
+        qm: toolPath(PVE_TOOLS.qm),
+        pct: toolPath(PVE_TOOLS.pct),
+        vzdump: toolPath(PVE_TOOLS.vzdump),
+        qmrestore: toolPath(PVE_TOOLS.qmrestore),
+      })
+      .strict()
+      .prefault({}),
+    /** vzdump's task logs (/var/log/pve/tasks) and per-guest logs (/var/log/vzdump). */
+    taskDir: absolutePath.default('/var/log/pve/tasks'),
+    logDir: absolutePath.default('/var/log/vzdump'),
+    /** How often guests, pools, backup jobs, snapshots and the task history are read. */
+    scan: durationField.refine((ms) => ms >= 10_000, 'expected at least 10s').default(15 * 60_000),
+    /** A tier per VMID, over its pool or tag. */
+    tiers: z.record(vmidKey, tierSchema).default({}),
+    /** Guests left out of the coverage audit (still watched when they are backed up). */
+    exclude: z.array(z.int().min(100).max(999_999_999)).default([]),
+    /** Longest a tool call may take. */
+    timeout: durationField.default(120_000),
+  })
+  .strict();
+
 export const agentConfigSchema = z
   .object({
     agent: z
@@ -92,6 +125,7 @@ export const agentConfigSchema = z
     targets: z.array(targetSchema.strict()).default([]),
     tiers: z.partialRecord(z.enum(['1', '2', '3', '4']), tierOverrideSchema).default({}),
     jobs: z.array(jobSchema).default([]),
+    proxmox: proxmoxSchema.optional(),
   })
   .strict();
 
@@ -184,6 +218,19 @@ export interface AgentConfig {
   retry: { min: number; max: number };
   targets: readonly Target[];
   jobs: readonly JobConfig[];
+  /** Set on a Proxmox VE host (the `proxmox:` section). */
+  proxmox?: ProxmoxConfig;
+}
+
+export interface ProxmoxConfig {
+  node: string;
+  tools: Record<keyof typeof PVE_TOOLS, string>;
+  taskDir: string;
+  logDir: string;
+  scanMs: number;
+  tiers: Readonly<Record<string, TierId>>;
+  exclude: readonly number[];
+  timeoutMs: number;
 }
 
 /** Loads, validates and resolves the agent config: tier defaults applied, targets looked up, frozen. */
@@ -213,5 +260,19 @@ export function resolveAgentConfig(cfg: ParsedAgentConfig, file: string): AgentC
     retry: cfg.agent.retry,
     targets: cfg.targets,
     jobs,
+    ...(cfg.proxmox ? { proxmox: resolveProxmox(cfg.proxmox) } : {}),
   });
+}
+
+function resolveProxmox(p: NonNullable<ParsedAgentConfig['proxmox']>): ProxmoxConfig {
+  return {
+    node: p.node ?? hostname().split('.')[0],
+    tools: p.tools,
+    taskDir: p.taskDir,
+    logDir: p.logDir,
+    scanMs: p.scan,
+    tiers: p.tiers as Record<string, TierId>,
+    exclude: p.exclude,
+    timeoutMs: p.timeout,
+  };
 }

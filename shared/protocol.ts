@@ -171,6 +171,54 @@ export const hostSchema = z.object({
   collectedAt: isoTime.optional(),
 });
 
+// What the agent on a Proxmox VE host sees of the cluster (agent/proxmox/discovery.ts), for the
+// collector's coverage audit, snapshot checks and guest names. Sent when it changes. Guests are
+// the assets `vm-<vmid>` / `ct-<vmid>`; their backups are the catalog jobs `vzdump-<vmid>-<storage>`.
+export const pveVmidSchema = z.int().min(100).max(999_999_999);
+export const pveGuestSchema = z.object({
+  vmid: pveVmidSchema,
+  type: z.enum(['qemu', 'lxc']),
+  /** The VM name or CT hostname; absent while the node's data is missing. */
+  name: text(255).optional(),
+  node: text(64),
+  pool: text(255).optional(),
+  tags: z.array(text(128)).max(64),
+  template: z.boolean(),
+  /** The tier Lifeline gives it and where that came from; null: in no tier pool, no tier tag, not in agent.yaml. */
+  tier: tierSchema.nullable(),
+  tierFrom: z.enum(['pool', 'tag', 'config']).nullable(),
+  /** Left out of the coverage audit by agent.yaml (`proxmox.exclude`). */
+  excluded: z.boolean(),
+  /** Guest snapshots (qm/pct snapshot), oldest first, without the `current` pseudo-entry. */
+  snapshots: z.array(z.object({ name: text(64), time: isoTime.nullable(), description: text(1024).optional() })).max(1000),
+});
+export const pveBackupJobSchema = z.object({
+  id: text(128),
+  enabled: z.boolean(),
+  /** The PVE calendar event as configured (`sat 02:00`, `*-*-* 01:30`…). */
+  schedule: text(128),
+  /** The same as cron for the collector's due times; null when it cannot be expressed. */
+  cron: text(128).nullable(),
+  storage: text(64).nullable(),
+  /** The guests it backs up now (pool members, listed vmids, or all but excluded, on its node). */
+  vmids: z.array(pveVmidSchema).max(100_000),
+});
+export const pveStorageSchema = z.object({
+  id: text(64),
+  type: text(32),
+  /** Its content types, e.g. "backup,iso". */
+  content: text(256),
+  shared: z.boolean(),
+});
+export const proxmoxSchema = z.object({
+  ...base,
+  kind: z.literal('proxmox'),
+  node: text(64),
+  guests: z.array(pveGuestSchema).max(100_000),
+  backupJobs: z.array(pveBackupJobSchema).max(10_000),
+  storages: z.array(pveStorageSchema).max(1000),
+});
+
 export const messageSchema = z.discriminatedUnion('kind', [
   helloSchema,
   heartbeatSchema,
@@ -178,6 +226,7 @@ export const messageSchema = z.discriminatedUnion('kind', [
   runSchema,
   inventorySchema,
   hostSchema,
+  proxmoxSchema,
 ]);
 
 export const reportBodySchema = z.object({
@@ -199,6 +248,10 @@ export type RunStartMessage = z.infer<typeof runStartSchema>;
 export type RunMessage = z.infer<typeof runSchema>;
 export type InventoryMessage = z.infer<typeof inventorySchema>;
 export type HostMessage = z.infer<typeof hostSchema>;
+export type ProxmoxMessage = z.infer<typeof proxmoxSchema>;
+export type PveGuest = z.infer<typeof pveGuestSchema>;
+export type PveBackupJob = z.infer<typeof pveBackupJobSchema>;
+export type PveStorage = z.infer<typeof pveStorageSchema>;
 export type Disk = z.infer<typeof diskSchema>;
 export type Filesystem = z.infer<typeof filesystemSchema>;
 export type ReportBody = z.infer<typeof reportBodySchema>;
