@@ -75,6 +75,8 @@ export const collectorConfigSchema = z
         runningFactor: z.number().min(1).default(DEFAULT_RULES_CONFIG.runningFactor),
         verifyGrace: durationField.default(DEFAULT_RULES_CONFIG.verifyGraceMs),
         minRunsForAnomaly: z.int().min(1).default(DEFAULT_RULES_CONFIG.minRunsForAnomaly),
+        // Proxmox guest snapshots older than this are reported (ADR-003: a snapshot is never a backup).
+        snapshotMaxAge: durationField.default(DEFAULT_RULES_CONFIG.snapshotMaxAgeMs),
       })
       .strict()
       .prefault({}),
@@ -157,6 +159,7 @@ export function rulesConfig(config: CollectorConfig): RulesConfig {
     runningFactor: r.runningFactor,
     verifyGraceMs: r.verifyGrace,
     minRunsForAnomaly: r.minRunsForAnomaly,
+    snapshotMaxAgeMs: r.snapshotMaxAge,
   };
 }
 

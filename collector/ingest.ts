@@ -38,7 +38,7 @@ export function agentClock(receivedAt: number, requestSentAt: number | null | un
 /**
  * Returns a function that stores one validated batch in a single transaction: all of it or
  * nothing. (agent, seq) is de-duplicated by the messages table, so a replayed message changes
- * nothing. State that a message replaces (catalog, spool stats, inventory, host facts) is only
+ * nothing. State that a message replaces (catalog, spool stats, inventory, host facts, the Proxmox view) is only
  * replaced by a message with a higher seq, so a late-arriving older message cannot roll it back.
  */
 export function createIngest(db: Db): Ingest {
@@ -109,6 +109,11 @@ export function createIngest(db: Db): Ingest {
     `INSERT INTO host_facts (agent_id, facts, seq, updated_at) VALUES (?, ?, ?, ?)
      ON CONFLICT (agent_id) DO UPDATE SET facts = excluded.facts, seq = excluded.seq, updated_at = excluded.updated_at
      WHERE excluded.seq > host_facts.seq`,
+  );
+  const proxmox = db.prepare(
+    `INSERT INTO proxmox (agent_id, body, seq, updated_at) VALUES (?, ?, ?, ?)
+     ON CONFLICT (agent_id) DO UPDATE SET body = excluded.body, seq = excluded.seq, updated_at = excluded.updated_at
+     WHERE excluded.seq > proxmox.seq`,
   );
 
   const usage = db.prepare(`INSERT OR IGNORE INTO fs_usage (agent_id, mount, at, used_bytes, size_bytes) VALUES (?, ?, ?, ?, ?)`);
@@ -213,6 +218,11 @@ export function createIngest(db: Db): Ingest {
         const { agent: _a, seq: _s, sentAt: _t, kind: _k, ...facts } = m;
         host.run(agentId, JSON.stringify(facts), m.seq, now);
         for (const f of m.filesystems) usage.run(agentId, f.mount, t.believe(ms(m.sentAt)), f.usedBytes, f.sizeBytes);
+        return;
+      }
+      case 'proxmox': {
+        const { agent: _a, seq: _s, sentAt: _t, kind: _k, ...body } = m;
+        proxmox.run(agentId, JSON.stringify(body), m.seq, now);
         return;
       }
     }

@@ -269,6 +269,19 @@ export const MIGRATIONS: readonly Migration[] = [
   ALTER TABLE runs ADD COLUMN clock_ahead_ms INTEGER;
   CREATE INDEX runs_running ON runs (agent_id) WHERE status = 'running';
   `,
+  // 9: what the agent on a Proxmox VE host sees of its cluster (the 'proxmox' message: guests
+  // with their tier and snapshots, backup jobs with the guests they cover, storages), the newest
+  // per agent, for the coverage audit, snapshot checks and guest names. Replaced only by a
+  // message with a higher seq, like host facts.
+  `
+  CREATE TABLE proxmox (
+    agent_id INTEGER PRIMARY KEY REFERENCES agents(id),
+    -- The message without its envelope (agent, seq, sentAt, kind), as JSON.
+    body TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -46,6 +46,7 @@ test('an empty config gets every default', () => {
       runningFactor: 3,
       verifyGrace: 86_400_000,
       minRunsForAnomaly: 5,
+      snapshotMaxAge: 7 * 86_400_000,
     },
     tiers: {},
     incidents: { reminder: 86_400_000, flap: 300_000, evaluateEvery: 60_000 },

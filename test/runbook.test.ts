@@ -248,15 +248,17 @@ const EVIL = `x'"; touch PWNED; echo $(touch PWNED) \`touch PWNED\` *`;
 const FACT_KEYS = [
   'repository', 'passwordFile', 'host', 'paths', 'tags', 'passphraseFile', 'rsh', 'remotePath', 'archivePrefix', 'config', 'dir', 'database',
   'all', 'compress', 'port', 'user', 'passFile', 'pgBin', 'socket', 'optionsFile', 'client', 'uri', 'configFile', 'oplog', 'volumes',
-  'destination', 'source', 'mode', 'kind', 'vmid', 'storage', 'dumpdir',
+  'destination', 'source', 'mode', 'kind', 'vmid', 'storage', 'dumpdir', 'storageType', 'node',
 ];
-const STUBBED = ['restic', 'borg', 'borgmatic', 'pg_restore', 'psql', 'mariadb', 'mysql', 'mongorestore', 'tar', 'rclone', 'qmrestore', 'pct', 'docker', 'zstd', 'gzip', 'mkdir', 'cd', 'ls', 'grep'];
+// vzdump's vmtype only picks one of two commands and is never written into one.
+const PICKED: Record<string, Record<string, string>> = { vzdump: { vmtype: 'qemu' } };
+const STUBBED = ['restic', 'borg', 'borgmatic', 'pg_restore', 'psql', 'mariadb', 'mysql', 'mongorestore', 'tar', 'rclone', 'qmrestore', 'pct', 'pvesm', 'docker', 'zstd', 'gzip', 'mkdir', 'cd', 'ls', 'grep'];
 const STUBS = STUBBED.map((t) => `${t}() { printf '%s\\0' ${t} "$@" >> "$ARGS"; }`).join('\n');
 
 for (const driver of Object.keys(RUNBOOK_WRITERS)) {
   test(`${driver}: agent-supplied values with quotes, $(…) and backticks stay inert words`, () => {
     const dir = mkdtempSync(join(tmpdir(), 'lifeline-hostile-'));
-    const facts = Object.fromEntries(FACT_KEYS.map((k) => [k, `${EVIL}/${k}`]));
+    const facts = { ...Object.fromEntries(FACT_KEYS.map((k) => [k, `${EVIL}/${k}`])), ...PICKED[driver] };
     // A hostile pgBin names no stub: that command fails to start, which is inert too.
     writeFileSync(join(dir, 'args'), '');
     let words: string[] = [];

@@ -44,6 +44,8 @@ export class Evaluator {
   // last (full) pass ran. Only jobs whose agent reported since, or whose due time has come
   // (and the other jobs of their assets), are read and evaluated again.
   private findings = new Map<string, Finding>();
+  // The host rules' findings (every agent, its Proxmox view) run on every pass: replaced whole.
+  private hostFindings: Finding[] = [];
   private readonly recheck = new Map<string, number>();
   // The job list of the last pass and each row's key (the gatherer hands the same list until it changes).
   private jobs: JobRow[] = [];
@@ -92,7 +94,8 @@ export class Evaluator {
     const isWanted = (agent: string, job: string) => byAgent.get(agent)?.has(job) ?? false;
     const input = this.gatherer.gather(this.opts.tiers, this.opts.rules, jobs, full ? undefined : isWanted);
     const evaluated = full ? input.jobs : input.jobs.filter((j) => isWanted(j.agent, j.job));
-    const fresh = [...evaluate({ ...input, jobs: evaluated }, now, 'jobs'), ...evaluate(input, now, 'host')];
+    const fresh = evaluate({ ...input, jobs: evaluated }, now, 'jobs');
+    this.hostFindings = evaluate(input, now, 'host');
     const evaluatedAssets = new Set(evaluated.map((j) => j.asset));
     for (const [key, f] of this.findings) {
       const replaced = f.job ? isWanted(f.agent!, f.job) || !existing.has(jobKey(f.agent!, f.job)) : f.asset ? evaluatedAssets.has(f.asset) : true;
@@ -102,7 +105,7 @@ export class Evaluator {
     for (const j of evaluated) this.recheck.set(jobKey(j.agent, j.job), recheckAt(j, this.opts.tiers, this.opts.rules, now));
     if (listChanged) for (const key of this.recheck.keys()) if (!existing.has(key)) this.recheck.delete(key);
 
-    const findings = sortFindings([...this.findings.values()]);
+    const findings = sortFindings([...this.findings.values(), ...this.hostFindings]);
     const plan = this.store.evaluate(findings, now, { reminderMs: this.opts.reminderMs, flapMs: this.opts.flapMs });
     this.pruneUsage.run(now - (this.opts.usageRetentionMs ?? 35 * 86_400_000));
     this.lastPassAt = now;

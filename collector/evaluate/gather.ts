@@ -1,5 +1,6 @@
 import type { Db } from '../db';
-import type { AgentView, BackupSummary, EvaluationInput, InventoryView, JobView, RulesConfig, RunView, Tier, TierPolicyView } from '../rules/types';
+import type { ProxmoxMessage } from '../../shared/protocol';
+import type { AgentView, BackupSummary, EvaluationInput, InventoryView, JobView, ProxmoxView, RulesConfig, RunView, Tier, TierPolicyView } from '../rules/types';
 import { inventoryOf } from '../rules/util';
 import { EMPTY_JOB_STATE, RECENT_BACKUPS, type BackupEntry, type RunKey } from './job-state';
 import { parseJobState, type StateRow } from './job-state-store';
@@ -116,6 +117,29 @@ function newGatherer(db: Db) {
   const usage = db.prepare<[number, string], { at: number; usedBytes: number }>(
     `SELECT at, used_bytes AS usedBytes FROM fs_usage WHERE agent_id = ? AND mount = ? ORDER BY at`,
   );
+  // Each agent's Proxmox view: versions first (one small row each), the body only when it moved.
+  const proxmoxVersions = db.prepare<[], { agentId: number; agent: string; timezone: string | null; seq: number; updatedAt: number }>(
+    `SELECT p.agent_id AS agentId, a.name AS agent, a.timezone, p.seq, p.updated_at AS updatedAt
+     FROM proxmox p JOIN agents a ON a.id = p.agent_id WHERE a.source <> 'removed' ORDER BY a.name`,
+  );
+  const proxmoxBody = db.prepare<[number], { body: string }>(`SELECT body FROM proxmox WHERE agent_id = ?`);
+  const proxmoxCache = new Map<number, { version: string; view: ProxmoxView | null }>();
+  function proxmoxViews(): ProxmoxView[] {
+    const out: ProxmoxView[] = [];
+    const seen = new Set<number>();
+    for (const v of proxmoxVersions.all()) {
+      seen.add(v.agentId);
+      const version = `${v.seq}|${v.updatedAt}|${v.agent}|${v.timezone}`;
+      let c = proxmoxCache.get(v.agentId);
+      if (!c || c.version !== version) {
+        c = { version, view: proxmoxView(v.agent, v.timezone ?? 'UTC', proxmoxBody.get(v.agentId)?.body ?? null, v.updatedAt) };
+        proxmoxCache.set(v.agentId, c);
+      }
+      if (c.view) out.push(c.view);
+    }
+    for (const id of proxmoxCache.keys()) if (!seen.has(id)) proxmoxCache.delete(id);
+    return out;
+  }
 
   // What a job is (from its catalog row) is rebuilt only when the job list is re-read.
   const statics = new WeakMap<JobRow, JobView>();
@@ -238,7 +262,7 @@ function newGatherer(db: Db) {
         disks: (facts.disks ?? []).map((d) => ({ device: d.device, smartOk: d.smartOk ?? null, ...(d.detail ? { detail: d.detail } : {}) })),
       };
     });
-    return { jobs: jobViews, agents: agentViews, tiers, config };
+    return { jobs: jobViews, agents: agentViews, tiers, config, proxmox: proxmoxViews() };
   }
   // One read transaction: the job list, what changed and the history agree with each other.
   return { gather: db.transaction(gather), listJobs };
@@ -253,6 +277,26 @@ function staticView(j: JobRow): JobView {
     schedule: j.schedule, timezone: j.timezone ?? 'UTC', timeoutMs: j.timeoutMs, retention: parse(j.retention) ?? {},
     verifySchedule: schedules.verify?.schedule ?? null, restoreTestSchedule: schedules.restore?.schedule ?? null, knownSince: j.knownSince,
     lastBackup: null, lastOutcome: null, lastSuccess: null, recentBackups: [], lastVerify: null, lastRestoreTest: null, lastPrune: null, inventory: null,
+  };
+}
+
+/** An agent's stored 'proxmox' message as the rules read it (snapshot times as ms); null when unreadable. */
+export function proxmoxView(agent: string, timezone: string, body: string | null, updatedAt: number): ProxmoxView | null {
+  const m = parse<Omit<ProxmoxMessage, 'agent' | 'seq' | 'sentAt' | 'kind'>>(body);
+  if (!m || !Array.isArray(m.guests)) return null;
+  const time = (iso: string | null) => {
+    // Proxmox says snaptime 0 when it does not know: no time, not 1970.
+    const t = iso === null ? Number.NaN : Date.parse(iso);
+    return Number.isFinite(t) && t > 0 ? t : null;
+  };
+  return {
+    agent,
+    timezone,
+    node: m.node,
+    updatedAt,
+    guests: m.guests.map((g) => ({ ...g, snapshots: g.snapshots.map((s) => ({ name: s.name, time: time(s.time), ...(s.description ? { description: s.description } : {}) })) })),
+    backupJobs: m.backupJobs ?? [],
+    storages: m.storages ?? [],
   };
 }
 

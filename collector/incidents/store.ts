@@ -18,7 +18,7 @@ export interface StoreOptions {
 export interface EvaluatePolicy {
   reminderMs: number;
   flapMs: number;
-  /** Default: the lowest tier number among the asset's active jobs, else 1 (see `tierOfAsset`). */
+  /** Default: the finding's own tier, else the lowest tier number among the asset's active jobs, else 1 (see `tierOfAsset`). */
   tierOf?: (finding: Finding) => Tier;
 }
 
@@ -75,7 +75,7 @@ export class IncidentStore {
       flapMs: policy.flapMs,
       muted: covers(mutes),
       inMaintenance: covers(windows),
-      tierOf: policy.tierOf ?? ((f) => this.tierOfAsset(f.asset)),
+      tierOf: policy.tierOf ?? ((f) => f.tier ?? this.tierOfAsset(f.asset)),
     };
   }
 

@@ -38,6 +38,10 @@ export const FAMILIES = {
   agent_up: { help: '1 if the agent was heard from within its silence limit (heartbeats x silentHeartbeats), else 0.', labels: ['agent'] },
   filesystem_size_bytes: { help: 'Size of a filesystem the agent reported (mount labels are capped in length and number per agent).', labels: ['agent', 'mount'] },
   filesystem_used_bytes: { help: 'Used bytes of a filesystem the agent reported.', labels: ['agent', 'mount'] },
+  proxmox_guests: {
+    help: 'Proxmox VE guests an agent audits (templates and excluded guests not counted), by state: total, tiered (a tier pool, tag or agent.yaml entry), covered (an enabled backup job).',
+    labels: ['agent', 'state'],
+  },
   incidents_open: { help: 'Open incidents by severity (all severities always present).', labels: ['severity'] },
   collector_build_info: { help: 'Always 1; the version label is the running collector version.', labels: ['version'] },
   metrics_series_dropped: { help: 'Series left out of this scrape by the label bounds (per family, or filesystems beyond the per-agent cap).', labels: ['family'] },

@@ -1,5 +1,6 @@
 import { agentSilent } from '../rules/agent-silent';
 import { assetStates } from '../rules/asset-state';
+import { coverageCounts } from '../rules/proxmox';
 import type { EvaluationInput, JobView, Severity } from '../rules/types';
 import { nextDue } from '../rules/util';
 import { boundLabel, labelText, SERIES_LIMITS, type SeriesLimits } from './bounds';
@@ -86,6 +87,14 @@ export function metricsSnapshot(input: MetricsInput, now: number, limits: Series
       add('filesystem_size_bytes', { agent, mount }, fs.sizeBytes);
       add('filesystem_used_bytes', { agent, mount }, fs.usedBytes);
     }
+  }
+
+  // Three series per agent on a Proxmox VE host: the labels stay bounded by the agent count.
+  for (const c of coverageCounts(evaluation, now)) {
+    const agent = labelText(c.agent);
+    add('proxmox_guests', { agent, state: 'total' }, c.total);
+    add('proxmox_guests', { agent, state: 'tiered' }, c.tiered);
+    add('proxmox_guests', { agent, state: 'covered' }, c.covered);
   }
 
   for (const severity of SEVERITIES) add('incidents_open', { severity }, input.openIncidents[severity] ?? 0);

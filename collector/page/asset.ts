@@ -11,7 +11,7 @@ export function renderAsset(v: AssetDetailView): string {
   const b = v.badge;
   const ok = v.risks.length === 0;
   const name = esc(v.asset);
-  const main = `<h1>Asset ${name}</h1>
+  const main = `<h1>Asset ${name}${v.guestName === null ? '' : ` <small class="guest">${esc(v.guestName)}</small>`}</h1>
 <p class="verdict ${ok ? 'ok' : 'bad'}" id="verdict"><span aria-hidden="true">${ok ? '✔' : '✖'}</span> <strong>${ok ? 'Recoverable: a fresh off-site copy within RPO' : `At risk: ${esc(v.risks.join('; '))}`}</strong></p>
 <ul class="facts">
 <li>Tier ${v.tier} · RPO ${duration(v.rpoMs)} · RTO ${duration(v.rtoMs)}</li>

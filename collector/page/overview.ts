@@ -1,4 +1,4 @@
-import type { AgentRow, AssetRow, OverviewView, TierSection } from '../view/overview';
+import type { AgentRow, AssetRow, OverviewView, ProxmoxRow, TierSection } from '../view/overview';
 import { ago, bytes, duration, statusClass, statusText, until } from './format';
 import { esc, escAttr } from './html';
 import { layout, table } from './layout';
@@ -14,7 +14,7 @@ export function renderOverview(v: OverviewView): string {
 <p class="verdict ${v.verdict.ok ? 'ok' : 'bad'}" id="verdict"><span aria-hidden="true">${v.verdict.ok ? '✔' : '✖'}</span> <strong>${esc(v.verdict.text)}</strong></p>
 <ul class="counts"><li>${n(c.assets, 'asset')}</li><li>${v.verdict.atRisk} at risk</li><li>${n(c.jobs, 'job')}</li><li>${n(c.agents, 'agent')}</li><li><a href="/incidents">${inc.critical} critical, ${inc.warning} warning, ${inc.info} info incidents</a></li></ul>
 ${v.tiers.map((t) => tierSection(t, now)).join('\n')}
-<section aria-labelledby="agents-h"><h2 id="agents-h">Agents</h2>
+${proxmoxSection(v.proxmox)}<section aria-labelledby="agents-h"><h2 id="agents-h">Agents</h2>
 ${table('agents', 'Agents', v.agents.map((a) => agentRow(a, now)), 'No agent is configured or enrolled yet.')}</section>`;
   return layout({ title: 'Backup status', section: 'overview', generatedAt: v.generatedAt, json: '/api/v1/overview', main });
 }
@@ -36,8 +36,9 @@ function assetRow(a: AssetRow, now: number): string {
   const r = a.lastRun;
   const last = r ? `${statusText(r.status)} ${short(now - Date.parse(r.at))} ago` : '– none';
   const why = risky ? `<br><small>${esc(a.risks.join('; '))}</small>` : '';
+  const guest = a.guestName === null ? '' : ` <small class="guest">${esc(a.guestName)}</small>`;
   return (
-    `<tr${risky ? ' class="risk"' : ''}><th scope="row"><a href="/assets/${escAttr(encodeURIComponent(a.asset))}">${esc(a.asset)}</a>${why}</th>` +
+    `<tr${risky ? ' class="risk"' : ''}><th scope="row"><a href="/assets/${escAttr(encodeURIComponent(a.asset))}">${esc(a.asset)}</a>${guest}${why}</th>` +
     `${cell(a.rpoOk ? '' : 'bad', age)}${cell(b.ok ? '' : 'bad', `${b.ok ? '✔' : '✖'} ${b.copies}/${b.media.length}/${b.offsite}`)}` +
     `${cell(r ? trouble(statusClass(r.status)) : 'warn', last)}<td>${until(a.nextRunAt, now)}</td><td>${a.openIncidents}</td></tr>`
   );
@@ -50,6 +51,24 @@ const trouble = (cls: string) => (cls === 'ok' ? '' : cls);
 function short(ms: number): string {
   const m = Math.round(Math.abs(ms) / 60_000);
   return m < 60 ? `${m}m` : m < 2880 ? `${Math.round(m / 60)}h` : `${Math.round(m / 1440)}d`;
+}
+
+/** The coverage audit per Proxmox VE agent; nothing at all without one. */
+function proxmoxSection(rows: readonly ProxmoxRow[]): string {
+  if (rows.length === 0) return '';
+  const share = (part: number, total: number) => cell(part < total ? 'bad' : '', `${part < total ? '✖' : '✔'} ${part} of ${total}`);
+  const body = rows.map((r) => {
+    const left = [r.templates ? n(r.templates, 'template') : '', r.excluded ? `${r.excluded} excluded` : ''].filter(Boolean).join(', ') || '–';
+    const snaps = r.staleSnapshots ? `⚠ ${r.staleSnapshots} stale` : '✔ none stale';
+    const undated = r.undatedSnapshots ? `, ${r.undatedSnapshots} without a time` : '';
+    return (
+      `<tr><th scope="row">${esc(r.agent)}</th><td>${esc(r.node)}</td><td>${r.total}</td>${share(r.tiered, r.total)}${share(r.covered, r.total)}` +
+      `<td>${left}</td>${cell(r.staleSnapshots ? 'warn' : '', `${snaps}${undated}`)}</tr>`
+    );
+  });
+  return `<section aria-labelledby="proxmox-h"><h2 id="proxmox-h">Proxmox VE guests</h2>
+${table('proxmox', 'Proxmox VE guests per agent: with a tier and backed up by an enabled job', body, '')}</section>
+`;
 }
 
 function agentRow(a: AgentRow, now: number): string {

@@ -4,6 +4,7 @@
 export const TABLES = {
   assets: ['Asset', 'Newest copy (age / RPO)', '3-2-1 (copies/media/off-site)', 'Last run', 'Next run', 'Open incidents'],
   agents: ['Agent', 'Host', 'Version', 'Last seen', 'Disk usage'],
+  proxmox: ['Agent', 'Node', 'Guests', 'With a tier', 'Backed up', 'Not counted', 'Snapshots'],
   copies: ['Job → target', 'Location', 'Media', 'Newest snapshot', 'Snapshots', 'Last success', 'Next run', 'Counts for 3-2-1'],
   runs: ['Started', 'Job', 'Status', 'Duration', 'Added / total', 'Exit code', 'Log'],
   verifications: ['Started', 'Job', 'Status', 'Duration', 'Error', 'Log'],

@@ -4,12 +4,15 @@ import { anomalies } from './anomalies';
 import { capacity } from './capacity';
 import { clockSkew } from './clock-skew';
 import { failedRun } from './failed-run';
+import { guestCoverage } from './guest-coverage';
 import { missedRun } from './missed-run';
 import { restoreDrill } from './restore-drill';
 import { retentionAudit } from './retention-audit';
 import { rpo } from './rpo';
 import { runningTooLong } from './running-too-long';
 import { smart } from './smart';
+import { staleSnapshot } from './stale-snapshot';
+import { storageUndeclared } from './storage-undeclared';
 import { threeTwoOne } from './three-two-one';
 import type { EvaluationInput, Finding, Rule, Severity } from './types';
 import { verification } from './verification';
@@ -34,10 +37,26 @@ export const RULES: Readonly<Record<string, Rule>> = Object.freeze({
   'agent-spool': agentSpool,
   anomalies,
   'three-two-one': threeTwoOne,
+  'guest-coverage': guestCoverage,
+  'storage-undeclared': storageUndeclared,
+  'stale-snapshot': staleSnapshot,
 });
 
-/** Rules about a whole host: they read every agent, and jobs only for the agent's tier. */
-export const HOST_RULES: readonly string[] = Object.freeze(['capacity', 'smart', 'agent-silent', 'clock-skew', 'agent-spool']);
+/**
+ * Rules about a whole host: they read every agent (and its Proxmox view), and jobs only for what
+ * they are (tier, asset, schedule), never their history. They run on every pass, over all agents,
+ * and their findings are replaced as a whole each time.
+ */
+export const HOST_RULES: readonly string[] = Object.freeze([
+  'capacity',
+  'smart',
+  'agent-silent',
+  'clock-skew',
+  'agent-spool',
+  'guest-coverage',
+  'storage-undeclared',
+  'stale-snapshot',
+]);
 
 const RANK: Record<Severity, number> = { critical: 0, warning: 1, info: 2 };
 

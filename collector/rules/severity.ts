@@ -13,7 +13,15 @@ const CRITICAL_RULES: ReadonlySet<RuleName> = new Set<RuleName>([
   'agent-silent',
   // Backup results are being lost on the agent.
   'cannot-spool',
+  // A Proxmox guest with a tier and no enabled backup job: nothing to restore it from.
+  'guest-not-covered',
 ]);
+// The other Proxmox audit findings are warnings, scaled by the guest's tier (a guest without a
+// tier as tier 2): 'guest-untiered' (its objective is unknown, not yet broken), 'guest-schedule-
+// too-slow' (backups exist; the RPO rule raises the critical one when a copy is really too old;
+// a schedule that cannot be checked is info), 'storage-undeclared' (copies exist, 3-2-1 cannot
+// count them) and 'stale-snapshot' (storage and speed, not data, are at stake).
+
 
 const BY_TIER: Record<'critical' | 'warning', Record<Tier, Severity>> = {
   critical: { 1: 'critical', 2: 'critical', 3: 'warning', 4: 'info' },

@@ -30,7 +30,12 @@ export type RuleName =
   | 'reports-set-aside'
   | 'size-anomaly'
   | 'duration-anomaly'
-  | 'three-two-one';
+  | 'three-two-one'
+  | 'guest-untiered'
+  | 'guest-not-covered'
+  | 'guest-schedule-too-slow'
+  | 'storage-undeclared'
+  | 'stale-snapshot';
 
 export interface TierPolicyView {
   /** Recovery point objective: the oldest a good copy may be. */
@@ -178,6 +183,72 @@ export interface AgentSpoolView {
   error: string | null;
 }
 
+/** A Proxmox VE guest snapshot (qm/pct snapshot). */
+export interface GuestSnapshotView {
+  name: string;
+  /** When it was taken (ms); null when Proxmox does not know (snaptime 0 or missing). */
+  time: number | null;
+  description?: string;
+}
+
+/** A guest as the agent on a Proxmox VE host sees it: the asset `vm-<vmid>` / `ct-<vmid>`. */
+export interface GuestView {
+  vmid: number;
+  type: 'qemu' | 'lxc';
+  /** VM name or CT hostname; absent while the node's data is missing. */
+  name?: string;
+  /** The node it runs on. */
+  node: string;
+  pool?: string;
+  tags: readonly string[];
+  template: boolean;
+  /** Its tier from a tier pool, a tier tag or agent.yaml; null: none of them. */
+  tier: Tier | null;
+  tierFrom: 'pool' | 'tag' | 'config' | null;
+  /** Left out of the coverage audit by agent.yaml (`proxmox.exclude`). */
+  excluded: boolean;
+  /** Oldest first. */
+  snapshots: readonly GuestSnapshotView[];
+}
+
+/** A Proxmox VE backup job (Datacenter → Backup). */
+export interface PveJobView {
+  id: string;
+  enabled: boolean;
+  /** The calendar event as configured in Proxmox. */
+  schedule: string;
+  /** The same as cron, converted by the agent; null when it has no cron equivalent. */
+  cron: string | null;
+  /** Its backup storage; null: the node's default (vzdump.conf). */
+  storage: string | null;
+  /** The guests it backs up now. */
+  vmids: readonly number[];
+}
+
+export interface PveStorageView {
+  id: string;
+  type: string;
+  /** Content types, e.g. "backup,iso". */
+  content: string;
+  shared: boolean;
+  /** Whether agent.yaml declares a target of this name; undefined from agents that do not say. */
+  declared?: boolean;
+}
+
+/** The newest 'proxmox' message of one agent on a Proxmox VE host. */
+export interface ProxmoxView {
+  agent: string;
+  /** The agent's IANA zone: Proxmox runs its backup jobs in the host's local time. */
+  timezone: string;
+  /** The node the agent runs on. */
+  node: string;
+  guests: readonly GuestView[];
+  backupJobs: readonly PveJobView[];
+  storages: readonly PveStorageView[];
+  /** When the collector received it. */
+  updatedAt: number;
+}
+
 export interface AssetView {
   /** Asset name. */
   asset: string;
@@ -210,6 +281,8 @@ export interface RulesConfig {
   verifyGraceMs: number;
   /** Previous successful runs needed before medians are trusted (default 5). */
   minRunsForAnomaly: number;
+  /** A Proxmox guest snapshot older than this is stale (default 7 days). */
+  snapshotMaxAgeMs: number;
 }
 
 export interface Finding {
@@ -233,6 +306,11 @@ export interface Finding {
   detail: string;
   /** When the problem began (epoch ms), e.g. the due time of a missed run. */
   since: number;
+  /**
+   * The tier the incident is filed under, when the rule knows it better than the asset's jobs
+   * do (a Proxmox guest no job backs up has no jobs). Default: the asset's jobs' tier.
+   */
+  tier?: Tier;
 }
 
 export interface EvaluationInput {
@@ -246,6 +324,8 @@ export interface EvaluationInput {
   config: RulesConfig;
   /** Optional asset facts (tier, original's media); assets not listed are derived from jobs. */
   assets?: AssetView[];
+  /** What the agents on Proxmox VE hosts see of their clusters (absent or empty: none). */
+  proxmox?: ProxmoxView[];
 }
 
 export type Rule = (input: EvaluationInput, now: number) => Finding[];
@@ -265,4 +345,5 @@ export const DEFAULT_RULES_CONFIG: Readonly<RulesConfig> = Object.freeze({
   runningFactor: 3,
   verifyGraceMs: DAY,
   minRunsForAnomaly: 5,
+  snapshotMaxAgeMs: 7 * DAY,
 });

@@ -7,6 +7,7 @@ import { paths } from './paths';
 import { postgres } from './postgres';
 import { rclone } from './rclone';
 import { restic } from './restic';
+import { vzdump } from './vzdump';
 import { needsBash } from './shell';
 import type { Runbook, RunbookInput, RunbookWriter } from './types';
 
@@ -14,7 +15,7 @@ export type { Runbook, RunbookInput } from './types';
 export { shellQuote } from './shell';
 
 /** One writer per agent driver, by the driver's name. Adding one is one file and one line here. */
-export const RUNBOOK_WRITERS: Readonly<Record<string, RunbookWriter>> = Object.freeze({ restic, borg, borgmatic, postgres, mysql, mongodb, paths, rclone, command });
+export const RUNBOOK_WRITERS: Readonly<Record<string, RunbookWriter>> = Object.freeze({ restic, borg, borgmatic, postgres, mysql, mongodb, paths, rclone, command, vzdump });
 
 const NO_INVENTORY = 'No inventory of this copy has reached the collector yet: where a command needs the newest copy, it finds it when it runs.';
 const BASH =

@@ -8,6 +8,8 @@ export interface RunbookInput {
   restore: Record<string, string> | null;
   /** The newest snapshot in the inventory (time in ms), or null when none has arrived. */
   snapshot: { id: string; time: number } | null;
+  /** On a Proxmox VE host: its storages (where a restored guest's volumes can go). */
+  pveStorages?: readonly { id: string; content: string }[];
 }
 
 export interface Runbook {

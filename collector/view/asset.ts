@@ -1,6 +1,7 @@
 import { restoreRunbook } from '../runbook/index';
 import type { IncidentRow } from '../incidents/types';
 import { assetState } from '../rules/asset-state';
+import { guestNames } from '../rules/proxmox';
 import type { EvaluationInput, JobView, RunOperation, RunState, RunView, SnapshotView } from '../rules/types';
 import { humanDuration, localDateTime, nextDue } from '../rules/util';
 import type { AssetSummary } from './overview';
@@ -122,9 +123,11 @@ export function assetDetailView(input: AssetInput, now: number): AssetDetailView
   const zones = new Map(jobs.map((j) => [byJob(j), j.timezone]));
   const notes = runNotes(input.runs, (r) => zones.get(byJob(r)) ?? 'UTC', now);
   const runRow = (r: HistoryRun) => rowOf(r, notes.get(r.runId) ?? null);
+  const pveStorages = new Map((input.evaluation.proxmox ?? []).map((p) => [p.agent, p.storages]));
   return {
     generatedAt: new Date(now).toISOString(),
     asset: input.asset,
+    guestName: guestNames(input.evaluation).get(input.asset) ?? null,
     tier: state.tier,
     rpoMs: state.rpoMs,
     rtoMs: state.rtoMs,
@@ -150,6 +153,7 @@ export function assetDetailView(input: AssetInput, now: number): AssetDetailView
         asset: j.asset,
         restore: facts.get(byJob(j)) ?? null,
         snapshot: snap ? { id: snap.id, time: Date.parse(snap.time) } : null,
+        pveStorages: pveStorages.get(j.agent),
       });
       return { agent: j.agent, job: j.job, target: j.target.name, ...book };
     }),

@@ -1,5 +1,6 @@
 import type { IncidentRow } from '../incidents/types';
 import { assetStates, type AssetState } from '../rules/asset-state';
+import { coverageCounts, guestNames, type CoverageCounts } from '../rules/proxmox';
 import type { AgentView, EvaluationInput, JobView, RunState, Tier } from '../rules/types';
 import { nextDue } from '../rules/util';
 import { riskReasons } from './risk';
@@ -46,6 +47,8 @@ export interface LastRunSummary {
 /** What the overview row and the asset page both say of an asset. */
 export interface AssetSummary {
   asset: string;
+  /** The Proxmox guest's name for a `vm-<vmid>` / `ct-<vmid>` asset (agent text); null otherwise. */
+  guestName: string | null;
   tier: Tier;
   rpoMs: number;
   rtoMs: number;
@@ -81,12 +84,19 @@ export interface AgentRow {
   filesystems: { mount: string; sizeBytes: number; usedBytes: number; usedPct: number }[];
 }
 
+/** One agent on a Proxmox VE host: how many of its guests have a tier and an enabled backup job. */
+export interface ProxmoxRow extends Omit<CoverageCounts, 'updatedAt'> {
+  updatedAt: string;
+}
+
 export interface OverviewView {
   generatedAt: string;
   verdict: Verdict;
   counts: { assets: number; jobs: number; agents: number; openIncidents: Record<IncidentRow['severity'], number> };
   tiers: TierSection[];
   agents: AgentRow[];
+  /** The coverage audit per agent on a Proxmox VE host (templates and excluded guests not counted); empty without one. */
+  proxmox: ProxmoxRow[];
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -99,8 +109,9 @@ export function overviewView(input: OverviewInput, now: number): OverviewView {
   const { evaluation } = input;
   const incidentsByAsset = new Map<string, number>();
   for (const i of input.openIncidents) if (i.asset !== null) incidentsByAsset.set(i.asset, (incidentsByAsset.get(i.asset) ?? 0) + 1);
+  const names = guestNames(evaluation);
   const rows = assetStates(evaluation, now)
-    .map((s) => assetRow(s, incidentsByAsset.get(s.asset) ?? 0, now))
+    .map((s) => assetRow(s, names.get(s.asset) ?? null, incidentsByAsset.get(s.asset) ?? 0, now))
     .sort((a, b) => Number(a.risks.length === 0) - Number(b.risks.length === 0) || a.asset.localeCompare(b.asset));
   const openIncidents = { critical: 0, warning: 0, info: 0 };
   for (const i of input.openIncidents) openIncidents[i.severity]++;
@@ -110,6 +121,7 @@ export function overviewView(input: OverviewInput, now: number): OverviewView {
     counts: { assets: rows.length, jobs: evaluation.jobs.length, agents: input.agents.length, openIncidents },
     tiers: TIERS.map((tier) => ({ tier, ...evaluation.tiers[tier], assets: rows.filter((r) => r.tier === tier) })),
     agents: agentRows(input.agents, evaluation, now),
+    proxmox: coverageCounts(evaluation, now).map((c) => ({ ...c, updatedAt: new Date(c.updatedAt).toISOString() })),
   };
 }
 
@@ -126,10 +138,11 @@ export function verdict(rows: readonly Pick<AssetRow, 'asset' | 'risks'>[]): Ver
   return { ok: false, text: `${atRisk.length} of ${assets} at risk: ${shown.join(', ')}${more}`, assets: n, atRisk: atRisk.length };
 }
 
-function assetRow(s: AssetState, openIncidents: number, now: number): AssetRow {
+function assetRow(s: AssetState, guestName: string | null, openIncidents: number, now: number): AssetRow {
   const c = s.copies;
   return {
     asset: s.asset,
+    guestName,
     tier: s.tier,
     rpoMs: s.rpoMs,
     rtoMs: s.rtoMs,
