@@ -35,8 +35,18 @@ export function catalogEntry(job: JobConfig): CatalogJob {
   };
 }
 
-/** The hello message: this agent's version, zone and whole job catalog. */
-export function helloMessage(config: AgentConfig): Unsequenced<HelloMessage> {
+/** A hello holds at most this many jobs (helloSchema): beyond it the collector would refuse it whole. */
+export const MAX_HELLO_JOBS = 1000;
+
+/**
+ * The hello message: this agent's version, zone and whole job catalog — the configured jobs,
+ * then the jobs found on the host (Proxmox VE backups: agent/proxmox/discovery.ts) whose names
+ * no configured job takes, as many as a hello holds.
+ */
+export function helloMessage(config: AgentConfig, discovered: readonly CatalogJob[] = []): Unsequenced<HelloMessage> {
+  const jobs = config.jobs.map(catalogEntry);
+  const taken = new Set(jobs.map((j) => j.name));
+  jobs.push(...discovered.filter((j) => !taken.has(j.name)).slice(0, Math.max(0, MAX_HELLO_JOBS - jobs.length)));
   return {
     kind: 'hello',
     version: VERSION,
@@ -44,6 +54,6 @@ export function helloMessage(config: AgentConfig): Unsequenced<HelloMessage> {
     hostname: hostname(),
     timezone: localTimeZone(),
     heartbeatMs: config.heartbeatMs,
-    jobs: config.jobs.map(catalogEntry),
+    jobs,
   };
 }

@@ -34,6 +34,8 @@ Commands:
   inventory JOB        list the copies at the job's target and report them
   daemon               run jobs on their schedules (the systemd service)
   status [--json]      show jobs, their schedules, last runs and the spool
+  snapshot VMID [--note TEXT]  take a Proxmox guest snapshot before a risky change (never a backup)
+  snapshots [--json]   list this node's guest snapshots with their age, oldest first
 
 Options:
   --config FILE        config file (default: $LIFELINE_CONFIG or ${DEFAULT_AGENT_CONFIG})
@@ -54,6 +56,7 @@ export async function main(argv: string[]): Promise<number> {
       options: {
         config: { type: 'string' },
         json: { type: 'boolean' },
+        note: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
       },
@@ -93,6 +96,15 @@ export async function main(argv: string[]): Promise<number> {
         return await daemon(loadConfigIsolated(configFile));
       case 'status':
         return status(await loadConfig(configFile), Boolean(values.json));
+      case 'snapshot': {
+        if (rest.length !== 1) return usage('snapshot needs the VMID of one guest');
+        const { snapshotCommand } = await import('./proxmox/snapshots');
+        return await snapshotCommand(await loadConfig(configFile), rest[0], values.note);
+      }
+      case 'snapshots': {
+        const { snapshotsCommand } = await import('./proxmox/snapshots');
+        return await snapshotsCommand(await loadConfig(configFile), Boolean(values.json));
+      }
       default:
         return usage(`unknown command "${command}"`);
     }
@@ -175,9 +187,11 @@ async function runNow(config: AgentConfig, name: string, task: Task): Promise<nu
   const notices: string[] = [];
   const spool = openSpool(config, (_level, msg) => notices.push(msg));
   const unrecorded: SpoolWriteError[] = [];
-  // The collector learns the job (tier, asset, target) even if no daemon has said hello yet.
+  // The collector learns the job (tier, asset, target) even if no daemon has said hello yet;
+  // with the guests' backups the last Proxmox scan found, which a hello without would retire.
+  const discovered = config.proxmox ? (await import('./proxmox/discovery')).loadDiscoveredJobs(config.stateDir) : [];
   try {
-    spool.append(helloMessage(config));
+    spool.append(helloMessage(config, discovered));
   } catch (err) {
     if (!(err instanceof SpoolWriteError)) throw err;
     unrecorded.push(err);

@@ -1,9 +1,10 @@
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
-import type { Unsequenced } from '../shared/protocol';
+import type { CatalogJob, Unsequenced } from '../shared/protocol';
 import { previousRunMs } from '../shared/schedule';
 import { VERSION } from '../shared/version';
-import { helloMessage } from './catalog';
+import { helloMessage, MAX_HELLO_JOBS } from './catalog';
 import { collectorUrl, saveEnrollment } from './collector-url';
 import type { AgentConfig, JobConfig } from './config';
 import { loadConfigIsolated } from './config-loader';
@@ -12,6 +13,8 @@ import { collectHostFacts } from './host-facts';
 import { lastRunFile, runJob, type RunJobOptions, type Task, type Trigger } from './job-runner';
 import { loadKey, restoreKeyFile } from './keys';
 import type { Logger } from './logger';
+import { loadDiscoveredJobs, saveDiscoveredJobs, scanProxmox } from './proxmox/discovery';
+import { reportTaskHistory } from './proxmox/history';
 import { catchUpSlot, type LastAttempt } from './retry';
 import { Scheduler } from './scheduler';
 import { Sender } from './sender';
@@ -50,6 +53,13 @@ export class Daemon {
   private hostFactsTimerMs = 0;
   private collectingHostFacts = false;
   private watcher?: FSWatcher;
+  private proxmoxTimer?: NodeJS.Timeout;
+  private scanning = false;
+  /** The backups the last Proxmox scan found (before the first scan: the ones saved by the last). */
+  private discovered: readonly CatalogJob[] = [];
+  /** A hash of what each scan result last spooled (hello jobs, proxmox, each inventory): resent only on change. */
+  private readonly scanSent = new Map<string, string>();
+  private scanNotes = '';
   private reloadTimer?: NodeJS.Timeout;
   private readonly startedAt = Date.now();
   private stopping = false;
@@ -80,11 +90,16 @@ export class Daemon {
     this.log.info(`lifeline-agent ${VERSION} starting as ${this.config.name}: ${this.config.jobs.length} job(s), reporting to ${this.url}`);
     try {
       this.sender.start();
-      this.enqueue(helloMessage(this.config));
+      if (this.config.proxmox) {
+        this.discovered = loadDiscoveredJobs(this.config.stateDir);
+        this.scanSent.set('jobs', hashOf(this.discovered));
+      }
+      this.enqueue(this.hello());
       this.beat(false);
       this.heartbeat = setInterval(() => this.beat(true), this.config.heartbeatMs);
       void this.sendHostFacts();
       this.armHostFacts();
+      this.armProxmox();
       this.scheduler.start(this.config.jobs);
       this.watchConfig();
       this.catchUp(CATCH_UP_AT_START_MS);
@@ -142,7 +157,10 @@ export class Daemon {
     this.scheduler.start(this.config.jobs);
     for (const name of [...this.retries.keys()]) if (!this.config.jobs.some((j) => j.name === name)) this.cancelRetry(name);
     if (hostFactsChanged) this.armHostFacts();
-    this.enqueue(helloMessage(this.config));
+    // Tiers, exclusions or targets may have changed: scan again now (or stop scanning).
+    if (!this.config.proxmox) this.discovered = [];
+    this.armProxmox();
+    this.enqueue(this.hello());
     this.log.info(`config reloaded: ${this.config.jobs.length} job(s)`);
   }
 
@@ -152,6 +170,7 @@ export class Daemon {
     this.scheduler.stop();
     clearInterval(this.heartbeat);
     clearInterval(this.hostFactsTimer);
+    clearInterval(this.proxmoxTimer);
     clearTimeout(this.reloadTimer);
     for (const name of [...this.retries.keys()]) this.cancelRetry(name);
     this.watcher?.close();
@@ -298,6 +317,78 @@ export class Daemon {
     }
   }
 
+  /** The configured jobs and the Proxmox backups found on this node. */
+  private hello(): Unsequenced {
+    return helloMessage(this.config, this.discovered);
+  }
+
+  /** Scans the Proxmox cluster now and every `proxmox.scan` (no timer without a proxmox: section). */
+  private armProxmox(): void {
+    clearInterval(this.proxmoxTimer);
+    this.proxmoxTimer = undefined;
+    if (!this.config.proxmox) return;
+    this.proxmoxTimer = setInterval(() => void this.scanProxmox(), this.config.proxmox.scanMs).unref();
+    void this.scanProxmox();
+  }
+
+  /**
+   * One Proxmox scan: the hello again when the guests' backup jobs changed, the proxmox message
+   * and each inventory when they changed, then the vzdump task history. Never throws: a failed
+   * scan is logged and tried again at the next tick; a result that could not be spooled is sent
+   * again by the next scan.
+   */
+  private async scanProxmox(): Promise<void> {
+    const config = this.config;
+    const proxmox = config.proxmox;
+    if (!proxmox || this.scanning || this.stopping) return;
+    this.scanning = true;
+    try {
+      try {
+        const scan = await scanProxmox(config);
+        if (this.stopping) return;
+        const notes = scan.notes.join('\n');
+        if (notes !== this.scanNotes) for (const n of scan.notes) this.log.warn(`proxmox: ${n}`);
+        this.scanNotes = notes;
+        const jobsHash = hashOf(scan.jobs);
+        if (this.scanSent.get('jobs') !== jobsHash) {
+          this.discovered = scan.jobs;
+          this.log.info(`proxmox: ${scan.jobs.length} guest backup job(s) on node ${proxmox.node}${scan.jobs.length ? `: ${scan.jobs.map((j) => j.name).join(', ')}` : ''}`);
+          const room = MAX_HELLO_JOBS - config.jobs.length;
+          if (scan.jobs.length > room) this.log.warn(`proxmox: a hello holds ${MAX_HELLO_JOBS} jobs; ${scan.jobs.length - room} guest backup job(s) are left out of the catalog`);
+          try {
+            saveDiscoveredJobs(config.stateDir, scan.jobs);
+          } catch (err) {
+            this.log.warn(`proxmox: the guest backup jobs could not be saved in ${config.stateDir}: ${describeFsError(err, config.stateDir)}`);
+          }
+          if (this.enqueue(this.hello())) this.scanSent.set('jobs', jobsHash);
+        }
+        this.spoolIfChanged('proxmox', scan.message);
+        const inventories = new Set<string>();
+        for (const inv of scan.inventories) {
+          inventories.add(`inventory:${inv.job}`);
+          this.spoolIfChanged(`inventory:${inv.job}`, inv);
+        }
+        for (const key of [...this.scanSent.keys()]) if (key.startsWith('inventory:') && !inventories.has(key)) this.scanSent.delete(key);
+      } catch (err) {
+        this.log.error(`proxmox scan failed (tried again in ${Math.round(proxmox.scanMs / 1000)}s): ${(err as Error).message}`);
+      }
+      if (this.stopping) return;
+      try {
+        await reportTaskHistory({ config, proxmox, spool: this.spool, onSpooled: () => this.sender.kick() });
+      } catch (err) {
+        this.log.error(`vzdump task history not read: ${(err as Error).message}`);
+      }
+    } finally {
+      this.scanning = false;
+    }
+  }
+
+  private spoolIfChanged(key: string, msg: Unsequenced): void {
+    const hash = hashOf(msg);
+    if (this.scanSent.get(key) === hash) return;
+    if (this.enqueue(msg)) this.scanSent.set(key, hash);
+  }
+
   private watchConfig(): void {
     try {
       // Editors replace the file (rename), so watch it and re-arm on each event.
@@ -314,3 +405,5 @@ export class Daemon {
     }
   }
 }
+
+const hashOf = (value: unknown): string => createHash('sha256').update(JSON.stringify(value)).digest('base64');

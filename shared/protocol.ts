@@ -209,6 +209,8 @@ export const pveStorageSchema = z.object({
   /** Its content types, e.g. "backup,iso". */
   content: text(256),
   shared: z.boolean(),
+  /** A target of this name is declared in agent.yaml (`targets:`): its location and media are known, not guessed from the type. */
+  declared: z.boolean(),
 });
 export const proxmoxSchema = z.object({
   ...base,
