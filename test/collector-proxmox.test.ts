@@ -104,6 +104,18 @@ test('each pass judges the newest proxmox message: an incident opens, and resolv
   assert.equal(pass.resolved.length, 2);
 });
 
+test("a backup storage agent.yaml does not declare, as the agent says it, opens storage-undeclared; declaring it resolves it", async () => {
+  const { c, evaluator, send, open } = setup();
+  const toLocal = { backupJobs: [{ id: 'backup-daily', enabled: true, schedule: '02:00', cron: '0 2 * * *', storage: 'local', vmids: [100] }] };
+  await send(hello([]), proxmox([guest()], toLocal));
+  evaluator.pass(c.clock.now, true);
+  assert.deepEqual(open(), ['storage-undeclared|pve1|local']);
+  c.clock.now += 60_000;
+  await send(proxmox([guest()], { ...toLocal, storages: STORAGES.map((s) => ({ ...s, declared: true })) }));
+  evaluator.pass(c.clock.now);
+  assert.deepEqual(open(), []);
+});
+
 test('the overview counts guests per Proxmox agent and names the guest beside its asset, on the page and in JSON', async () => {
   const { c, send } = setup();
   const good = randomUUID();
