@@ -36,6 +36,9 @@ Commands:
   status [--json]      show jobs, their schedules, last runs and the spool
   snapshot VMID [--note TEXT]  take a Proxmox guest snapshot before a risky change (never a backup)
   snapshots [--json]   list this node's guest snapshots with their age, oldest first
+  vzdump-hook PHASE [MODE VMID]  vzdump's hook script: records the guest's backup (always exits 0)
+  proxmox install-hook [--wrapper PATH] [--vzdump-conf PATH] [--jobs-cfg PATH]
+                       make vzdump call the hook (a wrapper, and "script:" in /etc/vzdump.conf)
 
 Options:
   --config FILE        config file (default: $LIFELINE_CONFIG or ${DEFAULT_AGENT_CONFIG})
@@ -59,6 +62,9 @@ export async function main(argv: string[]): Promise<number> {
         note: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
+        wrapper: { type: 'string' },
+        'vzdump-conf': { type: 'string' },
+        'jobs-cfg': { type: 'string' },
       },
     });
   } catch (err) {
@@ -104,6 +110,20 @@ export async function main(argv: string[]): Promise<number> {
       case 'snapshots': {
         const { snapshotsCommand } = await import('./proxmox/snapshots');
         return await snapshotsCommand(await loadConfig(configFile), Boolean(values.json));
+      }
+      case 'vzdump-hook': {
+        // Never a non-zero exit: vzdump would fail the guest's backup (agent/proxmox/hook.ts).
+        const { runVzdumpHook, settingsFromConfig } = await import('./proxmox/hook');
+        const [phase = '', mode, vmid] = rest;
+        const settings = async () => settingsFromConfig(await loadConfig(configFile));
+        const lines = await runVzdumpHook({ phase, mode, vmid, env: process.env, settings, parentPid: process.ppid });
+        if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);
+        return EXIT.ok;
+      }
+      case 'proxmox': {
+        if (rest.length !== 1 || rest[0] !== 'install-hook') return usage('proxmox needs a subcommand: install-hook');
+        const { installHookCommand } = await import('./proxmox/install-hook');
+        return installHookCommand(await loadConfig(configFile), { wrapper: values.wrapper, vzdumpConf: values['vzdump-conf'], jobsCfg: values['jobs-cfg'] });
       }
       default:
         return usage(`unknown command "${command}"`);

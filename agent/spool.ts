@@ -21,6 +21,12 @@ export interface SpoolOptions {
   agent: string;
   /** Told about what the spool did on its own: a recreated directory, the reserve used, a message set aside. */
   notice?: (level: 'info' | 'warn' | 'error', msg: string) => void;
+  /**
+   * A short-lived writer beside the daemon (the vzdump hook): no scan of the pending messages
+   * when opened and no bound enforcement on append, which the daemon's own appends do. A
+   * backlog of thousands of messages then costs nothing per append.
+   */
+  appendOnly?: boolean;
 }
 
 export interface SpooledMessage {
@@ -95,6 +101,7 @@ export class Spool {
   private readonly lostFile: string;
   private readonly reserveFile: string;
   private readonly rejectedDir: string;
+  private readonly appendOnly: boolean;
   /** Pending file names oldest first, from the last scan plus our own appends; may hold deleted ones. */
   private names: string[] = [];
   private head = 0;
@@ -120,8 +127,9 @@ export class Spool {
     this.lostFile = join(dir, 'lost');
     this.reserveFile = join(dir, 'reserve');
     this.rejectedDir = join(dir, 'rejected');
+    this.appendOnly = opts.appendOnly ?? false;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    this.rescan();
+    if (!this.appendOnly) this.rescan();
     this.ensureReserve();
     this.ensureLostCounter();
   }
@@ -143,7 +151,7 @@ export class Spool {
     }
     this.track(written.name, written.bytes);
     try {
-      if (this.bytes > this.maxBytes || Date.now() - this.scannedAt > RESCAN_MS) this.enforceBound(written.name);
+      if (!this.appendOnly && (this.bytes > this.maxBytes || Date.now() - this.scannedAt > RESCAN_MS)) this.enforceBound(written.name);
     } catch (err) {
       // The message is stored; failing to drop older ones only leaves the spool over its bound.
       this.notice('warn', `spool over its bound and the oldest messages could not be dropped: ${describeFsError(err, this.dir)}`);
