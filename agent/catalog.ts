@@ -11,7 +11,7 @@ import { DRIVERS } from './drivers';
  * breaking them would be refused whole, so facts past them are left out.
  */
 function restoreFactsOf(job: JobConfig): Record<string, string> | undefined {
-  const facts = Object.entries(DRIVERS[job.driver]?.restoreFacts?.(job.options) ?? {})
+  const facts = Object.entries(DRIVERS[job.driver]?.restoreFacts?.(job.options, job) ?? {})
     .filter(([, value]) => value.length <= MAX_RESTORE_FACT_CHARS)
     .slice(0, MAX_RESTORE_FACTS);
   return facts.length ? Object.fromEntries(facts) : undefined;

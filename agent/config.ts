@@ -179,6 +179,7 @@ export const checkJobs: ExtraCheck = (data) => {
     }
     // A secret the tool needs must be readable before anything runs, not at 3 a.m.
     for (const { key, path } of DRIVERS[driverName].secretFiles?.(parsed.data) ?? []) secrets.push({ path: at(driverName, key), file: path });
+    for (const p of DRIVERS[driverName].checkJob?.(job, parsed.data, { proxmox: isRecord(data.proxmox) }) ?? []) problems.push({ path: at(...p.path), message: p.message });
   });
   problems.push(...secretFileIssues(secrets), ...checkKeyFile(data));
   return problems;

@@ -139,6 +139,11 @@ function breakStale(path: string): void {
   }
 }
 
+/** Whether a live process holds the lock at `path` (without taking it: for onlookers). */
+export function isLockHeld(path: string): boolean {
+  return holderState(path) === 'live';
+}
+
 /** Takes the lock at `path`, or returns null when a live process holds it. Never waits. */
 export function acquireLock(path: string): Lock | null {
   const content = `${process.pid}\n${myMarker()}\n`;

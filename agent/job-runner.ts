@@ -154,7 +154,7 @@ async function operate(job: JobConfig, driver: Driver<unknown>, operation: Opera
     startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), ...slot,
     ...(delay !== null ? { retryAt: new Date(finishedAt.getTime() + delay).toISOString() } : {}),
     status: outcome.status, exitCode: outcome.exitCode, signal: outcome.signal ?? null,
-    durationMs: finishedAt.getTime() - startedAt.getTime(),
+    durationMs: outcome.durationMs ?? finishedAt.getTime() - startedAt.getTime(),
     ...numbers(outcome),
     ...(outcome.error ? { error: tail.redactText(outcome.error).slice(0, 4096) } : {}),
     logTail: tail.toString(),
@@ -191,6 +191,7 @@ function context(job: JobConfig, opts: RunJobOptions, tail: LogTail, scratchDir:
     secret: (value) => tail.addSecret(value),
     signal: opts.signal,
     killGraceMs: opts.config.killGraceMs,
+    ...(opts.config.proxmox ? { proxmox: { config: opts.config.proxmox, stateDir: opts.config.stateDir } } : {}),
     get scratchDir() {
       mkdirSync(scratchDir, { recursive: true, mode: 0o700 });
       return scratchDir;

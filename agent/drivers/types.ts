@@ -3,7 +3,7 @@ import type { RunStatus } from '../../shared/protocol';
 import type { Retention } from '../../shared/retention-policy';
 import type { LogTail } from '../log-tail';
 import type { ProcessResult, ProcessSpec } from '../process-runner';
-import type { JobConfig } from '../config';
+import type { JobConfig, ProxmoxConfig } from '../config';
 
 export type ExecOptions = Partial<Pick<ProcessSpec, 'env' | 'onStdout' | 'onStderr' | 'stdin' | 'cwd' | 'tailStdout'>>;
 
@@ -29,6 +29,8 @@ export interface DriverContext<O> {
   signal?: AbortSignal;
   /** SIGTERM → SIGKILL delay for process groups the driver ends itself. */
   killGraceMs: number;
+  /** On a Proxmox VE host (agent.yaml's `proxmox:` section): its node and tools, and the agent's state directory. */
+  proxmox?: { config: ProxmoxConfig; stateDir: string };
 }
 
 /** The result of one operation (backup, prune, verify, restore test), as reported in its run. */
@@ -43,6 +45,12 @@ export interface OperationOutcome {
   snapshotId?: string;
   /** Retrying cannot help: a configuration error (the program cannot start, a secret file is unreadable). */
   permanent?: boolean;
+  /**
+   * What the run measured, when the operation does more than that: a restore drill's time until
+   * the guest answered, without destroying it afterwards (the collector holds it against the RTO).
+   * Default: the whole operation.
+   */
+  durationMs?: number;
 }
 
 /** One copy at the target, as the tool itself lists it. */
@@ -76,7 +84,13 @@ export interface Driver<O = unknown> {
    * The non-secret facts a restore by hand needs (repository, password *file*, database, dump
    * directory…), sent in the catalog for the collector's restore runbook: never a credential.
    */
-  restoreFacts?(options: O): Record<string, string>;
+  restoreFacts?(options: O, job?: Pick<JobConfig, 'name' | 'asset'>): Record<string, string>;
+  /**
+   * Checks across the job's keys and the rest of the config that the options schema cannot make
+   * (the job's name or asset, a config section the driver needs): problems with their path below
+   * the job (`['asset']`, `['vzdump', 'vmid']`).
+   */
+  checkJob?(job: Readonly<Record<string, unknown>>, options: O, config: { proxmox: boolean }): { path: PropertyKey[]; message: string }[];
   backup(ctx: DriverContext<O>): Promise<OperationOutcome>;
   /** The snapshots/archives/dumps that exist at the target for this job, newest first or any order. */
   inventory?(ctx: DriverContext<O>): Promise<SnapshotInfo[]>;
