@@ -4,6 +4,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { PVE_LOG_DIRS, settingsFromConfig } from '../agent/proxmox/hook';
+import { claimGuestBackup } from '../agent/proxmox/lifeline-backups';
 import { AGENT_BIN, tempDir } from './helpers/processes';
 import { HOOK_BIN } from './helpers/vzdump-world';
 
@@ -176,4 +177,18 @@ test('the settings cache follows the config: after an edit the new state directo
 test('without a proxmox: section the hook reads vzdump’s own log directories', () => {
   assert.deepEqual(settingsFromConfig({ name: 'a', stateDir: '/s', spool: { maxBytes: 1 } }), { name: 'a', stateDir: '/s', maxBytes: 1, ...PVE_LOG_DIRS });
   assert.deepEqual(PVE_LOG_DIRS, { logDir: '/var/log/vzdump', taskDir: '/var/log/pve/tasks' });
+});
+
+test("a backup Lifeline's own vzdump job runs is left to that job: the hook records nothing for it", () => {
+  const s = setup();
+  // The vzdump driver holds the guest's lock while its vzdump runs (here this test process holds it).
+  const lock = claimGuestBackup(s.stateDir, 100, 'local');
+  assert.ok(lock);
+  for (const phase of ['backup-start', 'backup-end']) assert.deepEqual(hook(s, [phase, 'snapshot', '100'], guestEnv(100)), { code: 0, lines: [] }, phase);
+  assert.deepEqual(spooled(s.stateDir), []);
+  // Another guest of the same job is the hook's as usual; once the lock is released, so is 100.
+  assert.deepEqual(hook(s, ['backup-start', 'snapshot', '101'], guestEnv(101)).lines, []);
+  lock.release();
+  assert.deepEqual(hook(s, ['backup-start', 'snapshot', '100'], guestEnv(100)).lines, []);
+  assert.deepEqual(spooled(s.stateDir).map((m) => [m.kind, m.job]), [['run-start', 'vzdump-101-local'], ['run-start', 'vzdump-100-local']]);
 });

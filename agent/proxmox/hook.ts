@@ -6,6 +6,7 @@ import { NAME_RE } from '../../shared/protocol-constants';
 import { describeFsError, isMissing, unlinkQuiet, writeFileAtomic } from '../durable-file';
 import { LOG_TAIL_BYTES, LogTail } from '../log-tail';
 import { Spool, SpoolWriteError } from '../spool';
+import { lifelineBackupRunning } from './lifeline-backups';
 import { listReported, markReported, readFileSlice, unmarkReported, vzdumpJobName, vzdumpRunId, vzdumpStateDir, type BackupKey } from './reported';
 import { backupTimeOf, parseTaskIndex, parseTaskLog, snapshotIdOf, type GuestBackup } from './task-log';
 
@@ -207,6 +208,14 @@ class HookRun {
     return null;
   }
 
+  /**
+   * A backup Lifeline runs itself (the vzdump driver holds the guest's lock while its vzdump
+   * runs) is reported by its job: the hook leaves it alone (agent/proxmox/lifeline-backups.ts).
+   */
+  private lifelineOwns(vmid: number, storage: string): boolean {
+    return lifelineBackupRunning(this.s.stateDir, vmid, storage);
+  }
+
   /** The job name for this guest, or null (with the reason printed) when it cannot be one. */
   private jobFor(vmid: number, storage: string | undefined): string | null {
     if (!storage) {
@@ -230,7 +239,7 @@ class HookRun {
     const { env } = this.call;
     const storage = env.STOREID;
     const job = this.jobFor(vmid, storage);
-    if (!job || !storage) return;
+    if (!job || !storage || this.lifelineOwns(vmid, storage)) return;
     // vzdump names the copy after the time it began this guest; the task history reads the same.
     const backupTime = backupTimeOf(env.TARGET);
     const backupTimeSec = Math.floor((backupTime ?? this.now) / 1000);
@@ -251,7 +260,7 @@ class HookRun {
       // No backup-start recorded (it failed before it, or the hook was installed mid-job).
       const storage = env.STOREID;
       const job = this.jobFor(vmid, storage);
-      if (!job || !storage) return;
+      if (!job || !storage || this.lifelineOwns(vmid, storage)) return;
       const backupTime = backupTimeOf(env.TARGET);
       const backupTimeSec = Math.floor((backupTime ?? this.now) / 1000);
       open = {
@@ -297,8 +306,8 @@ class HookRun {
     for (const vmid of command.vmids) {
       if (started.has(vmid)) continue;
       const name = this.jobFor(vmid, storage ?? command.storage ?? undefined);
-      if (!name) continue;
       const st = (storage ?? command.storage)!;
+      if (!name || this.lifelineOwns(vmid, st)) continue;
       const timeSec = Math.floor(this.now / 1000);
       const runId = vzdumpRunId(this.s.name, vmid, st, timeSec);
       const error = `the backup job was aborted before VM ${vmid} was backed up (task ${task!.upid})`;
