@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { setPriority } from 'node:os';
 import type { ProxmoxConfig } from '../config';
 
 // The Proxmox VE command-line tools, run through the paths agent.yaml gives (`proxmox.tools`),
@@ -32,7 +33,7 @@ export interface PveTools {
   /** `pvesh get PATH [--key value…] --output-format json`, parsed. */
   get<T = unknown>(path: string, params?: Readonly<Record<string, string | number>>): Promise<T>;
   /** Runs qm or pct with these arguments; resolves on exit 0, rejects with a PveToolError otherwise. */
-  run(tool: PveTool, args: readonly string[]): Promise<ToolOutput>;
+  run(tool: PveTool, args: readonly string[], opts?: { background?: boolean }): Promise<ToolOutput>;
 }
 
 /** How a command reads in a message: `qm snapshot 100 name`, arguments with spaces quoted. */
@@ -46,7 +47,7 @@ function stderrText(stderr: string): string {
 }
 
 export function pveTools(proxmox: Pick<ProxmoxConfig, 'tools' | 'timeoutMs'>, env: NodeJS.ProcessEnv = process.env): PveTools {
-  const run = (tool: PveTool, args: readonly string[]): Promise<ToolOutput> =>
+  const run = (tool: PveTool, args: readonly string[], opts: { background?: boolean } = {}): Promise<ToolOutput> =>
     new Promise((resolve, reject) => {
       const path = proxmox.tools[tool];
       const what = commandText(tool, args);
@@ -57,6 +58,15 @@ export function pveTools(proxmox: Pick<ProxmoxConfig, 'tools' | 'timeoutMs'>, en
       } catch (err) {
         fail(`${what}: cannot start ${path}: ${(err as Error).message}`, null, '');
         return;
+      }
+      // A scan is background work: each pvesh is a Perl start-up of a few hundred ms of CPU, and
+      // the guests come first.
+      if (opts.background && child.pid !== undefined) {
+        try {
+          setPriority(child.pid, 10);
+        } catch {
+          // already gone, or not allowed: it runs at the agent's priority
+        }
       }
       const out: Buffer[] = [];
       const err: Buffer[] = [];
@@ -101,7 +111,7 @@ export function pveTools(proxmox: Pick<ProxmoxConfig, 'tools' | 'timeoutMs'>, en
     run,
     async get<T>(path: string, params: Readonly<Record<string, string | number>> = {}): Promise<T> {
       const args = ['get', path, ...Object.entries(params).flatMap(([k, v]) => [`--${k}`, String(v)]), '--output-format', 'json'];
-      const { stdout } = await run('pvesh', args);
+      const { stdout } = await run('pvesh', args, { background: true });
       try {
         return JSON.parse(stdout) as T;
       } catch {
