@@ -6,13 +6,14 @@ import assert from 'node:assert/strict';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import Database from 'better-sqlite3';
 import { helloMessage } from '../agent/catalog';
 import { loadAgentConfig, type AgentConfig } from '../agent/config';
 import { backupTime, buildScan, includedGuests, scanProxmox, type PveBackupJobConfig, type PveInventory, type PveResource } from '../agent/proxmox/discovery';
 import { pveTools } from '../agent/proxmox/tools';
 import { catalogJobSchema, helloSchema, inventorySchema, proxmoxSchema } from '../shared/protocol';
 import { archiveName, editWorld, localEpoch, pbsName, proxmoxYaml, readWorld, sampleWorld, worldEnv, writeWorld } from './helpers/pve';
-import { AGENT_BIN, cli, enrollAgent, Proc, startCollector, tempDir, waitFor, writeAgentConfig, type Collector } from './helpers/processes';
+import { AGENT_BIN, cli, enrollAgent, Proc, sleep, startCollector, tempDir, waitFor, writeAgentConfig, type Collector } from './helpers/processes';
 
 // Proxmox VE cannot run here: pvesh, qm and pct are stand-ins (test/fixtures/pve/bin) replaying
 // the documented answers of ../shared/REFERENCE-INTEGRATIONS.md §3–4 — /cluster/resources with
@@ -262,6 +263,20 @@ test('end to end: the built agent daemon discovers the guests backups and the co
   assert.ok(![...jobs.keys()].some((n) => /^vzdump-(103|104|106)-/.test(n)), 'no template, disabled-job or other-node guest');
   assert.match(daemon.output, /proxmox: 8 guest backup job\(s\) on node pve1/);
 
+  // The next scan finds nothing new and sends nothing again: one proxmox message, one inventory per job.
+  const contentCalls = () => readWorld(file).calls!.filter((c) => c.argv[1] === '/nodes/pve1/storage/pbs1/content').length;
+  await waitFor('a second scan', () => contentCalls() >= 2, 20_000);
+  await sleep(1500);
+  const kinds = () => {
+    const db = new Database(collector.db, { readonly: true, fileMustExist: true });
+    try {
+      return Object.fromEntries((db.prepare(`SELECT kind, count(*) AS n FROM messages GROUP BY kind`).all() as { kind: string; n: number }[]).map((r) => [r.kind, r.n]));
+    } finally {
+      db.close();
+    }
+  };
+  assert.deepEqual([kinds().proxmox, kinds().inventory], [1, 8]);
+
   // A new guest in the all-guests job shows up at the next scan; a broken pvesh answer meanwhile is logged, not fatal.
   writeFileSync(`${file}.good`, JSON.stringify(readWorld(file)));
   writeFileSync(file, '{ not json');
@@ -270,6 +285,7 @@ test('end to end: the built agent daemon discovers the guests backups and the co
   writeFileSync(file, JSON.stringify(readWorld(`${file}.good`)));
   const later = await waitFor('vzdump-110-nas-nfs after the next scan', async () => (await byName()).get('vzdump-110-nas-nfs'), 20_000);
   assert.deepEqual([later.asset, later.tier], ['ct-110', 1]);
+  await waitFor('the changed proxmox message and the new job inventory', () => kinds().proxmox === 2 && kinds().inventory === 9, 10_000);
 
   // A manual run says hello too: with the saved guest jobs, so it retires none of them.
   const run = cli(AGENT_BIN, ['run', 'etc-archive', '--config', agent.config], worldEnv(file));
