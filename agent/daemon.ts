@@ -90,11 +90,9 @@ export class Daemon {
     this.log.info(`lifeline-agent ${VERSION} starting as ${this.config.name}: ${this.config.jobs.length} job(s), reporting to ${this.url}`);
     try {
       this.sender.start();
-      if (this.config.proxmox) {
-        this.discovered = loadDiscoveredJobs(this.config.stateDir);
-        this.scanSent.set('jobs', hashOf(this.discovered));
-      }
-      this.enqueue(this.hello());
+      if (this.config.proxmox) this.discovered = loadDiscoveredJobs(this.config.stateDir);
+      // The first scan says hello again only if it finds other guest jobs than the saved ones.
+      if (this.enqueue(this.hello()) && this.config.proxmox) this.scanSent.set('jobs', hashOf(this.discovered));
       this.beat(false);
       this.heartbeat = setInterval(() => this.beat(true), this.config.heartbeatMs);
       void this.sendHostFacts();

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { ageText, snapshotName } from '../agent/proxmox/snapshots';
-import { proxmoxYaml, pveTool, readWorld, sampleWorld, worldEnv, writeWorld } from './helpers/pve';
+import { editWorld, proxmoxYaml, pveTool, readWorld, sampleWorld, worldEnv, writeWorld } from './helpers/pve';
 import { AGENT_BIN, cli, tempDir, writeAgentConfig } from './helpers/processes';
 
 // `lifeline-agent snapshot` and `snapshots` through the built agent. qm, pct and pvesh cannot
@@ -127,7 +127,9 @@ test('generated names are valid and unique within the minute; ages read in two u
 });
 
 test('snapshots lists every guest snapshot of this node oldest first with its age, without `current`', () => {
-  const { run, now } = setup();
+  const { world, run, now } = setup();
+  // A description is whatever was typed into Proxmox: an escape sequence is shown, not obeyed.
+  editWorld(world, (w) => (w.snapshots['105'][0].description = 'bind\u001b[2J 9.20'));
   const r = run('snapshots');
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
@@ -143,6 +145,7 @@ test('snapshots lists every guest snapshot of this node oldest first with its ag
     ],
   );
   assert.ok(!r.stdout.includes('current') && !r.stdout.includes('You are here'));
+  assert.ok(!r.stdout.includes('\u001b') && lines[5].endsWith('bind\u241b[2J 9.20'), lines[5]);
   assert.match(lines[6], /^5 snapshot\(s\) on pve1/);
 
   const json = run('snapshots', '--json');

@@ -1,3 +1,4 @@
+import { visibleText } from '../../shared/display-text';
 import type { AgentConfig } from '../config';
 import { assetOf, guestSnapshots, localGuests, readSnapshots, type PveResource } from './discovery';
 import { commandText, pveTools, type PveTools } from './tools';
@@ -70,7 +71,7 @@ export async function snapshotCommand(config: AgentConfig, vmidText: string, not
       return EXIT.usage;
     }
     const asset = assetOf(guest.type, vmid);
-    const label = `${asset}${guest.name ? ` (${guest.name})` : ''}`;
+    const label = `${asset}${guest.name ? ` (${visibleText(guest.name)})` : ''}`;
     if (guest.node !== node) {
       io.err(`${label} runs on node ${guest.node}, not ${node}: take its snapshot there\n`);
       return EXIT.usage;
@@ -146,7 +147,8 @@ export async function snapshotsCommand(config: AgentConfig, json: boolean, opts:
   }
   const table = [['GUEST', 'NAME', 'SNAPSHOT', 'TAKEN', 'AGE', 'DESCRIPTION']];
   for (const r of rows) {
-    table.push([r.asset, r.guest ?? '-', r.snapshot, r.time ? localMinute(r.time) : 'unknown', r.ageSeconds === null ? '?' : ageText(r.ageSeconds), r.description]);
+    // Names and descriptions are whatever was typed into Proxmox: shown, never obeyed by the terminal.
+    table.push([r.asset, visibleText(r.guest ?? '-'), r.snapshot, r.time ? localMinute(r.time) : 'unknown', r.ageSeconds === null ? '?' : ageText(r.ageSeconds), visibleText(r.description)]);
   }
   const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
   for (const r of table) io.out(`${r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()}\n`);
