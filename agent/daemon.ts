@@ -13,7 +13,7 @@ import { collectHostFacts } from './host-facts';
 import { lastRunFile, runJob, type RunJobOptions, type Task, type Trigger } from './job-runner';
 import { loadKey, restoreKeyFile } from './keys';
 import type { Logger } from './logger';
-import { loadDiscoveredJobs, saveDiscoveredJobs, scanProxmox } from './proxmox/discovery';
+import { loadDiscoveredJobs, saveDiscoveredJobs, scanProxmox, type SnapshotCache } from './proxmox/discovery';
 import { reportTaskHistory } from './proxmox/history';
 import { catchUpSlot, type LastAttempt } from './retry';
 import { Scheduler } from './scheduler';
@@ -55,6 +55,8 @@ export class Daemon {
   private watcher?: FSWatcher;
   private proxmoxTimer?: NodeJS.Timeout;
   private scanning = false;
+  /** Guests' snapshot lists between scans: refreshed a few at a time (see SnapshotCache). */
+  private readonly snapshotCache: SnapshotCache = new Map();
   /** The backups the last Proxmox scan found (before the first scan: the ones saved by the last). */
   private discovered: readonly CatalogJob[] = [];
   /** A hash of what each scan result last spooled (hello jobs, proxmox, each inventory): resent only on change. */
@@ -342,7 +344,7 @@ export class Daemon {
     this.scanning = true;
     try {
       try {
-        const scan = await scanProxmox(config);
+        const scan = await scanProxmox(config, { snapshotCache: this.snapshotCache });
         if (this.stopping) return;
         const notes = scan.notes.join('\n');
         if (notes !== this.scanNotes) for (const n of scan.notes) this.log.warn(`proxmox: ${n}`);

@@ -10,7 +10,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { loadAgentConfig } from '../agent/config';
-import { scanProxmox } from '../agent/proxmox/discovery';
+import { scanProxmox, type SnapshotCache } from '../agent/proxmox/discovery';
 import { pveTools } from '../agent/proxmox/tools';
 import type { World } from '../test/fixtures/pve/world';
 import { archiveName, pbsName, proxmoxYaml, pveTool, writeWorld } from '../test/helpers/pve';
@@ -101,14 +101,26 @@ const agent = writeAgentConfig({ name: 'pve1', jobs: '  []\n' });
 appendFileSync(agent.config, proxmoxYaml({ scan: '10s', timeout: '60s' }));
 const config = loadAgentConfig(agent.config);
 let calls = 0;
+let firstScan = { ms: 0, calls: 0 };
 const real = pveTools(config.proxmox!, env);
 const counting = { ...real, get: <T>(path: string, params?: Record<string, string | number>) => (calls++, real.get<T>(path, params)) };
 const times: number[] = [];
 let summary = '';
+// The first scan reads every guest's snapshot list; a daemon's later scans read the few that are
+// due (discovery.ts SnapshotCache): both are measured.
+const snapshotCache: SnapshotCache = new Map();
 for (let i = 0; i < SCANS; i++) {
   calls = 0;
   const t = performance.now();
-  const scan = await scanProxmox(config, { tools: counting });
+  const scan = await scanProxmox(config, { tools: counting, snapshotCache: i === 0 ? undefined : snapshotCache });
+  if (i === 0) {
+    firstScan = { ms: performance.now() - t, calls };
+    // What the daemon holds after its first few scans: every list fresh.
+    await scanProxmox(config, { tools: real, snapshotCache }).then(async () => {
+      while ([...snapshotCache.keys()].length < scan.message.guests.filter((g) => !g.template).length) await scanProxmox(config, { tools: real, snapshotCache });
+    });
+    continue;
+  }
   times.push(performance.now() - t);
   const volumes = scan.inventories.reduce((n, inv) => n + inv.snapshots.length, 0);
   summary = `${scan.message.guests.length} guests, ${scan.message.backupJobs.length} backup jobs → ${scan.jobs.length} catalog jobs, ${volumes} backup volumes in ${scan.inventories.length} inventories; proxmox message ${(JSON.stringify(scan.message).length / 1024).toFixed(0)} KiB; ${calls} pvesh calls per scan`;
@@ -142,7 +154,8 @@ const failed = /proxmox scan failed/.test(output);
 
 console.log(`proxmox scan (${process.version}, ${GUESTS} + 20 guests, world file ${(worldBytes / 1024).toFixed(0)} KiB, ${SCANS} scans)`);
 console.log(`  ${summary}`);
-console.log(`  scan time: median ${median(times).toFixed(0)} ms (min ${Math.min(...times).toFixed(0)}, max ${Math.max(...times).toFixed(0)}) vs one bare pvesh stand-in call: median ${median(bare).toFixed(0)} ms`);
+console.log(`  first scan (every snapshot list): ${firstScan.ms.toFixed(0)} ms, ${firstScan.calls} pvesh calls`);
+console.log(`  a daemon's later scan (lists fresh): median ${median(times).toFixed(0)} ms (min ${Math.min(...times).toFixed(0)}, max ${Math.max(...times).toFixed(0)}) vs one bare pvesh stand-in call: median ${median(bare).toFixed(0)} ms`);
 console.log(`  daemon RSS: ${afterFirst.toFixed(1)} MiB after its first scan, ${afterMore.toFixed(1)} MiB after a later one vs the same daemon without proxmox: ${idleFirst.toFixed(1)} / ${idleMore.toFixed(1)} MiB${failed ? ' (a scan failed: see the daemon log)' : ''}`);
 
 scanning.kill('SIGKILL');

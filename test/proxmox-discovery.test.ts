@@ -9,8 +9,8 @@ import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { helloMessage } from '../agent/catalog';
 import { loadAgentConfig, type AgentConfig } from '../agent/config';
-import { backupTime, buildScan, includedGuests, scanProxmox, type PveBackupJobConfig, type PveInventory, type PveResource } from '../agent/proxmox/discovery';
-import { pveTools } from '../agent/proxmox/tools';
+import { backupTime, buildScan, includedGuests, readSnapshots, scanProxmox, SNAPSHOT_CALLS_PER_SCAN, SNAPSHOT_REFRESH_MS, type PveBackupJobConfig, type PveInventory, type PveResource, type SnapshotCache } from '../agent/proxmox/discovery';
+import { pveTools, type PveTools } from '../agent/proxmox/tools';
 import { catalogJobSchema, helloSchema, inventorySchema, proxmoxSchema } from '../shared/protocol';
 import { archiveName, editWorld, localEpoch, pbsName, proxmoxYaml, readWorld, sampleWorld, worldEnv, writeWorld } from './helpers/pve';
 import { AGENT_BIN, cli, enrollAgent, Proc, sleep, startCollector, tempDir, waitFor, writeAgentConfig, type Collector } from './helpers/processes';
@@ -293,4 +293,36 @@ test('end to end: the built agent daemon discovers the guests backups and the co
   const after = await byName();
   assert.ok(after.has('vzdump-110-nas-nfs') && after.has('vzdump-100-pbs1'), [...after.keys()].join(', '));
   assert.equal(daemon.child.exitCode, null, 'the daemon is still running');
+});
+
+test('a daemon\'s scans read at most 50 snapshot lists each, oldest first, and each again after 6 hours (no cluster-wide list: one pvesh call per guest)', async () => {
+  const resources: PveResource[] = Array.from({ length: 120 }, (_, i) => ({ vmid: 100 + i, node: 'pve1', type: i % 2 ? 'lxc' : 'qemu' }));
+  const asked: number[] = [];
+  const tools = {
+    get: async <T>(path: string): Promise<T> => {
+      asked.push(Number(/\/(\d+)\/snapshot$/.exec(path)![1]));
+      return [{ name: 'current', description: 'You are here!' }] as T;
+    },
+    run: async () => ({ stdout: '', stderr: '' }),
+  } as unknown as PveTools;
+  const cache: SnapshotCache = new Map();
+  const T0 = Date.parse('2026-11-29T00:00:00Z');
+  const scan = async (now: number) => {
+    asked.length = 0;
+    const lists = await readSnapshots('pve1', tools, resources, [], cache, now);
+    return { asked: [...asked].sort((a, b) => a - b), listed: lists.size };
+  };
+  const first = await scan(T0);
+  assert.equal(first.asked.length, SNAPSHOT_CALLS_PER_SCAN);
+  assert.equal(first.listed, 50, 'guests not read yet are sent without snapshots, not with stale ones');
+  const second = await scan(T0 + 15 * 60_000);
+  assert.equal(second.asked.length, 50);
+  assert.ok(second.asked.every((v) => !first.asked.includes(v)), 'the guests never read come first');
+  assert.deepEqual(await scan(T0 + 30 * 60_000).then((s) => [s.asked.length, s.listed]), [20, 120]);
+  assert.deepEqual(await scan(T0 + 45 * 60_000).then((s) => [s.asked.length, s.listed]), [0, 120], 'all fresh: no call');
+  const later = await scan(T0 + SNAPSHOT_REFRESH_MS);
+  assert.deepEqual(later.asked, first.asked, 'after 6 h the oldest lists are read again');
+  // A guest that is gone is forgotten.
+  await readSnapshots('pve1', tools, resources.slice(1), [], cache, T0 + SNAPSHOT_REFRESH_MS);
+  assert.equal(cache.has(100), false);
 });

@@ -385,15 +385,40 @@ export function localGuests(resources: readonly PveResource[], node: string): Pv
 }
 
 /**
+ * Snapshot lists kept between a daemon's scans. There is no cluster-wide snapshot list: each
+ * guest costs one pvesh call (a Perl start, a few hundred ms of CPU), so a scan refreshes at most
+ * SNAPSHOT_CALLS_PER_SCAN lists, oldest first, and a list is re-read after SNAPSHOT_REFRESH_MS.
+ * That is fine for what the lists are for: a snapshot becomes "stale" after days, not minutes.
+ */
+export type SnapshotCache = Map<number, { at: number; list: PveSnapshotEntry[] }>;
+export const SNAPSHOT_CALLS_PER_SCAN = 50;
+export const SNAPSHOT_REFRESH_MS = 6 * 3_600_000;
+
+/**
  * The snapshot lists of this node's guests, as pvesh gives them (a node's agent reports its
  * own guests; pvesh would proxy the others to their nodes). A guest whose list cannot be read
- * (removed meanwhile) is left out and said in the notes.
+ * (removed meanwhile) is left out and said in the notes. With a cache, only the lists due
+ * (see SnapshotCache) are read; the others come from it.
  */
-export async function readSnapshots(node: string, tools: PveTools, resources: readonly PveResource[], notes: string[]): Promise<Map<number, PveSnapshotEntry[]>> {
+export async function readSnapshots(node: string, tools: PveTools, resources: readonly PveResource[], notes: string[], cache?: SnapshotCache, now = Date.now()): Promise<Map<number, PveSnapshotEntry[]>> {
   const out = new Map<number, PveSnapshotEntry[]>();
-  await eachLimited(localGuests(resources, node), async (g) => {
+  const guests = localGuests(resources, node);
+  let due = guests;
+  if (cache) {
+    const present = new Set(guests.map((g) => g.vmid));
+    for (const vmid of [...cache.keys()]) if (!present.has(vmid)) cache.delete(vmid);
+    const age = (vmid: number) => cache.get(vmid)?.at ?? -Infinity;
+    due = guests.filter((g) => now - age(g.vmid) >= SNAPSHOT_REFRESH_MS).sort((a, b) => age(a.vmid) - age(b.vmid)).slice(0, SNAPSHOT_CALLS_PER_SCAN);
+    for (const g of guests) {
+      const kept = cache.get(g.vmid);
+      if (kept) out.set(g.vmid, kept.list);
+    }
+  }
+  await eachLimited(due, async (g) => {
     try {
-      out.set(g.vmid, await tools.get<PveSnapshotEntry[]>(`/nodes/${node}/${g.type}/${g.vmid}/snapshot`));
+      const list = await tools.get<PveSnapshotEntry[]>(`/nodes/${node}/${g.type}/${g.vmid}/snapshot`);
+      out.set(g.vmid, list);
+      cache?.set(g.vmid, { at: now, list });
     } catch (err) {
       notes.push(`snapshots of ${assetOf(g.type, g.vmid)} not read: ${(err as Error).message}`);
     }
@@ -406,7 +431,7 @@ export async function readSnapshots(node: string, tools: PveTools, resources: re
  * required (a scan without them throws); a pool list, a guest's snapshots or a storage's
  * content that cannot be read is left out and said in the notes.
  */
-export async function readPve(proxmox: ProxmoxConfig, tools: PveTools, notes: string[]): Promise<PveInventory> {
+export async function readPve(proxmox: ProxmoxConfig, tools: PveTools, notes: string[], snapshotCache?: SnapshotCache): Promise<PveInventory> {
   const node = proxmox.node;
   const [resources, backupJobs, storages, pools] = await Promise.all([
     tools.get<PveResource[]>('/cluster/resources', { type: 'vm' }),
@@ -422,7 +447,7 @@ export async function readPve(proxmox: ProxmoxConfig, tools: PveTools, notes: st
   ]);
   const inv: PveInventory = { node, resources, backupJobs, storages, pools, snapshots: new Map(), content: new Map() };
 
-  inv.snapshots = await readSnapshots(node, tools, resources, notes);
+  inv.snapshots = await readSnapshots(node, tools, resources, notes, snapshotCache);
 
   // Backups on the storages this node's jobs write to.
   const used = new Set<string>();
@@ -442,11 +467,11 @@ export async function readPve(proxmox: ProxmoxConfig, tools: PveTools, notes: st
 }
 
 /** One scan: read the cluster, decide. Throws when the guest list, jobs or storages cannot be read. */
-export async function scanProxmox(config: AgentConfig, opts: { tools?: PveTools; now?: number } = {}): Promise<ProxmoxScan> {
+export async function scanProxmox(config: AgentConfig, opts: { tools?: PveTools; now?: number; snapshotCache?: SnapshotCache } = {}): Promise<ProxmoxScan> {
   const proxmox = config.proxmox;
   if (!proxmox) throw new Error(`no proxmox: section in ${config.file}`);
   const notes: string[] = [];
-  const inv = await readPve(proxmox, opts.tools ?? pveTools(proxmox), notes);
+  const inv = await readPve(proxmox, opts.tools ?? pveTools(proxmox), notes, opts.snapshotCache);
   const scan = buildScan(inv, { targets: config.targets, proxmox }, opts.now);
   scan.notes.unshift(...notes);
   return scan;
