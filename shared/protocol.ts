@@ -41,6 +41,13 @@ export const catalogJobSchema = z.object({
   retention: retentionSchema,
   verify: z.object({ schedule: text(128) }).optional(),
   restoreTest: z.object({ schedule: text(128) }).optional(),
+  /**
+   * 'maintenance': a server-side job that keeps a target healthy (a PBS datastore's garbage
+   * collection, verify, prune or sync job). Its runs are judged for failure and lateness like any
+   * backup's, but it is no copy of its asset (the datastore): RPO, 3-2-1 and retention skip it.
+   * Absent: 'backup'.
+   */
+  role: z.enum(['backup', 'maintenance']).optional(),
   // Non-secret facts the restore runbook is written from (repository path, database name,
   // password *file* path…), chosen by the driver; the collector escapes them like any text.
   restore: z
@@ -131,6 +138,10 @@ export const snapshotSchema = z.object({
   id: text(128),
   time: isoTime,
   bytes: count.optional(),
+  /** The state of its last verification (PBS verify): a 'failed' snapshot is no good copy. Absent: never verified, or the tool cannot say. */
+  verified: z.enum(['ok', 'failed']).optional(),
+  /** Protected from pruning (PBS). */
+  protected: z.boolean().optional(),
 });
 
 export const inventorySchema = z.object({
@@ -221,6 +232,46 @@ export const proxmoxSchema = z.object({
   storages: z.array(pveStorageSchema).max(1000),
 });
 
+// What the agent on a Proxmox Backup Server sees of its datastores (agent/pbs/), sent when it
+// changes: usage and PBS's own fill forecast for the capacity rules, and the last garbage
+// collection's numbers. The datastores' server jobs (GC, verify, prune, sync) are catalog jobs
+// with role 'maintenance'; their tasks arrive as runs.
+export const pbsGcStatusSchema = z.object({
+  /** The last GC task (UPID); absent when GC never ran. */
+  upid: text(512).optional(),
+  /** When the last GC started (from its UPID). */
+  startedAt: isoTime.optional(),
+  removedBytes: count.optional(),
+  pendingBytes: count.optional(),
+  diskBytes: count.optional(),
+  indexDataBytes: count.optional(),
+  /** Chunks found bad and still bad. */
+  stillBad: count.optional(),
+});
+export const pbsDatastoreSchema = z.object({
+  name: text(64),
+  /** The target its snapshots count at (agent.yaml's `pbs.datastores.NAME.target`, default the datastore's name). */
+  target: nameSchema,
+  /** Absent when PBS could not read the datastore's usage (see `error`). */
+  totalBytes: count.optional(),
+  usedBytes: count.optional(),
+  availBytes: count.optional(),
+  /** PBS's linear forecast of when it is full; null when PBS has none (too little history, or flat/declining usage). */
+  estimatedFullAt: isoTime.nullable().optional(),
+  gc: pbsGcStatusSchema.nullable().optional(),
+  /** PBS's error for this datastore (unmounted, unreadable…). */
+  error: text(1024).optional(),
+  /** Maintenance mode (`read-only`, `offline`…), when set. */
+  maintenance: text(128).optional(),
+  /** Backup groups and snapshots per type, when PBS says. */
+  counts: z.record(z.enum(['vm', 'ct', 'host', 'other']), z.object({ groups: count, snapshots: count })).optional(),
+});
+export const pbsSchema = z.object({
+  ...base,
+  kind: z.literal('pbs'),
+  datastores: z.array(pbsDatastoreSchema).max(1000),
+});
+
 export const messageSchema = z.discriminatedUnion('kind', [
   helloSchema,
   heartbeatSchema,
@@ -229,6 +280,7 @@ export const messageSchema = z.discriminatedUnion('kind', [
   inventorySchema,
   hostSchema,
   proxmoxSchema,
+  pbsSchema,
 ]);
 
 export const reportBodySchema = z.object({
@@ -254,6 +306,9 @@ export type ProxmoxMessage = z.infer<typeof proxmoxSchema>;
 export type PveGuest = z.infer<typeof pveGuestSchema>;
 export type PveBackupJob = z.infer<typeof pveBackupJobSchema>;
 export type PveStorage = z.infer<typeof pveStorageSchema>;
+export type PbsMessage = z.infer<typeof pbsSchema>;
+export type PbsDatastore = z.infer<typeof pbsDatastoreSchema>;
+export type Snapshot = z.infer<typeof snapshotSchema>;
 export type Disk = z.infer<typeof diskSchema>;
 export type Filesystem = z.infer<typeof filesystemSchema>;
 export type ReportBody = z.infer<typeof reportBodySchema>;

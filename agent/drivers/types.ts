@@ -59,6 +59,10 @@ export interface SnapshotInfo {
   /** ISO 8601 with offset. */
   time: string;
   bytes?: number;
+  /** Its last verification's state, when the tool keeps one (PBS). */
+  verified?: 'ok' | 'failed';
+  /** Protected from pruning (PBS). */
+  protected?: boolean;
 }
 
 /** The zod namespace, handed to drivers by the config loader (see `Driver.options`). */

@@ -74,7 +74,13 @@ export interface PveBackupVolume {
   vmid?: number | string;
   ctime?: number;
   size?: number;
+  /** PBS storages: the last verify's state (pve-storage PBSPlugin list_volumes). */
+  verification?: { state?: string; upid?: string };
+  protected?: number | boolean;
 }
+
+/** A PBS verification state as the protocol carries it; other states (none yet) are left out. */
+export const verifiedOf = (state: unknown): { verified?: 'ok' | 'failed' } => (state === 'ok' || state === 'failed' ? { verified: state } : {});
 
 /** Everything one scan read, before any decision: the input of buildScan. */
 export interface PveInventory {
@@ -342,7 +348,13 @@ export function buildScan(inv: PveInventory, config: Pick<AgentConfig, 'targets'
       .filter((x): x is { v: PveBackupVolume; t: number } => x.t !== null)
       .sort((a, b) => a.t - b.t)
       .slice(-100_000)
-      .map(({ v, t }) => ({ id: v.volid.slice(0, 128), time: new Date(t * 1000).toISOString(), ...(typeof v.size === 'number' && v.size >= 0 ? { bytes: Math.floor(v.size) } : {}) }));
+      .map(({ v, t }) => ({
+        id: v.volid.slice(0, 128),
+        time: new Date(t * 1000).toISOString(),
+        ...(typeof v.size === 'number' && v.size >= 0 ? { bytes: Math.floor(v.size) } : {}),
+        ...verifiedOf(v.verification?.state),
+        ...(v.protected === true || v.protected === 1 ? { protected: true } : {}),
+      }));
     inventories.push({ kind: 'inventory', job: job.name, target: job.target.name, snapshots });
   }
 
