@@ -1,6 +1,8 @@
 import type { Db } from './db';
 import type { HelloMessage, Message, ReportAck } from '../shared/protocol';
 import { createJobStateStore } from './evaluate/job-state-store';
+import { datastoreMount } from './evaluate/pbs-view';
+import { encodeVerified } from './evaluate/verified-codec';
 
 const ms = (iso: string) => Date.parse(iso);
 const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
@@ -38,7 +40,7 @@ export function agentClock(receivedAt: number, requestSentAt: number | null | un
 /**
  * Returns a function that stores one validated batch in a single transaction: all of it or
  * nothing. (agent, seq) is de-duplicated by the messages table, so a replayed message changes
- * nothing. State that a message replaces (catalog, spool stats, inventory, host facts, the Proxmox view) is only
+ * nothing. State that a message replaces (catalog, spool stats, inventory, host facts, the Proxmox and PBS views) is only
  * replaced by a message with a higher seq, so a late-arriving older message cannot roll it back.
  */
 export function createIngest(db: Db): Ingest {
@@ -52,14 +54,14 @@ export function createIngest(db: Db): Ingest {
   );
   const upsertJob = db.prepare(
     `INSERT INTO jobs (agent_id, name, asset, tier, driver, target_name, target_location, target_media,
-                       schedule, timeout_ms, retention, verify, restore_test, restore, active, updated_at, created_at)
+                       schedule, timeout_ms, retention, verify, restore_test, restore, role, active, updated_at, created_at)
      VALUES (@agentId, @name, @asset, @tier, @driver, @targetName, @targetLocation, @targetMedia,
-             @schedule, @timeoutMs, @retention, @verify, @restoreTest, @restore, 1, @now, @now)
+             @schedule, @timeoutMs, @retention, @verify, @restoreTest, @restore, @role, 1, @now, @now)
      ON CONFLICT (agent_id, name) DO UPDATE SET
        asset = excluded.asset, tier = excluded.tier, driver = excluded.driver,
        target_name = excluded.target_name, target_location = excluded.target_location, target_media = excluded.target_media,
        schedule = excluded.schedule, timeout_ms = excluded.timeout_ms, retention = excluded.retention,
-       verify = excluded.verify, restore_test = excluded.restore_test, restore = excluded.restore, active = 1, updated_at = excluded.updated_at`,
+       verify = excluded.verify, restore_test = excluded.restore_test, restore = excluded.restore, role = excluded.role, active = 1, updated_at = excluded.updated_at`,
   );
   // Jobs dropped from the catalog are kept (their runs stay meaningful) but no longer expected.
   const retireJobs = db.prepare(
@@ -100,9 +102,9 @@ export function createIngest(db: Db): Ingest {
   );
   const jobState = createJobStateStore(db);
   const inventory = db.prepare(
-    `INSERT INTO inventory (agent_id, job, target, snapshots, times, seq, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+    `INSERT INTO inventory (agent_id, job, target, snapshots, times, verified, seq, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (agent_id, job, target) DO UPDATE SET
-       snapshots = excluded.snapshots, times = excluded.times, seq = excluded.seq, updated_at = excluded.updated_at
+       snapshots = excluded.snapshots, times = excluded.times, verified = excluded.verified, seq = excluded.seq, updated_at = excluded.updated_at
      WHERE excluded.seq > inventory.seq`,
   );
   const host = db.prepare(
@@ -114,6 +116,11 @@ export function createIngest(db: Db): Ingest {
     `INSERT INTO proxmox (agent_id, body, seq, updated_at) VALUES (?, ?, ?, ?)
      ON CONFLICT (agent_id) DO UPDATE SET body = excluded.body, seq = excluded.seq, updated_at = excluded.updated_at
      WHERE excluded.seq > proxmox.seq`,
+  );
+  const pbs = db.prepare(
+    `INSERT INTO pbs (agent_id, body, seq, updated_at) VALUES (?, ?, ?, ?)
+     ON CONFLICT (agent_id) DO UPDATE SET body = excluded.body, seq = excluded.seq, updated_at = excluded.updated_at
+     WHERE excluded.seq > pbs.seq`,
   );
 
   const usage = db.prepare(`INSERT OR IGNORE INTO fs_usage (agent_id, mount, at, used_bytes, size_bytes) VALUES (?, ?, ?, ?, ?)`);
@@ -136,6 +143,7 @@ export function createIngest(db: Db): Ingest {
         verify: json(j.verify),
         restoreTest: json(j.restoreTest),
         restore: json(j.restore),
+        role: j.role ?? 'backup',
         now,
       });
     }
@@ -210,7 +218,8 @@ export function createIngest(db: Db): Ingest {
       }
       case 'inventory':
         // A snapshot the tool stamped in the future (the host's clock ahead) is taken as taken now.
-        if (inventory.run(agentId, m.job, m.target, JSON.stringify(m.snapshots), JSON.stringify(m.snapshots.map((s) => Math.min(ms(s.time), now))), m.seq, now).changes > 0) {
+        const times = JSON.stringify(m.snapshots.map((s) => Math.min(ms(s.time), now)));
+        if (inventory.run(agentId, m.job, m.target, JSON.stringify(m.snapshots), times, encodeVerified(m.snapshots), m.seq, now).changes > 0) {
           jobState.touch(agentId, m.job);
         }
         return;
@@ -223,6 +232,17 @@ export function createIngest(db: Db): Ingest {
       case 'proxmox': {
         const { agent: _a, seq: _s, sentAt: _t, kind: _k, ...body } = m;
         proxmox.run(agentId, JSON.stringify(body), m.seq, now);
+        return;
+      }
+      case 'pbs': {
+        const { agent: _a, seq: _s, sentAt: _t, kind: _k, ...body } = m;
+        pbs.run(agentId, JSON.stringify(body), m.seq, now);
+        // Usage samples for the collector's own forecast (PBS gives none for a short history),
+        // beside the filesystems' under a name no mount point has.
+        const at = t.believe(ms(m.sentAt));
+        for (const d of m.datastores) {
+          if (d.usedBytes !== undefined && d.totalBytes !== undefined) usage.run(agentId, datastoreMount(d.name), at, d.usedBytes, d.totalBytes);
+        }
         return;
       }
     }

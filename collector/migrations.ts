@@ -1,4 +1,5 @@
 import type { Database } from 'better-sqlite3';
+import { encodeVerified } from './evaluate/verified-codec';
 import { refillJobStates } from './evaluate/job-state-store';
 
 // Numbered schema migrations: MIGRATIONS[i] brings the schema to version i+1, tracked in
@@ -282,6 +283,34 @@ export const MIGRATIONS: readonly Migration[] = [
     updated_at INTEGER NOT NULL
   );
   `,
+  // 10: Proxmox Backup Server. The newest 'pbs' message per agent (its datastores: usage, PBS's
+  // fill forecast, GC status), replaced only by a higher seq like the Proxmox view; a job's role
+  // ('maintenance': a server job, no copy); and each inventory's verification states, one
+  // character per snapshot in the snapshots' order ('o' ok, 'f' failed, '-' never verified),
+  // NULL when no snapshot has one, so the evaluator tells failed copies without parsing every
+  // listing. Filled here for listings stored before (agents already sent the states).
+  // Datastore usage samples go to fs_usage under the mount 'datastore <name>'.
+  (db) => {
+    db.exec(`
+    CREATE TABLE pbs (
+      agent_id INTEGER PRIMARY KEY REFERENCES agents(id),
+      -- The message without its envelope (agent, seq, sentAt, kind), as JSON.
+      body TEXT NOT NULL,
+      seq INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL
+    );
+    ALTER TABLE jobs ADD COLUMN role TEXT NOT NULL DEFAULT 'backup';
+    ALTER TABLE inventory ADD COLUMN verified TEXT;`);
+    const rows = db.prepare<[], { rowid: number; snapshots: string }>(`SELECT rowid, snapshots FROM inventory WHERE instr(snapshots, '"verified"') > 0`).all();
+    const set = db.prepare('UPDATE inventory SET verified = ? WHERE rowid = ?');
+    for (const r of rows) {
+      try {
+        set.run(encodeVerified(JSON.parse(r.snapshots) as { verified?: string }[]), r.rowid);
+      } catch {
+        // an unreadable listing stays without states until the next one replaces it
+      }
+    }
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

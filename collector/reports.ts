@@ -3,7 +3,9 @@ import type { Db } from './db';
 import type { NotificationMessage } from './notify/types';
 
 // Weekly and monthly reports, as the seeds ask: success rate per tier, storage and its trend,
-// duration trend, verifications and restore drills done, open incidents.
+// duration trend, verifications and restore drills done, open incidents. Server jobs (a PBS
+// datastore's GC, verify, prune, sync: role 'maintenance') make no copies: left out of the tiers'
+// backup figures; their failures show among the incidents.
 
 export type ReportPeriod = 'week' | 'month';
 const DAY = 86_400_000;
@@ -41,15 +43,15 @@ export function buildReport(db: Db, period: ReportPeriod, now: number): Report {
               count(r.id) AS runs,
               coalesce(sum(r.status IN ('success', 'warning')), 0) AS succeeded,
               (SELECT coalesce(sum(b.bytes_total), 0) FROM jobs j2, runs b
-                 WHERE j2.tier = j.tier AND j2.active = 1 AND b.id = (SELECT id FROM runs WHERE agent_id = j2.agent_id AND job = j2.name AND operation = 'backup' AND bytes_total IS NOT NULL AND started_at < ? ORDER BY started_at DESC LIMIT 1)) AS storageBytes,
+                 WHERE j2.tier = j.tier AND j2.active = 1 AND j2.role <> 'maintenance' AND b.id = (SELECT id FROM runs WHERE agent_id = j2.agent_id AND job = j2.name AND operation = 'backup' AND bytes_total IS NOT NULL AND started_at < ? ORDER BY started_at DESC LIMIT 1)) AS storageBytes,
               (SELECT coalesce(sum(b.bytes_total), 0) FROM jobs j2, runs b
-                 WHERE j2.tier = j.tier AND j2.active = 1 AND b.id = (SELECT id FROM runs WHERE agent_id = j2.agent_id AND job = j2.name AND operation = 'backup' AND bytes_total IS NOT NULL AND started_at < ? ORDER BY started_at DESC LIMIT 1)) AS storageBytesBefore,
+                 WHERE j2.tier = j.tier AND j2.active = 1 AND j2.role <> 'maintenance' AND b.id = (SELECT id FROM runs WHERE agent_id = j2.agent_id AND job = j2.name AND operation = 'backup' AND bytes_total IS NOT NULL AND started_at < ? ORDER BY started_at DESC LIMIT 1)) AS storageBytesBefore,
               avg(r.duration_ms) AS avgDurationMs,
               (SELECT avg(p.duration_ms) FROM runs p JOIN jobs j3 ON j3.agent_id = p.agent_id AND j3.name = p.job
-                 WHERE j3.tier = j.tier AND p.operation = 'backup' AND p.started_at >= ? AND p.started_at < ?) AS avgDurationMsBefore
+                 WHERE j3.tier = j.tier AND j3.role <> 'maintenance' AND p.operation = 'backup' AND p.started_at >= ? AND p.started_at < ?) AS avgDurationMsBefore
        FROM jobs j LEFT JOIN runs r ON r.agent_id = j.agent_id AND r.job = j.name AND r.operation = 'backup'
             AND r.status <> 'running' AND r.status <> 'skipped' AND r.started_at >= ? AND r.started_at < ?
-       WHERE j.active = 1
+       WHERE j.active = 1 AND j.role <> 'maintenance'
        GROUP BY j.tier ORDER BY j.tier`,
     )
     .all(now, from, before, from, from, now)

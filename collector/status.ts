@@ -1,11 +1,30 @@
 import type { Db } from './db';
-import type { RunStatus } from '../shared/protocol';
+import type { PbsMessage, RunStatus } from '../shared/protocol';
 
 export interface StatusReport {
   generatedAt: string;
   agents: { name: string; lastSeen: string | null; version: string | null; hostname: string | null; source: string }[];
   jobs: StatusJob[];
   incidents: StatusIncident[];
+  /** Proxmox Backup Server datastores, as each PBS agent last reported them. */
+  datastores: StatusDatastore[];
+}
+
+export interface StatusDatastore {
+  agent: string;
+  name: string;
+  /** The target its snapshots count at. */
+  target: string;
+  totalBytes: number | null;
+  usedBytes: number | null;
+  availBytes: number | null;
+  /** PBS's own estimate of when it is full; null when it has none. */
+  estimatedFullAt: string | null;
+  gc: { startedAt: string | null; removedBytes: number | null; pendingBytes: number | null; stillBad: number | null } | null;
+  error: string | null;
+  maintenance: string | null;
+  /** When the collector received the report. */
+  updatedAt: string;
 }
 
 export interface StatusIncident {
@@ -29,6 +48,8 @@ export interface StatusJob {
   asset: string;
   tier: number;
   driver: string;
+  /** 'maintenance': a server job keeping a target healthy (PBS GC, verify, prune, sync), no copy. */
+  role: 'backup' | 'maintenance';
   target: { name: string; location: string; media: string };
   schedule: string;
   lastRun: LastRun | null;
@@ -36,8 +57,17 @@ export interface StatusJob {
   lastPrune: OperationSummary | null;
   lastVerify: OperationSummary | null;
   lastRestoreTest: OperationSummary | null;
-  /** What the tool listed at the target after the last backup or prune. */
-  inventory: { snapshots: number; newest: string | null; oldest: string | null; updatedAt: string } | null;
+  /**
+   * What the tool listed at the target after the last backup or prune; `verification` counts its
+   * snapshots by their last verification, when the tool says (PBS).
+   */
+  inventory: {
+    snapshots: number;
+    newest: string | null;
+    oldest: string | null;
+    updatedAt: string;
+    verification?: { ok: number; failed: number; unverified: number };
+  } | null;
 }
 
 export interface OperationSummary {
@@ -73,6 +103,7 @@ interface JobRow {
   asset: string;
   tier: number;
   driver: string;
+  role: StatusJob['role'];
   targetName: string;
   targetLocation: string;
   targetMedia: string;
@@ -104,7 +135,7 @@ export function createStatusReader(db: Db): (now: number) => StatusReport {
   );
   // The last run is the one that started last (runs_by_job index), whether finished or not.
   const jobs = db.prepare<[], JobRow>(
-    `SELECT a.name AS agent, j.name, j.asset, j.tier, j.driver, j.target_name AS targetName,
+    `SELECT a.name AS agent, j.name, j.asset, j.tier, j.driver, j.role, j.target_name AS targetName,
             j.target_location AS targetLocation, j.target_media AS targetMedia, j.schedule,
             r.run_id AS runId, r.status, r.started_at AS startedAt, r.finished_at AS finishedAt,
             r.exit_code AS exitCode, r.duration_ms AS durationMs, r.bytes_added AS bytesAdded,
@@ -135,6 +166,9 @@ export function createStatusReader(db: Db): (now: number) => StatusReport {
     `SELECT id, rule, severity, agent, job, asset, target, title, detail, since, opened_at AS openedAt, acked_at AS ackedAt
      FROM incidents WHERE resolved_at IS NULL
      ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, opened_at`,
+  );
+  const pbs = db.prepare<[], { agent: string; body: string; updatedAt: number }>(
+    `SELECT a.name AS agent, p.body, p.updated_at AS updatedAt FROM pbs p JOIN agents a ON a.id = p.agent_id WHERE a.source <> 'removed' ORDER BY a.name`,
   );
   // Parsing every inventory (up to hundreds of snapshots each) on every request was the bulk of the time.
   const summaries = new Map<string, { version: string; summary: InventorySummary }>();
@@ -171,6 +205,7 @@ export function createStatusReader(db: Db): (now: number) => StatusReport {
           asset: r.asset,
           tier: r.tier,
           driver: r.driver,
+          role: r.role,
           target: { name: r.targetName, location: r.targetLocation, media: r.targetMedia },
           schedule: r.schedule,
           lastRun:
@@ -197,6 +232,7 @@ export function createStatusReader(db: Db): (now: number) => StatusReport {
         incidents: openIncidents
           .all()
           .map(({ since, openedAt, ackedAt, ...i }) => ({ ...i, since: iso(since)!, openedAt: iso(openedAt)!, acknowledged: ackedAt !== null })),
+        datastores: pbs.all().flatMap((p) => datastores(p.agent, p.body, p.updatedAt)),
       };
     })();
 }
@@ -205,12 +241,40 @@ function summarize(snapshotsJson: string, updatedAt: number): InventorySummary {
   let newest = -Infinity;
   let oldest = Infinity;
   let count = 0;
-  for (const x of JSON.parse(snapshotsJson) as { time: string }[]) {
+  const states = { ok: 0, failed: 0, unverified: 0 };
+  for (const x of JSON.parse(snapshotsJson) as { time: string; verified?: string }[]) {
     const t = Date.parse(x.time);
     if (!Number.isFinite(t)) continue;
     count++;
     if (t > newest) newest = t;
     if (t < oldest) oldest = t;
+    if (x.verified === 'ok') states.ok++;
+    else if (x.verified === 'failed') states.failed++;
+    else states.unverified++;
   }
-  return { snapshots: count, newest: count ? iso(newest) : null, oldest: count ? iso(oldest) : null, updatedAt: iso(updatedAt)! };
+  const summary: InventorySummary = { snapshots: count, newest: count ? iso(newest) : null, oldest: count ? iso(oldest) : null, updatedAt: iso(updatedAt)! };
+  return states.ok + states.failed > 0 ? { ...summary, verification: states } : summary;
+}
+
+/** One PBS agent's stored 'pbs' message as the API shows it (agent text as sent: JSON escapes it). */
+function datastores(agent: string, body: string, updatedAt: number): StatusDatastore[] {
+  let m: Pick<PbsMessage, 'datastores'>;
+  try {
+    m = JSON.parse(body) as Pick<PbsMessage, 'datastores'>;
+  } catch {
+    return [];
+  }
+  return (m.datastores ?? []).map((d) => ({
+    agent,
+    name: d.name,
+    target: d.target,
+    totalBytes: d.totalBytes ?? null,
+    usedBytes: d.usedBytes ?? null,
+    availBytes: d.availBytes ?? null,
+    estimatedFullAt: d.estimatedFullAt ?? null,
+    gc: d.gc ? { startedAt: d.gc.startedAt ?? null, removedBytes: d.gc.removedBytes ?? null, pendingBytes: d.gc.pendingBytes ?? null, stillBad: d.gc.stillBad ?? null } : null,
+    error: d.error ?? null,
+    maintenance: d.maintenance ?? null,
+    updatedAt: iso(updatedAt)!,
+  }));
 }

@@ -70,8 +70,8 @@ for (const [behaviour, spool, expected] of SPOOL) {
 
 test('RULES registers one function per rule module', () => {
   assert.deepEqual(Object.keys(RULES).sort(), [
-    'agent-silent', 'agent-spool', 'anomalies', 'capacity', 'clock-skew', 'failed-run', 'guest-coverage', 'missed-run', 'restore-drill',
-    'retention-audit', 'rpo', 'running-too-long', 'smart', 'stale-snapshot', 'storage-undeclared', 'three-two-one', 'verification',
+    'agent-silent', 'agent-spool', 'anomalies', 'capacity', 'clock-skew', 'datastore-capacity', 'failed-run', 'guest-coverage', 'missed-run', 'restore-drill',
+    'retention-audit', 'rpo', 'running-too-long', 'smart', 'snapshot-verify', 'stale-snapshot', 'storage-undeclared', 'three-two-one', 'verification',
   ]);
 });
 

@@ -1,9 +1,12 @@
 import type { Db } from '../db';
 import type { ProxmoxMessage } from '../../shared/protocol';
-import type { AgentView, BackupSummary, EvaluationInput, InventoryView, JobView, ProxmoxView, RulesConfig, RunView, Tier, TierPolicyView } from '../rules/types';
+import type { AgentView, BackupSummary, EvaluationInput, InventoryView, JobView, PbsView, ProxmoxView, RulesConfig, RunView, Tier, TierPolicyView, VerifyState } from '../rules/types';
 import { inventoryOf } from '../rules/util';
+import { withVerifiedCopies } from '../rules/verified-copies';
 import { EMPTY_JOB_STATE, RECENT_BACKUPS, type BackupEntry, type RunKey } from './job-state';
 import { parseJobState, type StateRow } from './job-state-store';
+import { pbsView } from './pbs-view';
+import { decodeVerified } from './verified-codec';
 
 // Reads what the rules need from SQLite into plain data. The rules themselves never touch the
 // database or the clock, so the page, the metrics and the alerter can share them.
@@ -25,6 +28,7 @@ export interface JobRow {
   verify: string | null;
   restoreTest: string | null;
   knownSince: number;
+  role: 'backup' | 'maintenance';
 }
 
 interface ContentRow {
@@ -37,6 +41,7 @@ interface ContentRow {
   lastPrune: string | null;
   snapshots: string | null;
   times: string | null;
+  verified: string | null;
   invAt: number | null;
 }
 
@@ -71,7 +76,7 @@ function newGatherer(db: Db) {
     `SELECT j.agent_id AS agentId, a.name AS agent, j.name AS job, j.asset, j.tier, j.driver,
             j.target_name AS targetName, j.target_location AS targetLocation, j.target_media AS targetMedia,
             j.schedule, a.timezone, j.timeout_ms AS timeoutMs, j.retention, j.verify, j.restore_test AS restoreTest,
-            j.created_at AS knownSince
+            j.created_at AS knownSince, j.role
      FROM jobs j JOIN agents a ON a.id = j.agent_id
      WHERE j.active = 1 AND a.source <> 'removed'`,
   );
@@ -96,7 +101,7 @@ function newGatherer(db: Db) {
   const contents = db.prepare<[string], ContentRow>(
     `WITH k AS (SELECT json_extract(value, '$[0]') AS agentId, json_extract(value, '$[1]') AS job, json_extract(value, '$[2]') AS target FROM json_each(?))
      SELECT k.agentId, k.job, s.last_success AS lastSuccess, s.last_verify AS lastVerify, s.last_restore_test AS lastRestoreTest,
-            s.last_prune AS lastPrune, s.backups, i.snapshots, i.times, i.updated_at AS invAt
+            s.last_prune AS lastPrune, s.backups, i.snapshots, i.times, i.verified, i.updated_at AS invAt
      FROM k LEFT JOIN job_state s ON s.agent_id = k.agentId AND s.job = k.job
             LEFT JOIN inventory i ON i.agent_id = k.agentId AND i.job = k.job AND i.target = k.target`,
   );
@@ -104,7 +109,7 @@ function newGatherer(db: Db) {
   // first after many changes) wants most of them.
   const allContents = db.prepare<[], ContentRow>(
     `SELECT j.agent_id AS agentId, j.name AS job, s.last_success AS lastSuccess, s.last_verify AS lastVerify, s.last_restore_test AS lastRestoreTest,
-            s.last_prune AS lastPrune, s.backups, i.snapshots, i.times, i.updated_at AS invAt
+            s.last_prune AS lastPrune, s.backups, i.snapshots, i.times, i.verified, i.updated_at AS invAt
      FROM jobs j LEFT JOIN job_state s ON s.agent_id = j.agent_id AND s.job = j.name
                  LEFT JOIN inventory i ON i.agent_id = j.agent_id AND i.job = j.name AND i.target = j.target_name
      WHERE j.active = 1`,
@@ -138,6 +143,29 @@ function newGatherer(db: Db) {
       if (c.view) out.push(c.view);
     }
     for (const id of proxmoxCache.keys()) if (!seen.has(id)) proxmoxCache.delete(id);
+    return out;
+  }
+  // Each agent's PBS view, the same way.
+  const pbsVersions = db.prepare<[], { agentId: number; agent: string; seq: number; updatedAt: number }>(
+    `SELECT p.agent_id AS agentId, a.name AS agent, p.seq, p.updated_at AS updatedAt
+     FROM pbs p JOIN agents a ON a.id = p.agent_id WHERE a.source <> 'removed' ORDER BY a.name`,
+  );
+  const pbsBody = db.prepare<[number], { body: string }>(`SELECT body FROM pbs WHERE agent_id = ?`);
+  const pbsCache = new Map<number, { version: string; view: PbsView | null }>();
+  function pbsViews(): PbsView[] {
+    const out: PbsView[] = [];
+    const seen = new Set<number>();
+    for (const v of pbsVersions.all()) {
+      seen.add(v.agentId);
+      const version = `${v.seq}|${v.updatedAt}|${v.agent}`;
+      let c = pbsCache.get(v.agentId);
+      if (!c || c.version !== version) {
+        c = { version, view: pbsView(v.agent, pbsBody.get(v.agentId)?.body ?? null, v.updatedAt, (mount) => usage.all(v.agentId, mount)) };
+        pbsCache.set(v.agentId, c);
+      }
+      if (c.view) out.push(c.view);
+    }
+    for (const id of pbsCache.keys()) if (!seen.has(id)) pbsCache.delete(id);
     return out;
   }
 
@@ -219,7 +247,7 @@ function newGatherer(db: Db) {
         lastVerify: view(state.lastVerify),
         lastRestoreTest: view(state.lastRestoreTest),
         lastPrune: view(state.lastPrune),
-        inventory: r.snapshots === null ? null : parseInventory(r.snapshots, r.times, r.invAt!),
+        inventory: r.snapshots === null ? null : parseInventory(r.snapshots, r.times, r.verified, r.invAt!),
       };
       const row = missing.get(key)!;
       out.set(row, remember(key, row, history));
@@ -244,7 +272,9 @@ function newGatherer(db: Db) {
     if (!wanted && cache.size > rows.length) {
       for (const [key, c] of cache) if (!full.has(c.row)) cache.delete(key);
     }
-    const jobViews = rows.map((j) => full.get(j) ?? lightOf(j));
+    // A snapshot whose verification failed is no good copy: judged here once, for every reader.
+    // An incremental pass wants whole assets, so every listing of an asset is among the full views.
+    const jobViews = withVerifiedCopies(rows.map((j) => full.get(j) ?? lightOf(j)));
     const agentViews = agents.all().map((a): AgentView => {
       const facts = parse<HostFacts>(a.facts) ?? {};
       return {
@@ -262,7 +292,7 @@ function newGatherer(db: Db) {
         disks: (facts.disks ?? []).map((d) => ({ device: d.device, smartOk: d.smartOk ?? null, ...(d.detail ? { detail: d.detail } : {}) })),
       };
     });
-    return { jobs: jobViews, agents: agentViews, tiers, config, proxmox: proxmoxViews() };
+    return { jobs: jobViews, agents: agentViews, tiers, config, proxmox: proxmoxViews(), pbs: pbsViews() };
   }
   // One read transaction: the job list, what changed and the history agree with each other.
   return { gather: db.transaction(gather), listJobs };
@@ -272,7 +302,7 @@ function newGatherer(db: Db) {
 function staticView(j: JobRow): JobView {
   const schedules = { verify: parse<{ schedule: string }>(j.verify), restore: parse<{ schedule: string }>(j.restoreTest) };
   return {
-    agent: j.agent, job: j.job, asset: j.asset, tier: j.tier, driver: j.driver,
+    agent: j.agent, job: j.job, asset: j.asset, tier: j.tier, driver: j.driver, ...(j.role === 'maintenance' ? { role: 'maintenance' as const } : {}),
     target: { name: j.targetName, location: j.targetLocation, media: j.targetMedia },
     schedule: j.schedule, timezone: j.timezone ?? 'UTC', timeoutMs: j.timeoutMs, retention: parse(j.retention) ?? {},
     verifySchedule: schedules.verify?.schedule ?? null, restoreTestSchedule: schedules.restore?.schedule ?? null, knownSince: j.knownSince,
@@ -300,17 +330,19 @@ export function proxmoxView(agent: string, timezone: string, body: string | null
   };
 }
 
-function parseInventory(snapshots: string, times: string | null, updatedAt: number): InventoryView {
-  const parseAll = () => JSON.parse(snapshots) as { id: string; time: string }[];
+function parseInventory(snapshots: string, times: string | null, verified: string | null, updatedAt: number): InventoryView {
+  const parseAll = () => JSON.parse(snapshots) as { id: string; time: string; verified?: 'ok' | 'failed' }[];
   // Rows stored before migration 7 have no times yet (until their next inventory replaces them).
-  if (times === null) return inventoryOf(parseAll().map((s) => ({ id: s.id, time: Date.parse(s.time) })), updatedAt);
+  if (times === null) return inventoryOf(parseAll().map((s) => ({ id: s.id, time: Date.parse(s.time), ...(s.verified ? { verified: s.verified } : {}) })), updatedAt);
   let ids: string[] | undefined;
+  let states: VerifyState[] | undefined;
   const parsed = JSON.parse(times) as (number | null)[];
   return {
     updatedAt,
     // JSON has no NaN: an unparseable time was stored as null.
     times: parsed.includes(null) ? parsed.map((t) => t ?? Number.NaN) : (parsed as number[]),
     ids: () => (ids ??= parseAll().map((s) => s.id)),
+    verified: () => (verified === null ? null : (states ??= decodeVerified(verified))),
   };
 }
 

@@ -42,6 +42,13 @@ export const FAMILIES = {
     help: 'Proxmox VE guests an agent audits (templates and excluded guests not counted), by state: total, tiered (a tier pool, tag or agent.yaml entry), covered (an enabled backup job).',
     labels: ['agent', 'state'],
   },
+  pbs_datastore_size_bytes: { help: 'Size of a Proxmox Backup Server datastore its agent reported; absent while PBS cannot read it.', labels: ['agent', 'datastore'] },
+  pbs_datastore_used_bytes: { help: 'Used bytes of a Proxmox Backup Server datastore.', labels: ['agent', 'datastore'] },
+  pbs_datastore_estimated_full_timestamp_seconds: {
+    help: "PBS's own estimate of when a datastore is full; absent when PBS has none (short history, or usage flat or declining).",
+    labels: ['agent', 'datastore'],
+  },
+  pbs_datastore_up: { help: '1 if PBS can read the datastore, 0 if it reports an error for it.', labels: ['agent', 'datastore'] },
   incidents_open: { help: 'Open incidents by severity (all severities always present).', labels: ['severity'] },
   collector_build_info: { help: 'Always 1; the version label is the running collector version.', labels: ['version'] },
   metrics_series_dropped: { help: 'Series left out of this scrape by the label bounds (per family, or filesystems beyond the per-agent cap).', labels: ['family'] },

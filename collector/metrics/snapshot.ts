@@ -97,6 +97,19 @@ export function metricsSnapshot(input: MetricsInput, now: number, limits: Series
     add('proxmox_guests', { agent, state: 'covered' }, c.covered);
   }
 
+  // A few series per datastore: bounded by the datastores PBS agents report (at most 1,000 each).
+  for (const p of evaluation.pbs ?? []) {
+    const agent = labelText(p.agent);
+    for (const d of p.datastores) {
+      const labels = { agent, datastore: labelText(d.name) };
+      if (d.totalBytes !== null) add('pbs_datastore_size_bytes', labels, d.totalBytes);
+      if (d.usedBytes !== null) add('pbs_datastore_used_bytes', labels, d.usedBytes);
+      // An estimate in the past says "not filling up", not a date.
+      if (d.estimatedFullAt !== null && d.estimatedFullAt > now) add('pbs_datastore_estimated_full_timestamp_seconds', labels, seconds(d.estimatedFullAt));
+      add('pbs_datastore_up', labels, d.error === null ? 1 : 0);
+    }
+  }
+
   for (const severity of SEVERITIES) add('incidents_open', { severity }, input.openIncidents[severity] ?? 0);
   add('collector_build_info', { version: input.version }, 1);
   for (const family of FAMILY_NAMES) out.metrics_series_dropped.push({ labels: { family: METRIC_PREFIX + family }, value: dropped.get(family) ?? 0 });

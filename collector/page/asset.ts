@@ -1,4 +1,4 @@
-import type { AssetDetailView, CopyRow, DrillRow, Runbook, RunRow } from '../view/asset';
+import type { AssetDetailView, CopyRow, DrillRow, Runbook, RunRow, SnapshotRow } from '../view/asset';
 import { lineChart } from './chart';
 import { ago, bytes, duration, statusClass, statusText, time, until } from './format';
 import { esc, escAttr } from './html';
@@ -11,8 +11,13 @@ export function renderAsset(v: AssetDetailView): string {
   const b = v.badge;
   const ok = v.risks.length === 0;
   const name = esc(v.asset);
+  const verdict = v.serverJobsOnly
+    ? 'Kept by server jobs only (garbage collection, verify, prune, sync): no copies of its own'
+    : ok
+      ? 'Recoverable: a fresh off-site copy within RPO'
+      : `At risk: ${esc(v.risks.join('; '))}`;
   const main = `<h1>Asset ${name}${v.guestName === null ? '' : ` <small class="guest">${esc(v.guestName)}</small>`}</h1>
-<p class="verdict ${ok ? 'ok' : 'bad'}" id="verdict"><span aria-hidden="true">${ok ? '✔' : '✖'}</span> <strong>${ok ? 'Recoverable: a fresh off-site copy within RPO' : `At risk: ${esc(v.risks.join('; '))}`}</strong></p>
+<p class="verdict ${ok ? 'ok' : 'bad'}" id="verdict"><span aria-hidden="true">${ok ? '✔' : '✖'}</span> <strong>${verdict}</strong></p>
 <ul class="facts">
 <li>Tier ${v.tier} · RPO ${duration(v.rpoMs)} · RTO ${duration(v.rtoMs)}</li>
 <li>Newest good copy: ${v.ageMs === null ? 'none' : `${duration(v.ageMs)} old (${v.rpoOk ? '✔ within' : '✖ beyond'} RPO)`}</li>
@@ -21,6 +26,7 @@ export function renderAsset(v: AssetDetailView): string {
 </ul>
 <section aria-labelledby="copies-h"><h2 id="copies-h">Copies</h2>
 ${table('copies', 'Copies', v.copies.map((c) => copyRow(c, now)), 'No copies.')}</section>
+${snapshotsSection(v.snapshots)}
 <section aria-labelledby="charts-h"><h2 id="charts-h">Duration and size</h2><div class="charts">
 ${lineChart({ id: 'chart-duration', title: 'Backup duration', format: (ms) => (ms < 60_000 ? `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)}s` : duration(ms)), series: v.series.map((s) => ({ label: s.label, points: s.points.flatMap((p) => (p.durationMs === null ? [] : [{ t: p.t, v: p.durationMs }])) })) })}
 ${lineChart({ id: 'chart-size', title: 'Backup size', format: (n) => bytes(Math.round(n)), series: v.series.map((s) => ({ label: s.label, points: s.points.flatMap((p) => (p.bytesTotal === null ? [] : [{ t: p.t, v: p.bytesTotal }])) })) })}
@@ -32,17 +38,37 @@ ${table('verifications', 'Verifications, newest first', v.verifications.map(chec
 <section aria-labelledby="drills-h"><h2 id="drills-h">Restore drills</h2>
 ${table('drills', `Restore drills, newest first (RTO ${duration(v.rtoMs)})`, v.drills.map((d) => drillRow(d, v.rtoMs)), 'No restore drill has run yet.')}</section>
 <section aria-labelledby="runbook-h"><h2 id="runbook-h">Restore runbook</h2>
-${v.runbooks.map(runbook).join('\n')}</section>`;
+${v.runbooks.length ? v.runbooks.map(runbook).join('\n') : '<p>No copy to restore from.</p>'}</section>`;
   return layout({ title: `Asset ${v.asset}`, section: null, generatedAt: v.generatedAt, json: `/api/v1/assets/${encodeURIComponent(v.asset)}`, main });
 }
 
+const VERIFIED: Record<string, [string, string]> = { ok: ['ok', '✔ verified ok'], failed: ['bad', '✖ verification failed'], none: ['warn', '– never verified'] };
+const verifiedText = (state: 'ok' | 'failed' | null) => VERIFIED[state ?? 'none'];
+
 function copyRow(c: CopyRow, now: number): string {
-  const snap = c.snapshot ? `<code>${esc(c.snapshot.id)}</code>, ${duration(c.snapshot.ageMs)} old` : '–';
+  let snap = c.snapshot ? `<code>${esc(c.snapshot.id)}</code>, ${duration(c.snapshot.ageMs)} old` : '–';
+  if (c.snapshot && c.snapshot.verified !== undefined) snap += ` <span class="${verifiedText(c.snapshot.verified)[0]}">${verifiedText(c.snapshot.verified)[1]}</span>`;
+  const ver = c.verification;
+  const count = ver
+    ? `${c.snapshots ?? '–'}<br><small>${ver.ok} verified ok, ${ver.failed} failed, ${ver.unverified} never verified${ver.newestOk ? `; newest verified ${esc(ver.newestOk.time.slice(0, 16).replace('T', ' '))} UTC` : ''}</small>`
+    : `${c.snapshots ?? '–'}`;
+  const counts = c.serverJob ? '<td>– server job, no copy</td>' : `<td class="${c.fresh ? 'ok' : 'bad'}">${c.fresh ? '✔ fresh' : '✖ stale'}</td>`;
   return (
     `<tr><th scope="row">${esc(c.agent)}/${esc(c.job)} → ${esc(c.target.name)} <small>(${esc(c.driver)})</small></th>` +
-    `<td>${esc(c.target.location)}</td><td>${esc(c.target.media)}</td><td>${snap}</td><td>${c.snapshots ?? '–'}</td>` +
-    `<td>${ago(c.lastSuccessAt, now)}</td><td>${until(c.nextRunAt, now)}</td><td class="${c.fresh ? 'ok' : 'bad'}">${c.fresh ? '✔ fresh' : '✖ stale'}</td></tr>`
+    `<td>${esc(c.target.location)}</td><td>${esc(c.target.media)}</td><td>${snap}</td><td>${count}</td>` +
+    `<td>${ago(c.lastSuccessAt, now)}</td><td>${until(c.nextRunAt, now)}</td>${counts}</tr>`
   );
+}
+
+/** Each PBS snapshot's verification state, newest first per copy; nothing where no tool tells any. */
+function snapshotsSection(rows: readonly SnapshotRow[]): string {
+  if (rows.length === 0) return '';
+  const body = rows.map((r) => {
+    const [cls, text] = verifiedText(r.verified);
+    return `<tr><td>${esc(r.agent)}/${esc(r.job)} → ${esc(r.target)}</td><td><code>${esc(r.id)}</code></td><td>${time(r.time)}</td><td class="${cls}">${text}</td></tr>`;
+  });
+  return `<section aria-labelledby="snapshots-h"><h2 id="snapshots-h">Snapshots and their verification</h2>
+${table('snapshots', 'Newest snapshots of each copy and their last verification (a failed one is no good copy)', body, '')}</section>`;
 }
 
 function logLink(r: RunRow): string {

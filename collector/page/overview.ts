@@ -1,5 +1,5 @@
-import type { AgentRow, AssetRow, OverviewView, ProxmoxRow, TierSection } from '../view/overview';
-import { ago, bytes, duration, statusClass, statusText, until } from './format';
+import type { AgentRow, AssetRow, DatastoreRow, OverviewView, PbsRow, ProxmoxRow, ServerJobRow, TierSection } from '../view/overview';
+import { ago, bytes, duration, statusClass, statusText, time, until } from './format';
 import { esc, escAttr } from './html';
 import { layout, table } from './layout';
 
@@ -14,7 +14,7 @@ export function renderOverview(v: OverviewView): string {
 <p class="verdict ${v.verdict.ok ? 'ok' : 'bad'}" id="verdict"><span aria-hidden="true">${v.verdict.ok ? '✔' : '✖'}</span> <strong>${esc(v.verdict.text)}</strong></p>
 <ul class="counts"><li>${n(c.assets, 'asset')}</li><li>${v.verdict.atRisk} at risk</li><li>${n(c.jobs, 'job')}</li><li>${n(c.agents, 'agent')}</li><li><a href="/incidents">${inc.critical} critical, ${inc.warning} warning, ${inc.info} info incidents</a></li></ul>
 ${v.tiers.map((t) => tierSection(t, now)).join('\n')}
-${proxmoxSection(v.proxmox)}<section aria-labelledby="agents-h"><h2 id="agents-h">Agents</h2>
+${proxmoxSection(v.proxmox)}${pbsSection(v.pbs, now)}<section aria-labelledby="agents-h"><h2 id="agents-h">Agents</h2>
 ${table('agents', 'Agents', v.agents.map((a) => agentRow(a, now)), 'No agent is configured or enrolled yet.')}</section>`;
   return layout({ title: 'Backup status', section: 'overview', generatedAt: v.generatedAt, json: '/api/v1/overview', main });
 }
@@ -69,6 +69,47 @@ function proxmoxSection(rows: readonly ProxmoxRow[]): string {
   return `<section aria-labelledby="proxmox-h"><h2 id="proxmox-h">Proxmox VE guests</h2>
 ${table('proxmox', 'Proxmox VE guests per agent: with a tier and backed up by an enabled job', body, '')}</section>
 `;
+}
+
+/** Per agent on a Proxmox Backup Server: its datastores and server jobs; nothing at all without one. */
+function pbsSection(rows: readonly PbsRow[], now: number): string {
+  if (rows.length === 0) return '';
+  const agents = rows.map((r, i) => {
+    const id = `pbs-${i}-h`;
+    return `<h3 id="${id}">${esc(r.agent)}${r.updatedAt ? ` <small>reported ${ago(r.updatedAt, now)}</small>` : ''}</h3>
+${table('datastores', `Datastores on ${r.agent}`, r.datastores.map((d) => datastoreRow(d, now)), 'No datastore reported yet.')}
+${table('serverJobs', `Server jobs on ${r.agent}`, r.jobs.map((j) => serverJobRow(j, now)), 'No server job reported.')}`;
+  });
+  return `<section aria-labelledby="pbs-h"><h2 id="pbs-h">Proxmox Backup Server</h2>
+${agents.join('\n')}</section>
+`;
+}
+
+function datastoreRow(d: DatastoreRow, now: number): string {
+  const usage =
+    d.usedPct === null || d.totalBytes === null
+      ? '–'
+      : `<meter value="${(d.usedPct / 100).toFixed(3)}" high="0.8" aria-label="${escAttr(d.name)} used"></meter> ${d.usedPct} % of ${bytes(d.totalBytes)}`;
+  const full = d.estimatedFullAt === null ? '– no estimate' : `${time(d.estimatedFullAt)} (${until(d.estimatedFullAt, now)})`;
+  const gc =
+    d.gc === null || d.gc.startedAt === null
+      ? '– never'
+      : `${ago(d.gc.startedAt, now)}: ${bytes(d.gc.removedBytes)} removed, ${bytes(d.gc.pendingBytes)} pending`;
+  const state = d.error !== null
+    ? cell('bad', `✖ PBS cannot read it: ${esc(d.error)}`)
+    : d.maintenance !== null
+      ? cell('warn', `⚠ maintenance: ${esc(d.maintenance)}`)
+      : '<td>✔ available</td>';
+  return `<tr><th scope="row">${esc(d.name)} <small>→ ${esc(d.target)}</small></th><td>${usage}</td><td>${full}</td>${cell(d.gc?.startedAt ? '' : 'warn', gc)}${state}</tr>`;
+}
+
+function serverJobRow(j: ServerJobRow, now: number): string {
+  const r = j.lastRun;
+  const last = r ? `${statusText(r.status)} ${ago(r.at, now)}${r.error ? `<br><small>${esc(r.error)}</small>` : ''}` : '– none';
+  return (
+    `<tr><th scope="row"><a href="/assets/${escAttr(encodeURIComponent(j.asset))}">${esc(j.job)}</a></th><td>${esc(j.driver)}</td><td>${esc(j.schedule || '–')}</td>` +
+    `${cell(r ? trouble(statusClass(r.status)) : 'warn', last)}<td>${until(j.nextRunAt, now)}</td></tr>`
+  );
 }
 
 function agentRow(a: AgentRow, now: number): string {

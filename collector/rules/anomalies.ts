@@ -1,11 +1,12 @@
 import type { BackupSummary, EvaluationInput, Finding } from './types';
-import { humanBytes, humanDuration, isGood, jobFinding, localDateTime, median } from './util';
+import { humanBytes, humanDuration, isCopyJob, isGood, jobFinding, localDateTime, median } from './util';
 
 /**
  * The newest good backup compared with the median of the previous good ones (at least
  * minRunsForAnomaly of them): size (bytesTotal, else bytesAdded) changed by more than
  * sizeChangeShare in either direction — a drop suggests a broken source, growth ransomware
  * or a new data dump — or duration above durationFactor × median. Exactly at the share is fine.
+ * A server (maintenance) job's size is no backup's: only its duration is judged.
  */
 export function anomalies(input: EvaluationInput, now: number): Finding[] {
   const { sizeChangeShare, durationFactor, minRunsForAnomaly } = input.config;
@@ -15,7 +16,7 @@ export function anomalies(input: EvaluationInput, now: number): Finding[] {
     if (!m) continue;
     const { newest, field, sizes, sizeMedian: med, durationMedian: medDur } = m;
     const at = newest.finishedAt ?? newest.startedAt;
-    if (field && med !== null && med > 0) {
+    if (field && med !== null && med > 0 && isCopyJob(job)) {
       const value = newest[field] as number;
       if (Math.abs(value - med) / med > sizeChangeShare) {
         const grew = value > med;
@@ -35,7 +36,7 @@ export function anomalies(input: EvaluationInput, now: number): Finding[] {
       out.push(
         jobFinding('duration-anomaly', job, {
           title: `${job.job} on ${job.agent} took ${humanDuration(newest.durationMs)}`,
-          detail: `The backup at ${localDateTime(at, job.timezone)} took ${humanDuration(newest.durationMs)}, more than ${durationFactor}× the median ${humanDuration(medDur)}. Check the target ${job.target.name} and the network.`,
+          detail: `The ${isCopyJob(job) ? 'backup' : 'run'} at ${localDateTime(at, job.timezone)} took ${humanDuration(newest.durationMs)}, more than ${durationFactor}× the median ${humanDuration(medDur)}. Check the target ${job.target.name} and the network.`,
           since: at,
         }),
       );

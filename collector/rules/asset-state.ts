@@ -1,5 +1,5 @@
 import type { EvaluationInput, JobView, TargetView, Tier } from './types';
-import { assetTier, jobsByAsset } from './util';
+import { assetTier, copyJobs, isCopyJob, jobsByAsset } from './util';
 
 /**
  * The state of one asset's copies at `now`: what the RPO and 3-2-1 rules judge, as numbers the
@@ -18,6 +18,7 @@ export interface AssetState {
   /** Newest good copy within the RPO (exactly at the RPO still counts). */
   rpoOk: boolean;
   copies: CopyCount;
+  /** Every job of the asset given, server (maintenance) jobs included; only copy jobs count above. */
   jobs: JobView[];
 }
 
@@ -64,16 +65,20 @@ export function newestCopy(jobs: readonly JobView[]): JobView | null {
   return best;
 }
 
-/** Every asset's state, in first-seen order. */
+/**
+ * Every asset's state, in first-seen order. An asset only server jobs keep (a PBS datastore's
+ * GC and verify jobs) is no asset here: it has no copies to count.
+ */
 export function assetStates(input: EvaluationInput, now: number): AssetState[] {
   const out: AssetState[] = [];
-  for (const [asset, jobs] of jobsByAsset(input.jobs)) out.push(assetState(input, asset, jobs, now));
+  for (const [asset, jobs] of jobsByAsset(copyJobs(input.jobs))) out.push(assetState(input, asset, jobs, now));
   return out;
 }
 
-export function assetState(input: EvaluationInput, asset: string, jobs: JobView[], now: number): AssetState {
+export function assetState(input: EvaluationInput, asset: string, all: JobView[], now: number): AssetState {
   const tier = assetTier(input, asset);
   const { rpoMs, rtoMs } = input.tiers[tier];
+  const jobs = all.every(isCopyJob) ? all : all.filter(isCopyJob);
   const newest = newestCopy(jobs);
   // Never negative: a copy stored with a time after `now` (the collector's clock stepped back)
   // is as fresh as can be, not fresher.
@@ -88,6 +93,6 @@ export function assetState(input: EvaluationInput, asset: string, jobs: JobView[
     ageMs,
     rpoOk: ageMs !== null && ageMs <= rpoMs,
     copies: countCopies(jobs, rpoMs, now, sourceMedia),
-    jobs,
+    jobs: all,
   };
 }

@@ -50,7 +50,7 @@ export function capacity(input: EvaluationInput, now: number): Finding[] {
 }
 
 /** The first sample of the current run of samples at or above the threshold, if any. */
-function latestCrossing(history: readonly { at: number; usedBytes: number }[], size: number, threshold: number): number | null {
+export function latestCrossing(history: readonly { at: number; usedBytes: number }[], size: number, threshold: number): number | null {
   const sorted = [...history].sort((x, y) => x.at - y.at);
   let since: number | null = null;
   for (const h of sorted) since = (h.usedBytes / size) * 100 >= threshold ? (since ?? h.at) : null;

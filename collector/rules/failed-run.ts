@@ -1,5 +1,5 @@
 import type { EvaluationInput, Finding, JobView, RunView } from './types';
-import { isFailed, jobFinding, lastSuccessText, localDateTime } from './util';
+import { isCopyJob, isFailed, jobFinding, lastSuccessText, localDateTime } from './util';
 
 function errorText(run: RunView): string {
   return run.error ? `Error: ${run.error}` : 'The tool gave no error text; see the run log.';
@@ -39,7 +39,7 @@ export function failedRun(input: EvaluationInput, now: number): Finding[] {
         out.push(
           jobFinding('failed-run', job, {
             title: `${job.job} on ${job.agent} ${verb}`,
-            detail: `The backup to ${job.target.name} ${verb} at ${when}${attempts}.${overdue} ${errorText(newest)} ${capitalize(lastSuccessText(job, now))}.`,
+            detail: `${runText(job)} ${verb} at ${when}${attempts}.${overdue} ${errorText(newest)} ${capitalize(lastSuccessText(job, now))}.`,
             since: newest.finishedAt,
           }),
         );
@@ -47,7 +47,7 @@ export function failedRun(input: EvaluationInput, now: number): Finding[] {
         out.push(
           jobFinding('backup-warning', job, {
             title: `${job.job} on ${job.agent} finished with warnings`,
-            detail: `The backup to ${job.target.name} at ${when} completed with warnings (some files may be missing). ${newest.error ? `Tool said: ${newest.error}` : 'See the run log.'}`,
+            detail: `${runText(job)} at ${when} completed with warnings${isCopyJob(job) ? ' (some files may be missing)' : ''}. ${newest.error ? `Tool said: ${newest.error}` : 'See the run log.'}`,
             since: newest.finishedAt,
           }),
         );
@@ -65,6 +65,11 @@ export function failedRun(input: EvaluationInput, now: number): Finding[] {
     }
   }
   return out;
+}
+
+/** "The backup to usb-ssd", or for a server job "The pbs-verify job on datastore-store1 (target pbs1)". */
+function runText(job: JobView): string {
+  return isCopyJob(job) ? `The backup to ${job.target.name}` : `The ${job.driver} job on ${job.asset} (target ${job.target.name})`;
 }
 
 function capitalize(s: string): string {

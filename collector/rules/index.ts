@@ -3,6 +3,7 @@ import { agentSpool } from './agent-spool';
 import { anomalies } from './anomalies';
 import { capacity } from './capacity';
 import { clockSkew } from './clock-skew';
+import { datastoreCapacity } from './datastore-capacity';
 import { failedRun } from './failed-run';
 import { guestCoverage } from './guest-coverage';
 import { missedRun } from './missed-run';
@@ -11,6 +12,7 @@ import { retentionAudit } from './retention-audit';
 import { rpo } from './rpo';
 import { runningTooLong } from './running-too-long';
 import { smart } from './smart';
+import { snapshotVerifyFailed } from './snapshot-verify';
 import { staleSnapshot } from './stale-snapshot';
 import { storageUndeclared } from './storage-undeclared';
 import { threeTwoOne } from './three-two-one';
@@ -40,6 +42,8 @@ export const RULES: Readonly<Record<string, Rule>> = Object.freeze({
   'guest-coverage': guestCoverage,
   'storage-undeclared': storageUndeclared,
   'stale-snapshot': staleSnapshot,
+  'datastore-capacity': datastoreCapacity,
+  'snapshot-verify': snapshotVerifyFailed,
 });
 
 /**
@@ -56,6 +60,7 @@ export const HOST_RULES: readonly string[] = Object.freeze([
   'guest-coverage',
   'storage-undeclared',
   'stale-snapshot',
+  'datastore-capacity',
 ]);
 
 const RANK: Record<Severity, number> = { critical: 0, warning: 1, info: 2 };

@@ -1,5 +1,5 @@
 import type { EvaluationInput, Finding } from './types';
-import { humanDuration, jobFinding, lastSuccessText, localDateTime, localTime, nextDue } from './util';
+import { humanDuration, isCopyJob, jobFinding, lastSuccessText, localDateTime, localTime, nextDue } from './util';
 
 /**
  * The dead man's switch: the run due after the last run start (or after the collector first
@@ -20,7 +20,8 @@ export function missedRun(input: EvaluationInput, now: number): Finding[] {
         title: `${job.job} on ${job.agent} missed its ${localTime(due, job.timezone)} run`,
         detail:
           `Due ${localDateTime(due, job.timezone)} (schedule "${job.schedule}"), nothing started within the ` +
-          `${humanDuration(input.config.graceMs)} grace. ${last} Check that the agent ${job.agent} is running and can reach the collector.`,
+          `${humanDuration(input.config.graceMs)} grace. ${last} Check that the agent ${job.agent} is running and can reach the collector` +
+          (isCopyJob(job) ? '.' : `, and that the server still runs this ${job.driver} job (its task list).`),
         since: due,
       }),
     );

@@ -45,7 +45,8 @@ export interface GuestCover {
   disabled: PveJobView[];
   /**
    * Jobs an agent runs for the guest's asset with another driver (a command job running vzdump,
-   * a PBS client job…). The vzdump jobs of the catalog stand for the enabled Proxmox jobs above.
+   * a PBS client job…). The vzdump jobs of the catalog stand for the enabled Proxmox jobs above,
+   * and a PBS backup group (driver pbs-group) is what those jobs wrote, not a job of its own.
    */
   agentJobs: JobView[];
 }
@@ -72,7 +73,7 @@ export function coverOf(view: ProxmoxView, guest: GuestView, jobs: readonly JobV
   if (!byAsset) {
     byAsset = new Map();
     for (const j of jobs) {
-      if (j.driver === 'vzdump') continue;
+      if (j.driver === 'vzdump' || j.driver === 'pbs-group' || j.role === 'maintenance') continue;
       const list = byAsset.get(j.asset);
       if (list) list.push(j);
       else byAsset.set(j.asset, [j]);

@@ -1,16 +1,16 @@
 import type { EvaluationInput, Finding } from './types';
 import { overdueFinding, overdueSince } from './verification';
-import { humanDuration, isFailed, jobFinding, localDateTime } from './util';
+import { humanDuration, isCopyJob, isFailed, jobFinding, localDateTime } from './util';
 
 /**
  * The newest restore drill failed ('restore-drill-failed'), succeeded but took longer than the
  * tier's RTO ('restore-drill-slow'; exactly the RTO is within), or none ran since its last due
- * time + verifyGraceMs ('restore-drill-overdue').
+ * time + verifyGraceMs ('restore-drill-overdue'). Server (maintenance) jobs have no copy to restore.
  */
 export function restoreDrill(input: EvaluationInput, now: number): Finding[] {
   const out: Finding[] = [];
   for (const job of input.jobs) {
-    if (!job.restoreTestSchedule) continue;
+    if (!job.restoreTestSchedule || !isCopyJob(job)) continue;
     const last = job.lastRestoreTest;
     const rtoMs = input.tiers[job.tier].rtoMs;
     if (last && last.finishedAt !== null) {

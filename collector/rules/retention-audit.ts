@@ -1,7 +1,7 @@
 import { auditTimes, countKept, hasKeepRule, type RetentionSemantics, type TimesAudit } from '../../shared/retention';
 import type { Retention } from '../../shared/retention-policy';
 import type { EvaluationInput, Finding, JobView } from './types';
-import { DAY_MS, jobFinding, localDateTime, nextDue } from './util';
+import { DAY_MS, isCopyJob, jobFinding, localDateTime, nextDue } from './util';
 
 const HOUR_MS = 3_600_000;
 /** Bound on simulated runs per job, so a "* * * * *" job cannot stall evaluation. */
@@ -97,12 +97,13 @@ function auditInventory(times: readonly number[], policy: Retention, semantics: 
  *   within the grace before the inventory was taken are not expected yet);
  * - 'retention-not-pruned': leaving out the newest snapshot (a prune may still be pending after
  *   the latest backup), the policy would still remove some: prune is not running.
+ * Server (maintenance) jobs keep no snapshots of their own: skipped.
  */
 export function retentionAudit(input: EvaluationInput, now: number): Finding[] {
   const out: Finding[] = [];
   for (const job of input.jobs) {
     const inv = job.inventory;
-    if (!inv || !hasKeepRule(job.retention)) continue;
+    if (!inv || !hasKeepRule(job.retention) || !isCopyJob(job)) continue;
     const semantics = semanticsFor(job.driver);
     const tz = job.timezone;
     const { newest: n, kept, removeAfterNewest: remove } = auditInventory(inv.times, job.retention, semantics, tz);

@@ -1,18 +1,21 @@
-import { newestCopy } from './asset-state';
+import { isFresh, newestCopy } from './asset-state';
 import { severityFor } from './severity';
 import type { EvaluationInput, Finding } from './types';
-import { assetTier, findingKey, humanDuration, jobFinding, jobsByAsset, localDateTime } from './util';
+import { assetTier, copyJobs, findingKey, humanDuration, jobFinding, jobsByAsset, localDateTime } from './util';
 
 /**
  * Per asset ('rpo'): the newest good copy across all its jobs is older than the tier's RPO.
  * Per job ('rpo-target'): one copy of an asset with several jobs is older than the RPO (e.g.
- * the off-site copy went stale while the local one is fresh). A single-job asset gets only the
- * asset finding, which would say the same thing. Age exactly equal to the RPO is still within.
- * A job that never succeeded counts from when the collector first saw it.
+ * the off-site copy went stale while the local one is fresh). A copy is one target: a job is not
+ * judged while another job of the asset has a fresh copy at the same target (a PBS backup group
+ * and the Proxmox VE job that writes it), and an asset at a single target gets only the asset
+ * finding, which would say the same thing. Age exactly equal to the RPO is still within. A job
+ * that never succeeded counts from when the collector first saw it. Server (maintenance) jobs
+ * make no copies and are not counted.
  */
 export function rpo(input: EvaluationInput, now: number): Finding[] {
   const out: Finding[] = [];
-  for (const [asset, jobs] of jobsByAsset(input.jobs)) {
+  for (const [asset, jobs] of jobsByAsset(copyJobs(input.jobs))) {
     const tier = assetTier(input, asset);
     const rpoMs = input.tiers[tier].rpoMs;
     const newest = newestCopy(jobs);
@@ -30,10 +33,11 @@ export function rpo(input: EvaluationInput, now: number): Finding[] {
         since: from + rpoMs,
       });
     }
-    if (jobs.length < 2) continue;
+    if (new Set(jobs.map((j) => j.target.name)).size < 2) continue;
+    const freshTargets = new Set(jobs.filter((j) => isFresh(j, rpoMs, now)).map((j) => j.target.name));
     for (const job of jobs) {
       const jobFrom = job.lastSuccess ?? job.knownSince;
-      if (now - jobFrom <= rpoMs) continue;
+      if (now - jobFrom <= rpoMs || freshTargets.has(job.target.name)) continue;
       out.push(
         jobFinding('rpo-target', job, {
           tier,

@@ -15,12 +15,16 @@ const CRITICAL_RULES: ReadonlySet<RuleName> = new Set<RuleName>([
   'cannot-spool',
   // A Proxmox guest with a tier and no enabled backup job: nothing to restore it from.
   'guest-not-covered',
+  // PBS cannot read a datastore: every copy there may be gone, and no backup lands.
+  'datastore-unavailable',
 ]);
 // The other Proxmox audit findings are warnings, scaled by the guest's tier (a guest without a
 // tier as tier 2): 'guest-untiered' (its objective is unknown, not yet broken), 'guest-schedule-
 // too-slow' (backups exist; the RPO rule raises the critical one when a copy is really too old;
 // a schedule that cannot be checked is info), 'storage-undeclared' (copies exist, 3-2-1 cannot
 // count them) and 'stale-snapshot' (storage and speed, not data, are at stake).
+// 'snapshot-verify-failed' is a warning: the failed snapshot no longer counts as a copy, so the
+// RPO and 3-2-1 rules raise the critical finding when it was the only fresh one.
 
 
 const BY_TIER: Record<'critical' | 'warning', Record<Tier, Severity>> = {

@@ -1,16 +1,17 @@
 import { countCopies } from './asset-state';
 import { severityFor } from './severity';
 import type { EvaluationInput, Finding } from './types';
-import { assetTier, findingKey, humanDuration, jobsByAsset } from './util';
+import { assetTier, copyJobs, findingKey, humanDuration, jobsByAsset } from './util';
 
 /**
  * 3-2-1 per asset, counting only copies fresh within the tier's RPO: copies = the original +
  * distinct targets with a fresh good backup; media = the original's media (default 'disk') and
- * the fresh targets' media; off-site = a fresh copy at an off-site target.
+ * the fresh targets' media; off-site = a fresh copy at an off-site target. Server (maintenance)
+ * jobs make no copies and are not counted.
  */
 export function threeTwoOne(input: EvaluationInput, now: number): Finding[] {
   const out: Finding[] = [];
-  for (const [asset, jobs] of jobsByAsset(input.jobs)) {
+  for (const [asset, jobs] of jobsByAsset(copyJobs(input.jobs))) {
     const tier = assetTier(input, asset);
     const rpoMs = input.tiers[tier].rpoMs;
     const sourceMedia = input.assets?.find((a) => a.asset === asset)?.sourceMedia ?? 'disk';

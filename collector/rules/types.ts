@@ -35,7 +35,9 @@ export type RuleName =
   | 'guest-not-covered'
   | 'guest-schedule-too-slow'
   | 'storage-undeclared'
-  | 'stale-snapshot';
+  | 'stale-snapshot'
+  | 'datastore-unavailable'
+  | 'snapshot-verify-failed';
 
 export interface TierPolicyView {
   /** Recovery point objective: the oldest a good copy may be. */
@@ -84,6 +86,9 @@ export interface TargetView {
   media: 'disk' | 'usb' | 'nas' | 'pbs' | 'cloud' | 'tape';
 }
 
+/** A snapshot's last verification (PBS verify): null when never verified or the tool cannot say. */
+export type VerifyState = 'ok' | 'failed' | null;
+
 /** The snapshots a tool listed at a target: times for the rules, ids only when a text names one. */
 export interface InventoryView {
   /** When the tool listed them. */
@@ -92,6 +97,11 @@ export interface InventoryView {
   times: readonly number[];
   /** Each snapshot's id, in the same order (parsed on first use: thousands of jobs, few findings). */
   ids(): readonly string[];
+  /**
+   * Each snapshot's verification state, in the same order; null when the tool gave none for any
+   * snapshot (a tool that does not verify, or a listing stored before it could say). Decoded on first use.
+   */
+  verified(): readonly VerifyState[] | null;
 }
 
 export interface SnapshotView {
@@ -99,6 +109,8 @@ export interface SnapshotView {
   id: string;
   /** When the snapshot was taken. */
   time: number;
+  /** Its last verification; absent: never verified, or the tool cannot say. */
+  verified?: 'ok' | 'failed';
 }
 
 export interface JobView {
@@ -112,6 +124,12 @@ export interface JobView {
   tier: Tier;
   /** Backup driver (restic, borg, command, …); decides retention semantics. */
   driver: string;
+  /**
+   * 'maintenance': a server job keeping a target healthy (a PBS datastore's GC, verify, prune or
+   * sync). Judged for failure and lateness like a backup, but no copy of its asset: the RPO,
+   * 3-2-1, retention, size and check rules skip it. Absent: a backup.
+   */
+  role?: 'maintenance';
   /** Where the copies land. */
   target: TargetView;
   /** Backup schedule (cron or alias, see shared/schedule.ts). */
@@ -249,6 +267,35 @@ export interface ProxmoxView {
   updatedAt: number;
 }
 
+/** A Proxmox Backup Server datastore as its agent last reported it. */
+export interface DatastoreView {
+  name: string;
+  /** The target its snapshots count at. */
+  target: string;
+  /** Usage; null when PBS could not read it (see error). */
+  totalBytes: number | null;
+  usedBytes: number | null;
+  availBytes: number | null;
+  /** PBS's own linear forecast of when it is full (ms); null: PBS has none. A time in the past: usage flat or declining. */
+  estimatedFullAt: number | null;
+  /** The last garbage collection; null when it never ran or PBS does not say. */
+  gc: { startedAt: number | null; removedBytes: number | null; pendingBytes: number | null; stillBad: number | null } | null;
+  /** PBS's error for it (unmounted, unreadable…); null when none. */
+  error: string | null;
+  /** Maintenance mode ('read-only', 'offline'…); null when none. */
+  maintenance: string | null;
+  /** Past used-bytes samples (any order), for the collector's own forecast. */
+  history: { at: number; usedBytes: number }[];
+}
+
+/** The newest 'pbs' message of one agent on a Proxmox Backup Server. */
+export interface PbsView {
+  agent: string;
+  datastores: readonly DatastoreView[];
+  /** When the collector received it. */
+  updatedAt: number;
+}
+
 export interface AssetView {
   /** Asset name. */
   asset: string;
@@ -267,7 +314,7 @@ export interface RulesConfig {
   clockSkewMs: number;
   /** Filesystem usage percentage that raises a capacity finding (default 80). */
   capacityPct: number;
-  /** Per-mount (or "agent:mount") override of capacityPct. */
+  /** Per-mount (or "agent:mount") override of capacityPct; for a PBS datastore "agent:store", "store" or its target's name. */
   capacityPctByTarget?: Record<string, number>;
   /** Forecast horizon: warn when a filesystem is projected full within this many days (default 14). */
   fullWithinDays: number;
@@ -326,6 +373,8 @@ export interface EvaluationInput {
   assets?: AssetView[];
   /** What the agents on Proxmox VE hosts see of their clusters (absent or empty: none). */
   proxmox?: ProxmoxView[];
+  /** The datastores the agents on Proxmox Backup Servers report (absent or empty: none). */
+  pbs?: PbsView[];
 }
 
 export type Rule = (input: EvaluationInput, now: number) => Finding[];

@@ -1,5 +1,5 @@
 import { nextRunMs, previousRunMs } from '../../shared/schedule';
-import type { EvaluationInput, Finding, InventoryView, JobView, RuleName, RunView, SnapshotView, Tier } from './types';
+import type { EvaluationInput, Finding, InventoryView, JobView, RuleName, RunView, SnapshotView, Tier, VerifyState } from './types';
 import { severityFor } from './severity';
 
 export const DAY_MS = 86_400_000;
@@ -152,6 +152,18 @@ export function agentTier(input: EvaluationInput, agent: string): Tier {
   return tierIndex(input.jobs).byAgent.get(agent) ?? 2;
 }
 
+/** A job that makes copies of its asset (not a server job keeping a target healthy). */
+export const isCopyJob = (j: Pick<JobView, 'role'>): boolean => j.role !== 'maintenance';
+
+// The copy jobs of a job list, filtered once per list (the same array is handed around a pass).
+const copyLists = new WeakMap<readonly JobView[], JobView[]>();
+/** The jobs that make copies: what the RPO, 3-2-1 and asset rules count. */
+export function copyJobs(jobs: readonly JobView[]): JobView[] {
+  let list = copyLists.get(jobs);
+  if (!list) copyLists.set(jobs, (list = jobs.filter(isCopyJob)));
+  return list;
+}
+
 /** Jobs grouped by asset, in first-seen order. */
 export function jobsByAsset(jobs: readonly JobView[]): Map<string, JobView[]> {
   const out = new Map<string, JobView[]>();
@@ -166,5 +178,6 @@ export function jobsByAsset(jobs: readonly JobView[]): Map<string, JobView[]> {
 /** An inventory view of snapshots already parsed. */
 export function inventoryOf(snapshots: readonly SnapshotView[], updatedAt: number): InventoryView {
   const ids = snapshots.map((s) => s.id);
-  return { updatedAt, times: snapshots.map((s) => s.time), ids: () => ids };
+  const verified: VerifyState[] | null = snapshots.some((s) => s.verified) ? snapshots.map((s) => s.verified ?? null) : null;
+  return { updatedAt, times: snapshots.map((s) => s.time), ids: () => ids, verified: () => verified };
 }

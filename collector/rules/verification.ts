@@ -1,5 +1,5 @@
 import type { EvaluationInput, Finding, JobView, RuleName, RunView } from './types';
-import { humanDuration, isFailed, jobFinding, localDateTime, previousDue } from './util';
+import { humanDuration, isCopyJob, isFailed, jobFinding, localDateTime, previousDue } from './util';
 
 /**
  * When a scheduled check (verify or restore drill) is overdue: the newest scheduled time at or
@@ -23,11 +23,14 @@ export function overdueFinding(rule: RuleName, what: string, job: JobView, sched
   });
 }
 
-/** The newest verify failed ('verify-failed'), or none ran since its last due time + verifyGraceMs. */
+/**
+ * The newest verify failed ('verify-failed'), or none ran since its last due time + verifyGraceMs.
+ * A server (maintenance) job is no copy to check: a PBS verify job's own failure is its failed run.
+ */
 export function verification(input: EvaluationInput, now: number): Finding[] {
   const out: Finding[] = [];
   for (const job of input.jobs) {
-    if (!job.verifySchedule) continue;
+    if (!job.verifySchedule || !isCopyJob(job)) continue;
     const last = job.lastVerify;
     if (last && isFailed(last) && last.finishedAt !== null) {
       out.push(

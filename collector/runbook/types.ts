@@ -6,8 +6,15 @@ export interface RunbookInput {
   asset: string;
   /** Non-secret facts the agent's driver sent in the catalog (agent-supplied: untrusted). */
   restore: Record<string, string> | null;
-  /** The newest snapshot in the inventory (time in ms), or null when none has arrived. */
-  snapshot: { id: string; time: number } | null;
+  /**
+   * The snapshot to restore (time in ms), or null when no inventory has arrived: the newest one,
+   * or where the listing carries verification states (PBS) the one restoreSnapshot() picks.
+   */
+  snapshot: { id: string; time: number; verified?: 'ok' | 'failed' } | null;
+  /** The copy's target name (for a PBS backup group: the PVE storage that reads its datastore, by assumption). */
+  target?: string;
+  /** Present when the listing carries verification states: the newer snapshots the choice passed over. */
+  verification?: { newerFailed: number; newerUnverified: number };
   /** On a Proxmox VE host: its storages (where a restored guest's volumes can go). */
   pveStorages?: readonly { id: string; content: string }[];
 }

@@ -1,5 +1,6 @@
 import { shellQuote } from './shell';
 import type { RunbookWriter, Steps } from './types';
+import { verificationNotes } from './verified';
 
 // A Proxmox VE guest backed up by a Proxmox backup job (the catalog's `vzdump-<vmid>-<storage>`
 // jobs): facts { vmtype, vmid, storage, storageType, node }, inventory ids that are PVE volume
@@ -20,6 +21,9 @@ import type { RunbookWriter, Steps } from './types';
 // - `pvesm list <storage> --content backup --vmid <vmid>` prints a header, then one volume per
 //   line, volid first, sorted by volid (PVE/Storage.pm volume_list): for one guest, oldest to
 //   newest, archive names and PBS snapshot names both carrying the time.
+// On a PBS storage the inventory carries each snapshot's verification state (PBSPlugin
+// list_volumes' `verification`): the view hands the newest verified snapshot, never a failed one
+// while another exists (verified.ts), and the notes say which was chosen.
 
 const KIND = {
   qemu: { tool: 'qmrestore', volumes: /:backup\/(vzdump-qemu-|vm\/)/.source, content: 'images' },
@@ -39,7 +43,8 @@ function volidOf(id: string, storage: string): string {
 
 export const vzdump: RunbookWriter = {
   needs: ['vmtype', 'vmid', 'storage'],
-  write(f, { snapshot, pveStorages }): Steps {
+  write(f, input): Steps {
+    const { snapshot, pveStorages } = input;
     if (f.vmtype !== 'qemu' && f.vmtype !== 'lxc') {
       return { commands: [], notes: [`The guest type the agent sent is neither qemu nor lxc: no command can be written.`] };
     }
@@ -68,6 +73,7 @@ export const vzdump: RunbookWriter = {
     );
     if (kind === 'qemu' && f.storageType === 'pbs') notes.push('From Proxmox Backup Server, --live-restore 1 starts the VM at once while its disks are restored in the background.');
     notes.push(`--force 1 replaces the existing guest ${f.vmid} and destroys its disks; Proxmox refuses it while the guest runs. Only for a guest beyond repair.`);
+    notes.push(...verificationNotes(input));
     return { commands: [restoreCommand(kind, volid, vmid, target)], notes };
   },
 };

@@ -1,9 +1,10 @@
 import { restoreRunbook } from '../runbook/index';
+import { restoreSnapshot } from '../runbook/verified';
 import type { IncidentRow } from '../incidents/types';
 import { assetState } from '../rules/asset-state';
 import { guestNames } from '../rules/proxmox';
 import type { EvaluationInput, JobView, RunOperation, RunState, RunView, SnapshotView } from '../rules/types';
-import { humanDuration, localDateTime, nextDue } from '../rules/util';
+import { humanDuration, isCopyJob, localDateTime, nextDue } from '../rules/util';
 import type { AssetSummary } from './overview';
 import { riskReasons } from './risk';
 
@@ -53,9 +54,24 @@ export interface CopyRow {
   lastSuccessAt: string | null;
   /** Within the RPO: counts for 3-2-1. */
   fresh: boolean;
-  /** The newest snapshot at the target (inventory, else the last good run's snapshot id). */
-  snapshot: { id: string; time: string; ageMs: number } | null;
+  /** The newest snapshot at the target (inventory, else the last good run's snapshot id); `verified` where the tool tells (PBS). */
+  snapshot: { id: string; time: string; ageMs: number; verified?: 'ok' | 'failed' | null } | null;
   snapshots: number | null;
+  /** Where the listing carries verification states (PBS): its snapshots counted by state, and the newest verified ok. */
+  verification?: { ok: number; failed: number; unverified: number; newestOk: { id: string; time: string } | null };
+  /** A server job (PBS GC, verify, prune, sync): no copy, not counted for 3-2-1. */
+  serverJob?: true;
+}
+
+/** A listed snapshot of a copy whose listing carries verification states (PBS). */
+export interface SnapshotRow {
+  agent: string;
+  job: string;
+  target: string;
+  id: string;
+  time: string;
+  /** Its last verification; null: never verified. */
+  verified: 'ok' | 'failed' | null;
 }
 
 export interface RunRow {
@@ -97,7 +113,11 @@ export interface Runbook {
 
 export interface AssetDetailView extends AssetSummary {
   generatedAt: string;
+  /** Only server jobs keep this asset (a PBS datastore's GC and verify jobs): it has no copies to judge. */
+  serverJobsOnly: boolean;
   copies: CopyRow[];
+  /** The newest snapshots (up to SNAPSHOT_ROWS per copy) of the copies whose listing carries verification states. */
+  snapshots: SnapshotRow[];
   runs: RunRow[];
   series: Series[];
   verifications: RunRow[];
@@ -108,6 +128,8 @@ export interface AssetDetailView extends AssetSummary {
 
 /** Rows shown in the run history table (the series keep every bounded run). */
 export const HISTORY_ROWS = 50;
+/** Snapshots listed per copy with their verification state. */
+export const SNAPSHOT_ROWS = 20;
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** null when no active job protects the asset. */
@@ -126,6 +148,7 @@ export function assetDetailView(input: AssetInput, now: number): AssetDetailView
   const pveStorages = new Map((input.evaluation.proxmox ?? []).map((p) => [p.agent, p.storages]));
   return {
     generatedAt: new Date(now).toISOString(),
+    serverJobsOnly: !jobs.some(isCopyJob),
     asset: input.asset,
     guestName: guestNames(input.evaluation).get(input.asset) ?? null,
     tier: state.tier,
@@ -135,8 +158,9 @@ export function assetDetailView(input: AssetInput, now: number): AssetDetailView
     ageMs: state.ageMs,
     rpoOk: state.rpoOk,
     badge: { copies: c.copies, media: c.media, offsite: c.offsite, ok: c.ok, missing: c.missing },
-    risks: riskReasons(state),
+    risks: jobs.some(isCopyJob) ? riskReasons(state) : [],
     copies,
+    snapshots: jobs.flatMap(snapshotRows),
     runs: input.runs.filter((r) => r.operation === 'backup').slice(0, HISTORY_ROWS).map(runRow),
     series: jobs.map((j) => series(j, input.runs)),
     verifications: ops('verify').map(runRow),
@@ -144,18 +168,22 @@ export function assetDetailView(input: AssetInput, now: number): AssetDetailView
       ...runRow(r),
       rtoOk: r.status === 'success' && r.durationMs !== null ? r.durationMs <= state.rtoMs : r.status === 'success' ? null : false,
     })),
-    runbooks: jobs.map((j, i) => {
+    runbooks: jobs.flatMap((j, i) => {
+      if (!isCopyJob(j)) return [];
       const snap = copies[i].snapshot;
+      const listed = listedSnapshots(j);
       const book = restoreRunbook({
         driver: j.driver,
         agent: j.agent,
         job: j.job,
         asset: j.asset,
         restore: facts.get(byJob(j)) ?? null,
-        snapshot: snap ? { id: snap.id, time: Date.parse(snap.time) } : null,
+        // Where the tool tells verification states, the newest verified snapshot, never a failed one while another exists.
+        ...(listed ? restoreSnapshot(listed) : { snapshot: snap ? { id: snap.id, time: Date.parse(snap.time) } : null }),
+        target: j.target.name,
         pveStorages: pveStorages.get(j.agent),
       });
-      return { agent: j.agent, job: j.job, target: j.target.name, ...book };
+      return [{ agent: j.agent, job: j.job, target: j.target.name, ...book }];
     }),
     openIncidents: input.openIncidents
       .filter((i) => i.asset === input.asset)
@@ -165,7 +193,10 @@ export function assetDetailView(input: AssetInput, now: number): AssetDetailView
 
 function copyRow(j: JobView, rpoMs: number, now: number, runs: readonly HistoryRun[]): CopyRow {
   const snap = newestSnapshot(j, runs);
+  const listed = listedSnapshots(j);
   return {
+    ...(isCopyJob(j) ? {} : { serverJob: true as const }),
+    ...(listed ? { verification: verificationSummary(listed) } : {}),
     agent: j.agent,
     job: j.job,
     driver: j.driver,
@@ -174,9 +205,40 @@ function copyRow(j: JobView, rpoMs: number, now: number, runs: readonly HistoryR
     nextRunAt: iso(nextDue(j.schedule, now, j.timezone)),
     lastSuccessAt: iso(j.lastSuccess),
     fresh: j.lastSuccess !== null && now - j.lastSuccess <= rpoMs,
-    snapshot: snap ? { id: snap.id, time: new Date(snap.time).toISOString(), ageMs: now - snap.time } : null,
+    snapshot: snap ? { id: snap.id, time: new Date(snap.time).toISOString(), ageMs: now - snap.time, ...(listed ? { verified: snap.verified ?? null } : {}) } : null,
     snapshots: j.inventory ? j.inventory.times.length : null,
   };
+}
+
+/** The job's listing with each snapshot's verification state, when the tool tells them (PBS); else null. */
+function listedSnapshots(j: JobView): SnapshotView[] | null {
+  const states = j.inventory?.verified();
+  if (!j.inventory || !states) return null;
+  const ids = j.inventory.ids();
+  return j.inventory.times.map((time, i) => ({ id: ids[i], time, ...(states[i] ? { verified: states[i]! } : {}) }));
+}
+
+function verificationSummary(listed: readonly SnapshotView[]): NonNullable<CopyRow['verification']> {
+  const out = { ok: 0, failed: 0, unverified: 0 };
+  let newestOk: SnapshotView | null = null;
+  for (const s of listed) {
+    if (s.verified === 'ok') {
+      out.ok++;
+      if (Number.isFinite(s.time) && (newestOk === null || s.time > newestOk.time)) newestOk = s;
+    } else if (s.verified === 'failed') out.failed++;
+    else out.unverified++;
+  }
+  return { ...out, newestOk: newestOk && { id: newestOk.id, time: new Date(newestOk.time).toISOString() } };
+}
+
+function snapshotRows(j: JobView): SnapshotRow[] {
+  const listed = listedSnapshots(j);
+  if (!listed) return [];
+  return listed
+    .filter((s) => Number.isFinite(s.time))
+    .sort((a, b) => b.time - a.time)
+    .slice(0, SNAPSHOT_ROWS)
+    .map((s) => ({ agent: j.agent, job: j.job, target: j.target.name, id: s.id, time: new Date(s.time).toISOString(), verified: s.verified ?? null }));
 }
 
 /** What the tool listed at the target, else the snapshot id the newest good backup reported. */
@@ -184,7 +246,10 @@ export function newestSnapshot(j: JobView, runs: readonly HistoryRun[]): Snapsho
   const times = j.inventory?.times ?? [];
   let best = -1;
   for (let i = 0; i < times.length; i++) if (Number.isFinite(times[i]) && (best < 0 || times[i] > times[best])) best = i;
-  if (best >= 0) return { id: j.inventory!.ids()[best], time: times[best] };
+  if (best >= 0) {
+    const verified = j.inventory!.verified()?.[best];
+    return { id: j.inventory!.ids()[best], time: times[best], ...(verified ? { verified } : {}) };
+  }
   const good = runs.find(
     (r) => r.agent === j.agent && r.job === j.job && r.operation === 'backup' && (r.status === 'success' || r.status === 'warning') && r.snapshotId !== null,
   );

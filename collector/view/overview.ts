@@ -2,7 +2,7 @@ import type { IncidentRow } from '../incidents/types';
 import { assetStates, type AssetState } from '../rules/asset-state';
 import { coverageCounts, guestNames, type CoverageCounts } from '../rules/proxmox';
 import type { AgentView, EvaluationInput, JobView, RunState, Tier } from '../rules/types';
-import { nextDue } from '../rules/util';
+import { isCopyJob, nextDue } from '../rules/util';
 import { riskReasons } from './risk';
 
 // The overview's view model: a pure function of the gathered input, the agents' identity,
@@ -89,6 +89,41 @@ export interface ProxmoxRow extends Omit<CoverageCounts, 'updatedAt'> {
   updatedAt: string;
 }
 
+/** A Proxmox Backup Server datastore as the overview shows it. */
+export interface DatastoreRow {
+  name: string;
+  target: string;
+  totalBytes: number | null;
+  usedBytes: number | null;
+  /** Used share in percent (one decimal); null while PBS cannot read it. */
+  usedPct: number | null;
+  /** PBS's own estimate of when it is full; null when PBS has none or sees usage flat or declining. */
+  estimatedFullAt: string | null;
+  gc: { startedAt: string | null; removedBytes: number | null; pendingBytes: number | null } | null;
+  error: string | null;
+  maintenance: string | null;
+}
+
+/** A server job on a PBS (garbage collection, verify, prune, sync) and its newest run. */
+export interface ServerJobRow {
+  job: string;
+  /** The datastore asset it keeps, `datastore-<store>`. */
+  asset: string;
+  driver: string;
+  schedule: string;
+  lastRun: { status: RunState; at: string; error: string | null } | null;
+  nextRunAt: string | null;
+}
+
+/** One agent on a Proxmox Backup Server: its datastores and server jobs. */
+export interface PbsRow {
+  agent: string;
+  /** When the collector received its datastores; null when only its jobs are known. */
+  updatedAt: string | null;
+  datastores: DatastoreRow[];
+  jobs: ServerJobRow[];
+}
+
 export interface OverviewView {
   generatedAt: string;
   verdict: Verdict;
@@ -97,6 +132,8 @@ export interface OverviewView {
   agents: AgentRow[];
   /** The coverage audit per agent on a Proxmox VE host (templates and excluded guests not counted); empty without one. */
   proxmox: ProxmoxRow[];
+  /** Per agent on a Proxmox Backup Server: datastores and server jobs; empty without one. */
+  pbs: PbsRow[];
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -122,7 +159,47 @@ export function overviewView(input: OverviewInput, now: number): OverviewView {
     tiers: TIERS.map((tier) => ({ tier, ...evaluation.tiers[tier], assets: rows.filter((r) => r.tier === tier) })),
     agents: agentRows(input.agents, evaluation, now),
     proxmox: coverageCounts(evaluation, now).map((c) => ({ ...c, updatedAt: new Date(c.updatedAt).toISOString() })),
+    pbs: pbsRows(evaluation, now),
   };
+}
+
+/** Every agent with a PBS view or server jobs, by name. */
+export function pbsRows(evaluation: EvaluationInput, now: number): PbsRow[] {
+  const rows = new Map<string, PbsRow>();
+  const row = (agent: string) => {
+    let r = rows.get(agent);
+    if (!r) rows.set(agent, (r = { agent, updatedAt: null, datastores: [], jobs: [] }));
+    return r;
+  };
+  for (const p of evaluation.pbs ?? []) {
+    const r = row(p.agent);
+    r.updatedAt = iso(p.updatedAt);
+    r.datastores = p.datastores.map((d) => ({
+      name: d.name,
+      target: d.target,
+      totalBytes: d.totalBytes,
+      usedBytes: d.usedBytes,
+      usedPct: d.totalBytes && d.usedBytes !== null ? Math.round((d.usedBytes / d.totalBytes) * 1000) / 10 : null,
+      estimatedFullAt: d.estimatedFullAt !== null && d.estimatedFullAt > now ? iso(d.estimatedFullAt) : null,
+      gc: d.gc && { startedAt: iso(d.gc.startedAt), removedBytes: d.gc.removedBytes, pendingBytes: d.gc.pendingBytes },
+      error: d.error,
+      maintenance: d.maintenance,
+    }));
+  }
+  for (const j of evaluation.jobs) {
+    if (isCopyJob(j)) continue;
+    const r = j.lastBackup;
+    row(j.agent).jobs.push({
+      job: j.job,
+      asset: j.asset,
+      driver: j.driver,
+      schedule: j.schedule,
+      lastRun: r && { status: r.status, at: new Date(r.finishedAt ?? r.startedAt).toISOString(), error: r.error },
+      nextRunAt: iso(nextDue(j.schedule, now, j.timezone)),
+    });
+  }
+  for (const r of rows.values()) r.jobs.sort((a, b) => a.job.localeCompare(b.job));
+  return [...rows.values()].sort((a, b) => a.agent.localeCompare(b.agent));
 }
 
 export function verdict(rows: readonly Pick<AssetRow, 'asset' | 'risks'>[]): Verdict {
