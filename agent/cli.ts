@@ -39,6 +39,7 @@ Commands:
   vzdump-hook PHASE [MODE VMID]  vzdump's hook script: records the guest's backup (always exits 0)
   proxmox install-hook [--wrapper PATH] [--vzdump-conf PATH] [--jobs-cfg PATH]
                        make vzdump call the hook (a wrapper, and "script:" in /etc/vzdump.conf)
+  pbs scan [--json]    read this Proxmox Backup Server once and show what the daemon reports (spools nothing)
 
 Options:
   --config FILE        config file (default: $LIFELINE_CONFIG or ${DEFAULT_AGENT_CONFIG})
@@ -125,6 +126,11 @@ export async function main(argv: string[]): Promise<number> {
         const { installHookCommand } = await import('./proxmox/install-hook');
         return installHookCommand(await loadConfig(configFile), { wrapper: values.wrapper, vzdumpConf: values['vzdump-conf'], jobsCfg: values['jobs-cfg'] });
       }
+      case 'pbs': {
+        if (rest.length !== 1 || rest[0] !== 'scan') return usage('pbs needs a subcommand: scan');
+        const { pbsScanCommand } = await import('./pbs/command');
+        return await pbsScanCommand(await loadConfig(configFile), Boolean(values.json));
+      }
       default:
         return usage(`unknown command "${command}"`);
     }
@@ -210,6 +216,7 @@ async function runNow(config: AgentConfig, name: string, task: Task): Promise<nu
   // The collector learns the job (tier, asset, target) even if no daemon has said hello yet;
   // with the guests' backups the last Proxmox scan found, which a hello without would retire.
   const discovered = config.proxmox ? (await import('./proxmox/discovery')).loadDiscoveredJobs(config.stateDir) : [];
+  if (config.pbs) discovered.push(...(await import('./pbs/state')).loadPbsJobs(config.stateDir));
   try {
     spool.append(helloMessage(config, discovered));
   } catch (err) {
@@ -299,6 +306,7 @@ function status(config: AgentConfig, json: boolean): number {
   const { spool: s } = out;
   process.stdout.write(`agent ${out.agent} (${VERSION}) → ${out.collector ?? 'no collector configured'}\n`);
   process.stdout.write(`spool: ${s.pending} pending, ${s.dropped} dropped, ${s.rejected} set aside, ${s.lost} lost\n`);
+  if (config.pbs) process.stdout.write(`pbs: ${config.pbs.source === 'api' ? config.pbs.url : 'the CLIs'}, scanned every ${Math.round(config.pbs.scanMs / 1000)}s (lifeline-agent pbs scan shows what it sees)\n`);
   if (s.rejected > 0) process.stdout.write(`  ${s.rejected} message(s) set aside in ${spool.dir}/rejected (the .reason file beside each says why)\n`);
   if (s.error) process.stdout.write(`  CANNOT SPOOL: ${s.error}\n`);
   process.stdout.write('\n');

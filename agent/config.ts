@@ -102,6 +102,38 @@ const proxmoxSchema = z
   })
   .strict();
 
+// The Proxmox Backup Server this agent runs on (agent/pbs/): read through its local REST API
+// with an API token (or its CLIs), every `scan`, for datastore usage, server jobs and snapshots.
+const PBS_FINGERPRINT_RE = /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){31}$/;
+export const PBS_TOOLS = { manager: '/usr/sbin/proxmox-backup-manager', client: '/usr/bin/proxmox-backup-client' } as const;
+const pbsGroupKey = z.string().regex(/^(vm|ct|host)\/[A-Za-z0-9_][A-Za-z0-9._-]*$/, 'expected a backup group like "vm/100", "ct/101" or "host/elsa"');
+const pbsSectionSchema = z
+  .object({
+    /** api: the local REST API with the token; cli: proxmox-backup-manager and proxmox-backup-client. */
+    source: z.enum(['api', 'cli']).default('api'),
+    url: z.url({ protocol: /^https$/, error: 'expected an https:// URL (PBS listens on https://localhost:8007)' }).default('https://localhost:8007'),
+    /** The API token id (`user@realm!name`, not secret); its secret is read from tokenSecretFile. */
+    tokenId: z.string().regex(/^[^\s:@!]+@[A-Za-z0-9._-]+![A-Za-z0-9._-]+$/, 'expected an API token id like "root@pam!lifeline"'),
+    tokenSecretFile: absolutePath,
+    /** SHA-256 of PBS's certificate (as PBS shows it, AA:BB:…); pinned instead of the system CAs. */
+    fingerprint: z.string().regex(PBS_FINGERPRINT_RE, 'expected the SHA-256 fingerprint as 32 hex pairs separated by ":" (proxmox-backup-manager cert info)').optional(),
+    tools: z.object({ manager: toolPath(PBS_TOOLS.manager), client: toolPath(PBS_TOOLS.client) }).strict().prefault({}),
+    scan: durationField.refine((ms) => ms >= 10_000, 'expected at least 10s').default(10 * 60_000),
+    /** The tier of the server jobs, and of backup groups without one of their own. */
+    tier: tierSchema.default(2),
+    /**
+     * Per datastore: the target its copies count at — name it like the PVE storage that points at
+     * this datastore, so the PVE host's vzdump-<vmid>-<storage> jobs and these group jobs are the same copy.
+     */
+    datastores: z.record(z.string(), z.object({ target: nameSchema.optional(), tier: tierSchema.optional(), asset: nameSchema.optional() }).strict()).default({}),
+    groups: z.record(pbsGroupKey, z.object({ asset: nameSchema.optional(), tier: tierSchema.optional() }).strict()).default({}),
+    /** Datastores not watched. */
+    exclude: z.array(z.string()).default([]),
+    /** Longest one API request or tool call may take. */
+    timeout: durationField.default(120_000),
+  })
+  .strict();
+
 export const agentConfigSchema = z
   .object({
     agent: z
@@ -126,6 +158,7 @@ export const agentConfigSchema = z
     tiers: z.partialRecord(z.enum(['1', '2', '3', '4']), tierOverrideSchema).default({}),
     jobs: z.array(jobSchema).default([]),
     proxmox: proxmoxSchema.optional(),
+    pbs: pbsSectionSchema.optional(),
   })
   .strict();
 
@@ -181,6 +214,7 @@ export const checkJobs: ExtraCheck = (data) => {
     for (const { key, path } of DRIVERS[driverName].secretFiles?.(parsed.data) ?? []) secrets.push({ path: at(driverName, key), file: path });
     for (const p of DRIVERS[driverName].checkJob?.(job, parsed.data, { proxmox: isRecord(data.proxmox) }) ?? []) problems.push({ path: at(...p.path), message: p.message });
   });
+  if (isRecord(data.pbs)) secrets.push({ path: ['pbs', 'tokenSecretFile'], file: data.pbs.tokenSecretFile });
   problems.push(...secretFileIssues(secrets), ...checkKeyFile(data));
   return problems;
 };
@@ -221,6 +255,24 @@ export interface AgentConfig {
   jobs: readonly JobConfig[];
   /** Set on a Proxmox VE host (the `proxmox:` section). */
   proxmox?: ProxmoxConfig;
+  /** Set on a Proxmox Backup Server (the `pbs:` section). */
+  pbs?: PbsConfig;
+}
+
+export interface PbsConfig {
+  source: 'api' | 'cli';
+  url: string;
+  tokenId: string;
+  tokenSecretFile: string;
+  /** Upper case, AA:BB:… */
+  fingerprint?: string;
+  tools: Record<keyof typeof PBS_TOOLS, string>;
+  scanMs: number;
+  tier: TierId;
+  datastores: Readonly<Record<string, { target?: string; tier?: TierId; asset?: string }>>;
+  groups: Readonly<Record<string, { asset?: string; tier?: TierId }>>;
+  exclude: readonly string[];
+  timeoutMs: number;
 }
 
 export interface ProxmoxConfig {
@@ -262,7 +314,25 @@ export function resolveAgentConfig(cfg: ParsedAgentConfig, file: string): AgentC
     targets: cfg.targets,
     jobs,
     ...(cfg.proxmox ? { proxmox: resolveProxmox(cfg.proxmox) } : {}),
+    ...(cfg.pbs ? { pbs: resolvePbs(cfg.pbs) } : {}),
   });
+}
+
+function resolvePbs(p: NonNullable<ParsedAgentConfig['pbs']>): PbsConfig {
+  return {
+    source: p.source,
+    url: p.url.replace(/\/+$/, ''),
+    tokenId: p.tokenId,
+    tokenSecretFile: p.tokenSecretFile,
+    ...(p.fingerprint ? { fingerprint: p.fingerprint.toUpperCase() } : {}),
+    tools: p.tools,
+    scanMs: p.scan,
+    tier: p.tier as TierId,
+    datastores: p.datastores as PbsConfig['datastores'],
+    groups: p.groups as PbsConfig['groups'],
+    exclude: p.exclude,
+    timeoutMs: p.timeout,
+  };
 }
 
 function resolveProxmox(p: NonNullable<ParsedAgentConfig['proxmox']>): ProxmoxConfig {

@@ -15,6 +15,7 @@ import { loadKey, restoreKeyFile } from './keys';
 import type { Logger } from './logger';
 import { loadDiscoveredJobs, saveDiscoveredJobs, scanProxmox, type SnapshotCache } from './proxmox/discovery';
 import { reportTaskHistory } from './proxmox/history';
+import { PbsWatcher } from './pbs/watch';
 import { catchUpSlot, type LastAttempt } from './retry';
 import { Scheduler } from './scheduler';
 import { Sender } from './sender';
@@ -62,6 +63,9 @@ export class Daemon {
   /** A hash of what each scan result last spooled (hello jobs, proxmox, each inventory): resent only on change. */
   private readonly scanSent = new Map<string, string>();
   private scanNotes = '';
+  /** The Proxmox Backup Server watcher (agent/pbs/), with a `pbs:` section. */
+  private pbs?: PbsWatcher;
+  private pbsTimer?: NodeJS.Timeout;
   private reloadTimer?: NodeJS.Timeout;
   private readonly startedAt = Date.now();
   private stopping = false;
@@ -93,13 +97,18 @@ export class Daemon {
     try {
       this.sender.start();
       if (this.config.proxmox) this.discovered = loadDiscoveredJobs(this.config.stateDir);
+      if (this.config.pbs) this.pbs = this.pbsWatcher();
       // The first scan says hello again only if it finds other guest jobs than the saved ones.
-      if (this.enqueue(this.hello()) && this.config.proxmox) this.scanSent.set('jobs', hashOf(this.discovered));
+      if (this.enqueue(this.hello())) {
+        if (this.config.proxmox) this.scanSent.set('jobs', hashOf(this.discovered));
+        this.pbs?.saidHello();
+      }
       this.beat(false);
       this.heartbeat = setInterval(() => this.beat(true), this.config.heartbeatMs);
       void this.sendHostFacts();
       this.armHostFacts();
       this.armProxmox();
+      this.armPbs();
       this.scheduler.start(this.config.jobs);
       this.watchConfig();
       this.catchUp(CATCH_UP_AT_START_MS);
@@ -160,6 +169,7 @@ export class Daemon {
     // Tiers, exclusions or targets may have changed: scan again now (or stop scanning).
     if (!this.config.proxmox) this.discovered = [];
     this.armProxmox();
+    this.armPbs();
     this.enqueue(this.hello());
     this.log.info(`config reloaded: ${this.config.jobs.length} job(s)`);
   }
@@ -171,6 +181,7 @@ export class Daemon {
     clearInterval(this.heartbeat);
     clearInterval(this.hostFactsTimer);
     clearInterval(this.proxmoxTimer);
+    clearInterval(this.pbsTimer);
     clearTimeout(this.reloadTimer);
     for (const name of [...this.retries.keys()]) this.cancelRetry(name);
     this.watcher?.close();
@@ -317,9 +328,27 @@ export class Daemon {
     }
   }
 
-  /** The configured jobs and the Proxmox backups found on this node. */
+  /** The configured jobs, the Proxmox backups found on this node and the PBS jobs. */
   private hello(): Unsequenced {
-    return helloMessage(this.config, this.discovered);
+    return helloMessage(this.config, [...this.discovered, ...(this.pbs?.jobs ?? [])]);
+  }
+
+  private pbsWatcher(): PbsWatcher {
+    return new PbsWatcher({ stateDir: this.config.stateDir, agent: this.config.name, log: this.log, enqueue: (m) => this.enqueue(m), hello: () => this.enqueue(this.hello()) });
+  }
+
+  /** Scans the Proxmox Backup Server now and every `pbs.scan` (no timer without a pbs: section). */
+  private armPbs(): void {
+    clearInterval(this.pbsTimer);
+    this.pbsTimer = undefined;
+    if (!this.config.pbs) {
+      this.pbs = undefined;
+      return;
+    }
+    const watcher = (this.pbs ??= this.pbsWatcher());
+    const scan = () => void watcher.scan(this.config, () => this.stopping);
+    this.pbsTimer = setInterval(scan, this.config.pbs.scanMs).unref();
+    scan();
   }
 
   /** Scans the Proxmox cluster now and every `proxmox.scan` (no timer without a proxmox: section). */
