@@ -29,6 +29,7 @@ test('status lists agents and active jobs with their last run after hello, run-s
         asset: 'etc-asset',
         tier: 1,
         driver: 'command',
+        role: 'backup',
         target: { name: 'usb-ssd', location: 'onsite', media: 'usb' },
         schedule: '0 2 * * *',
         // The run that started last, even while it is still running.
@@ -56,6 +57,7 @@ test('status lists agents and active jobs with their last run after hello, run-s
         asset: 'pg-asset',
         tier: 2,
         driver: 'command',
+        role: 'backup',
         target: { name: 'box', location: 'offsite', media: 'cloud' },
         schedule: '0 2 * * *',
         lastRun: null,
@@ -66,6 +68,7 @@ test('status lists agents and active jobs with their last run after hello, run-s
       },
     ],
     incidents: [],
+    datastores: [],
   });
 });
 
