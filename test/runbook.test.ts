@@ -249,10 +249,14 @@ const FACT_KEYS = [
   'repository', 'passwordFile', 'host', 'paths', 'tags', 'passphraseFile', 'rsh', 'remotePath', 'archivePrefix', 'config', 'dir', 'database',
   'all', 'compress', 'port', 'user', 'passFile', 'pgBin', 'socket', 'optionsFile', 'client', 'uri', 'configFile', 'oplog', 'volumes',
   'destination', 'source', 'mode', 'kind', 'vmid', 'storage', 'dumpdir', 'storageType', 'node',
+  'backupId', 'namespace', 'keyFile', 'encryptionPasswordFile', 'fingerprint',
+  'store', 'pbsHost', 'authId',
 ];
 // vzdump's vmtype only picks one of two commands and is never written into one.
-const PICKED: Record<string, Record<string, string>> = { vzdump: { vmtype: 'qemu' } };
-const STUBBED = ['restic', 'borg', 'borgmatic', 'pg_restore', 'psql', 'mariadb', 'mysql', 'mongorestore', 'tar', 'rclone', 'qmrestore', 'pct', 'pvesm', 'docker', 'zstd', 'gzip', 'mkdir', 'cd', 'ls', 'grep'];
+// pbs archives must read name.pxar:/path to give a command; the path is only written in notes.
+// pbs-group's backupType picks the command (a host group: proxmox-backup-client; vm/ct need a numeric VMID).
+const PICKED: Record<string, Record<string, string>> = { vzdump: { vmtype: 'qemu' }, pbs: { archives: `etc.pxar:${EVIL}` }, 'pbs-group': { backupType: 'host' } };
+const STUBBED = ['restic', 'borg', 'borgmatic', 'pg_restore', 'psql', 'mariadb', 'mysql', 'mongorestore', 'tar', 'rclone', 'qmrestore', 'pct', 'pvesm', 'docker', 'zstd', 'gzip', 'mkdir', 'cd', 'ls', 'grep', 'proxmox-backup-client'];
 const STUBS = STUBBED.map((t) => `${t}() { printf '%s\\0' ${t} "$@" >> "$ARGS"; }`).join('\n');
 
 for (const driver of Object.keys(RUNBOOK_WRITERS)) {

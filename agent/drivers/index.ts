@@ -5,6 +5,7 @@ import { commandDriver } from './command';
 import { mongodbDriver } from './mongodb';
 import { mysqlDriver } from './mysql';
 import { pathsDriver } from './paths';
+import { pbsDriver } from './pbs';
 import { postgresDriver } from './postgres';
 import { rcloneDriver } from './rclone';
 import { resticDriver } from './restic';
@@ -15,6 +16,6 @@ import { vzdumpDriver } from './vzdump';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const DRIVERS: Readonly<Record<string, Driver<any>>> = Object.freeze(
   Object.fromEntries(
-    [commandDriver, resticDriver, borgDriver, borgmaticDriver, postgresDriver, mysqlDriver, mongodbDriver, pathsDriver, rcloneDriver, vzdumpDriver].map((d) => [d.name, d]),
+    [commandDriver, resticDriver, borgDriver, borgmaticDriver, postgresDriver, mysqlDriver, mongodbDriver, pathsDriver, rcloneDriver, vzdumpDriver, pbsDriver].map((d) => [d.name, d]),
   ),
 );

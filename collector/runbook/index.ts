@@ -4,6 +4,7 @@ import { command } from './command';
 import { mongodb } from './mongodb';
 import { mysql } from './mysql';
 import { paths } from './paths';
+import { pbs } from './pbs';
 import { pbsGroup } from './pbs-group';
 import { postgres } from './postgres';
 import { rclone } from './rclone';
@@ -16,7 +17,7 @@ export type { Runbook, RunbookInput } from './types';
 export { shellQuote } from './shell';
 
 /** One writer per agent driver, by the driver's name. Adding one is one file and one line here. */
-export const RUNBOOK_WRITERS: Readonly<Record<string, RunbookWriter>> = Object.freeze({ restic, borg, borgmatic, postgres, mysql, mongodb, paths, rclone, command, vzdump, 'pbs-group': pbsGroup });
+export const RUNBOOK_WRITERS: Readonly<Record<string, RunbookWriter>> = Object.freeze({ restic, borg, borgmatic, postgres, mysql, mongodb, paths, rclone, command, vzdump, pbs, 'pbs-group': pbsGroup });
 
 const NO_INVENTORY = 'No inventory of this copy has reached the collector yet: where a command needs the newest copy, it finds it when it runs.';
 const BASH =
