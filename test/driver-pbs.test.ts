@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -205,6 +206,21 @@ test('the drill picks one archive per snapshot, the same again for the same snap
   // Only archives the snapshot holds (one added to the config later is not there yet).
   assert.equal(pickArchive({ path: one.path, archives: [{ name: 'data.pxar' }] }, archives)?.archive, 'data.pxar');
   assert.equal(pickArchive({ path: one.path, archives: [{ name: 'index.json' }] }, archives), undefined);
+});
+
+test("the stand-in prunes as PBS does: keep-last first, a day held by it counts for keep-daily, protected never removed, no rule keeps all", () => {
+  // The stand-in's own selection (pbs-datastore prune.rs), which the prune test below relies on.
+  const { pruneMarks } = createRequire(import.meta.url)('./fixtures/pbs/client.cjs') as { pruneMarks: (s: PbsWorldSnapshot[], keep: Record<string, number>) => { mark: Map<string, string> } };
+  const at = (d: number, hour: number) => new Date(2026, 10, d, hour).getTime() / 1000;
+  const snaps = { A: at(29, 23), B: at(29, 10), C: at(28, 22), D: at(28, 8), E: at(27, 12), F: at(26, 12) };
+  const list = Object.entries(snaps).map(([name, t]) => ({ ...old(t), ...(name === 'E' ? { protected: true } : {}) }));
+  const decide = (keep: Record<string, number>) => {
+    const { mark } = pruneMarks(list, keep);
+    return Object.fromEntries(Object.entries(snaps).map(([name, t]) => [name, mark.get(snapshotPath('host', 'old-host', t))]));
+  };
+  assert.deepEqual(decide({ 'keep-last': 1, 'keep-daily': 2 }), { A: 'keep', B: 'remove', C: 'keep', D: 'remove', E: 'protected', F: 'keep' });
+  assert.deepEqual(decide({ 'keep-weekly': 1 }), { A: 'keep', B: 'remove', C: 'remove', D: 'remove', E: 'protected', F: 'remove' });
+  assert.deepEqual(decide({}), { A: 'keep', B: 'keep', C: 'keep', D: 'keep', E: 'protected', F: 'keep' });
 });
 
 // ---- config --------------------------------------------------------------------------------

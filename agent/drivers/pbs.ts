@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { lineSplitter, smallOutput } from './paths-lines';
 import { client, clientOutcome, jobSnapshots, requireSnapshots } from './pbs-client';
-import { backupGroup, pbsOptions, type PbsOptions } from './pbs-options';
+import { backupGroup, parseRepository, pbsOptions, type PbsOptions } from './pbs-options';
 import { BackupOutput, keepArgs, pruneDecision } from './pbs-output';
 import { restoreDrill } from './pbs-restore';
 import { factsFrom } from './restore-facts';
@@ -112,7 +112,7 @@ export const pbsDriver: Driver<PbsOptions> = {
     const snapshots = await requireSnapshots(ctx);
     if (!Array.isArray(snapshots)) return snapshots;
     const newest = snapshots[0];
-    const store = ctx.options.repository.slice(ctx.options.repository.lastIndexOf(':') + 1);
+    const store = parseRepository(ctx.options.repository)?.datastore ?? ctx.options.repository;
     if (!newest) return { status: 'failure', exitCode: null, error: `the datastore holds no snapshot of group ${backupGroup(ctx.options)} to verify` };
     const older = snapshots.slice(1).filter((s) => s.verification?.state === 'failed').length;
     if (older) ctx.tail.line(`[lifeline] ${plural(older, 'older snapshot')} of ${backupGroup(ctx.options)} failed verification`);
