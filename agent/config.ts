@@ -106,11 +106,11 @@ const proxmoxSchema = z
 // with an API token (or its CLIs), every `scan`, for datastore usage, server jobs and snapshots.
 const PBS_FINGERPRINT_RE = /^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){31}$/;
 export const PBS_TOOLS = { manager: '/usr/sbin/proxmox-backup-manager', client: '/usr/bin/proxmox-backup-client' } as const;
-const pbsGroupKey = z.string().regex(/^(vm|ct|host)\/[A-Za-z0-9_][A-Za-z0-9._-]*$/, 'expected a backup group like "vm/100", "ct/101" or "host/elsa"');
+const PBS_GROUP_RE = /^(vm|ct|host)\/[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 const pbsSectionSchema = z
   .object({
     /** api: the local REST API with the token; cli: proxmox-backup-manager and proxmox-backup-client. */
-    source: z.enum(['api', 'cli']).default('api'),
+    source: z.enum(['api', 'cli'], { error: 'expected api (the local REST API) or cli (proxmox-backup-manager and proxmox-backup-client)' }).default('api'),
     url: z.url({ protocol: /^https$/, error: 'expected an https:// URL (PBS listens on https://localhost:8007)' }).default('https://localhost:8007'),
     /** The API token id (`user@realm!name`, not secret); its secret is read from tokenSecretFile. */
     tokenId: z.string().regex(/^[^\s:@!]+@[A-Za-z0-9._-]+![A-Za-z0-9._-]+$/, 'expected an API token id like "root@pam!lifeline"'),
@@ -126,7 +126,14 @@ const pbsSectionSchema = z
      * this datastore, so the PVE host's vzdump-<vmid>-<storage> jobs and these group jobs are the same copy.
      */
     datastores: z.record(z.string(), z.object({ target: nameSchema.optional(), tier: tierSchema.optional(), asset: nameSchema.optional() }).strict()).default({}),
-    groups: z.record(pbsGroupKey, z.object({ asset: nameSchema.optional(), tier: tierSchema.optional() }).strict()).default({}),
+    groups: z
+      .record(z.string(), z.object({ asset: nameSchema.optional(), tier: tierSchema.optional() }).strict())
+      .superRefine((groups, ctx) => {
+        for (const key of Object.keys(groups)) {
+          if (!PBS_GROUP_RE.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: 'expected a backup group like "vm/100", "ct/101" or "host/elsa"' });
+        }
+      })
+      .default({}),
     /** Datastores not watched. */
     exclude: z.array(z.string()).default([]),
     /** Longest one API request or tool call may take. */
