@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { CatalogJob, Unsequenced } from '../../shared/protocol';
+import { MAX_HELLO_JOBS } from '../catalog';
 import type { AgentConfig } from '../config';
 import { describeFsError } from '../durable-file';
 import type { Logger } from '../logger';
@@ -75,6 +76,8 @@ export class PbsWatcher {
         this.jobs = scan.jobs;
         const groups = scan.jobs.filter((j) => j.role !== 'maintenance').length;
         log.info(`pbs: ${scan.jobs.length - groups} server job(s) and ${groups} backup group job(s) on ${scan.message.datastores.length} datastore(s)`);
+        const room = MAX_HELLO_JOBS - config.jobs.length;
+        if (scan.jobs.length > room) log.warn(`pbs: a hello holds ${MAX_HELLO_JOBS} jobs; some PBS jobs are left out of the catalog (exclude datastores with pbs.exclude)`);
         try {
           savePbsJobs(config.stateDir, scan.jobs);
         } catch (err) {
