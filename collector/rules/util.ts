@@ -155,14 +155,8 @@ export function agentTier(input: EvaluationInput, agent: string): Tier {
 /** A job that makes copies of its asset (not a server job keeping a target healthy). */
 export const isCopyJob = (j: Pick<JobView, 'role'>): boolean => j.role !== 'maintenance';
 
-// The copy jobs of a job list, filtered once per list (the same array is handed around a pass).
-const copyLists = new WeakMap<readonly JobView[], JobView[]>();
 /** The jobs that make copies: what the RPO, 3-2-1 and asset rules count. */
-export function copyJobs(jobs: readonly JobView[]): JobView[] {
-  let list = copyLists.get(jobs);
-  if (!list) copyLists.set(jobs, (list = jobs.filter(isCopyJob)));
-  return list;
-}
+export const copyJobs = (jobs: readonly JobView[]): JobView[] => jobs.filter(isCopyJob);
 
 /** Jobs grouped by asset, in first-seen order. */
 export function jobsByAsset(jobs: readonly JobView[]): Map<string, JobView[]> {

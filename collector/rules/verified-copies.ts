@@ -48,9 +48,6 @@ export function newestAtOrBefore(times: readonly number[], at = Infinity, skip?:
   return best;
 }
 
-// Per listing and backup time: the answer (listings stay the same objects while unchanged).
-const memo = new WeakMap<InventoryView, Map<number, number | null>>();
-
 /**
  * The newest good copy a backup that finished at `lastSuccess` leaves at a target, by the
  * listing: when the newest snapshot taken at or before it failed verification, the newest one
@@ -58,19 +55,10 @@ const memo = new WeakMap<InventoryView, Map<number, number | null>>();
  */
 export function verifiedSuccess(listing: Pick<VerifiedListing, 'inventory' | 'states'>, lastSuccess: number): number | null {
   const { inventory: inv, states } = listing;
-  let byTime = memo.get(inv);
-  if (!byTime) memo.set(inv, (byTime = new Map()));
-  let out = byTime.get(lastSuccess);
-  if (out === undefined) {
-    const newest = newestAtOrBefore(inv.times, lastSuccess);
-    if (newest < 0 || states[newest] !== 'failed') out = lastSuccess;
-    else {
-      const good = newestAtOrBefore(inv.times, lastSuccess, (i) => states[i] === 'failed');
-      out = good < 0 ? null : inv.times[good];
-    }
-    byTime.set(lastSuccess, out);
-  }
-  return out;
+  const newest = newestAtOrBefore(inv.times, lastSuccess);
+  if (newest < 0 || states[newest] !== 'failed') return lastSuccess;
+  const good = newestAtOrBefore(inv.times, lastSuccess, (i) => states[i] === 'failed');
+  return good < 0 ? null : inv.times[good];
 }
 
 /**
