@@ -76,7 +76,7 @@ test('a failed scan is logged once per cause, and its end once', async () => {
   const failures = s.logs.filter((l) => l.startsWith('error: pbs scan failed'));
   assert.equal(failures.length, 1, s.logs.join('\n'));
   assert.match(failures[0], /GET \/status\/datastore-usage: PBS answered 500: datastore store1 not mounted/);
-  assert.deepEqual(s.spooled, []);
+  assert.equal(s.spooled.length, 0, "nothing spooled by a failed scan");
   await watcher.scan(s.config);
   assert.ok(s.logs.includes('info: pbs scan works again'));
   assert.ok(s.spooled.some((m) => m.kind === 'pbs'));
