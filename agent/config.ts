@@ -119,8 +119,14 @@ const pbsSectionSchema = z
     fingerprint: z.string().regex(PBS_FINGERPRINT_RE, 'expected the SHA-256 fingerprint as 32 hex pairs separated by ":" (proxmox-backup-manager cert info)').optional(),
     tools: z.object({ manager: toolPath(PBS_TOOLS.manager), client: toolPath(PBS_TOOLS.client) }).strict().prefault({}),
     scan: durationField.refine((ms) => ms >= 10_000, 'expected at least 10s').default(10 * 60_000),
-    /** The tier of the server jobs, and of backup groups without one of their own. */
+    /** The tier of the server jobs (a datastore's own `tier` first). */
     tier: tierSchema.default(2),
+    /**
+     * The tier of backup groups not given one under `groups`. Default 4, the least critical: an
+     * asset takes the most critical tier among its jobs, so the Proxmox VE host's tier for the
+     * guest decides. Raise it when no agent watches the PVE host.
+     */
+    groupTier: tierSchema.default(4),
     /**
      * Per datastore: the target its copies count at — name it like the PVE storage that points at
      * this datastore, so the PVE host's vzdump-<vmid>-<storage> jobs and these group jobs are the same copy.
@@ -276,6 +282,7 @@ export interface PbsConfig {
   tools: Record<keyof typeof PBS_TOOLS, string>;
   scanMs: number;
   tier: TierId;
+  groupTier: TierId;
   datastores: Readonly<Record<string, { target?: string; tier?: TierId; asset?: string }>>;
   groups: Readonly<Record<string, { asset?: string; tier?: TierId }>>;
   exclude: readonly string[];
@@ -335,6 +342,7 @@ function resolvePbs(p: NonNullable<ParsedAgentConfig['pbs']>): PbsConfig {
     tools: p.tools,
     scanMs: p.scan,
     tier: p.tier as TierId,
+    groupTier: p.groupTier as TierId,
     datastores: p.datastores as PbsConfig['datastores'],
     groups: p.groups as PbsConfig['groups'],
     exclude: p.exclude,

@@ -264,7 +264,7 @@ export const pbsDatastoreSchema = z.object({
   /** Maintenance mode (`read-only`, `offline`…), when set. */
   maintenance: text(128).optional(),
   /** Backup groups and snapshots per type, when PBS says. */
-  counts: z.record(z.enum(['vm', 'ct', 'host', 'other']), z.object({ groups: count, snapshots: count })).optional(),
+  counts: z.partialRecord(z.enum(['vm', 'ct', 'host', 'other']), z.object({ groups: count, snapshots: count })).optional(),
 });
 export const pbsSchema = z.object({
   ...base,

@@ -15,7 +15,7 @@ const NOW = NOW_S * 1000;
 const DAY = 86_400;
 const config = (pbs: Partial<PbsScanConfig['pbs']> = {}, targets: PbsScanConfig['targets'] = [{ name: 'store1', location: 'onsite', media: 'pbs' }]): PbsScanConfig => ({
   targets,
-  pbs: { tier: 2, datastores: {}, groups: {}, exclude: ['scratch'], ...pbs },
+  pbs: { tier: 2, groupTier: 4, datastores: {}, groups: {}, exclude: ['scratch'], ...pbs },
 });
 const meta = { agent: 'pbs1', seq: 1, sentAt: new Date(NOW).toISOString() };
 
@@ -133,10 +133,10 @@ test('catalog: server jobs per datastore (GC schedule as cron, disabled job left
   const vm = byName.get('pbs-store1-vm-100')!;
   assert.deepEqual(
     { role: vm.role, driver: vm.driver, asset: vm.asset, tier: vm.tier, schedule: vm.schedule, retention: vm.retention, restore: vm.restore },
-    { role: undefined, driver: 'pbs-group', asset: 'vm-100', tier: 2, schedule: '', retention: { daily: 7, weekly: 4 }, restore: { store: 'store1', backupType: 'vm', backupId: '100', pbsHost: 'pbs1' } },
+    { role: undefined, driver: 'pbs-group', asset: 'vm-100', tier: 4, schedule: '', retention: { daily: 7, weekly: 4 }, restore: { store: 'store1', backupType: 'vm', backupId: '100', pbsHost: 'pbs1' } },
   );
   assert.deepEqual([byName.get('pbs-store1-host-elsa')!.asset, byName.get('pbs-store1-host-elsa')!.tier], ['elsa-etc', 1], 'the group override');
-  assert.deepEqual([byName.get('pbs-store1-ct-101')!.asset, byName.get('pbs-store2-vm-100')!.tier, byName.get('pbs-store2-vm-100')!.retention], ['ct-101', 1, {}], 'store2 has no prune job: keep all');
+  assert.deepEqual([byName.get('pbs-store1-ct-101')!.asset, byName.get('pbs-store2-vm-100')!.tier, byName.get('pbs-store2-vm-100')!.retention], ['ct-101', 4, {}], 'groups take pbs.groupTier (4: the PVE host decides), not the datastore\'s tier; store2 has no prune job: keep all');
   assert.ok(![...byName.keys()].some((n) => n.includes('scratch')), 'the excluded datastore is not watched');
 });
 

@@ -132,7 +132,8 @@ test('inventories list each job backups by volid, timed by the epoch ctime: loca
   const t1 = now - 2 * 86_400;
   const t2 = now - 86_400;
   assert.deepEqual(inv('vzdump-100-pbs1').snapshots, [
-    { id: `pbs1:backup/${pbsName('qemu', 100, t1)}`, time: new Date(t1 * 1000).toISOString(), bytes: 3_221_225_472 },
+    // pvesm's `verification` of a PBS volume travels with it: a failed one is no good copy.
+    { id: `pbs1:backup/${pbsName('qemu', 100, t1)}`, time: new Date(t1 * 1000).toISOString(), bytes: 3_221_225_472, verified: 'ok' },
     { id: `pbs1:backup/${pbsName('qemu', 100, t2)}`, time: new Date(t2 * 1000).toISOString(), bytes: 3_300_000_000 },
   ]);
   assert.deepEqual(inv('vzdump-100-nas-nfs').snapshots, [{ id: `nas-nfs:backup/${archiveName('qemu', 100, t1)}`, time: new Date(t1 * 1000).toISOString(), bytes: 2_000_000_000 }]);

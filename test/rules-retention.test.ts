@@ -79,6 +79,9 @@ test('a tier 3 monthly:3 job known a year expects 3 first-Sunday snapshots', () 
   assert.deepEqual(retentionAudit(input({ jobs: [{ ...j, inventory: inventoryOf(snaps.slice(1), NOW) }] }), NOW).map((f) => f.rule), ['retention-short']);
 });
 
-test('borg and borgmatic jobs are audited with borg semantics', () => {
-  assert.deepEqual(['borg', 'borgmatic', 'restic', 'command'].map(semanticsFor), ['borg', 'borg', 'restic', 'restic']);
+test('borg, borgmatic and the Proxmox jobs (vzdump prune-backups, PBS prune) are audited with borg semantics', () => {
+  assert.deepEqual(
+    ['borg', 'borgmatic', 'vzdump', 'pbs', 'pbs-group', 'restic', 'command'].map(semanticsFor),
+    ['borg', 'borg', 'borg', 'borg', 'borg', 'restic', 'restic'],
+  );
 });

@@ -33,7 +33,7 @@ export interface GroupSnapshots {
   snapshots: PbsSnapshotItem[];
 }
 
-export type PbsScanConfig = Pick<AgentConfig, 'targets'> & { pbs: Pick<PbsConfig, 'tier' | 'datastores' | 'groups' | 'exclude'> };
+export type PbsScanConfig = Pick<AgentConfig, 'targets'> & { pbs: Pick<PbsConfig, 'tier' | 'groupTier' | 'datastores' | 'groups' | 'exclude'> };
 
 // --- Small pure decisions ---------------------------------------------------------------------
 
@@ -295,7 +295,7 @@ export function buildPbsScan(inv: PbsInventory, config: PbsScanConfig, now = Dat
           {
             name,
             asset,
-            tier: own.tier ?? w.tier,
+            tier: own.tier ?? pbs.groupTier,
             driver: 'pbs-group',
             target: w.target,
             // PBS does not know when PVE backs the guest up: the collector judges these by the RPO.
@@ -342,8 +342,8 @@ function snapshotOf(s: PbsSnapshotItem): Snapshot {
 }
 
 function datastoreOf(store: string, target: Target, usage: PbsUsage | undefined, conf: PbsDatastoreConfig, snapshots: PbsSnapshotItem[] | undefined, now: number): PbsDatastore {
-  // Every type is counted (zero too): the protocol's counts record has all four keys.
-  const counts: NonNullable<PbsDatastore['counts']> = { vm: { groups: 0, snapshots: 0 }, ct: { groups: 0, snapshots: 0 }, host: { groups: 0, snapshots: 0 }, other: { groups: 0, snapshots: 0 } };
+  // Every type is counted (zero too): "no vm groups" is worth saying.
+  const counts: Record<'vm' | 'ct' | 'host' | 'other', { groups: number; snapshots: number }> = { vm: { groups: 0, snapshots: 0 }, ct: { groups: 0, snapshots: 0 }, host: { groups: 0, snapshots: 0 }, other: { groups: 0, snapshots: 0 } };
   if (snapshots) {
     const groups = new Map<string, Set<string>>();
     for (const s of snapshots) {

@@ -7,9 +7,14 @@ const HOUR_MS = 3_600_000;
 /** Bound on simulated runs per job, so a "* * * * *" job cannot stall evaluation. */
 const MAX_SIMULATED_RUNS = 1_500;
 
-/** borg and borgmatic prune with borg's rules; every other driver with restic's. */
+// Proxmox prunes like borg: a period already holding a snapshot kept by an earlier rule is
+// skipped without counting (PBS pbs-datastore/src/prune.rs mark_selections; PVE's vzdump
+// prune-backups uses the same marking, PVE::Storage prune_mark_backup_group).
+const BORG_LIKE = new Set(['borg', 'borgmatic', 'vzdump', 'pbs', 'pbs-group']);
+
+/** borg, borgmatic and the Proxmox drivers prune with borg's rules; every other driver with restic's. */
 export function semanticsFor(driver: string): RetentionSemantics {
-  return driver === 'borg' || driver === 'borgmatic' ? 'borg' : 'restic';
+  return BORG_LIKE.has(driver) ? 'borg' : 'restic';
 }
 
 /**
