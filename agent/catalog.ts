@@ -31,6 +31,7 @@ export function catalogEntry(job: JobConfig): CatalogJob {
     retention: job.retention,
     ...(job.verify ? { verify: job.verify } : {}),
     ...(job.restoreTest ? { restoreTest: job.restoreTest } : {}),
+    ...(job.source ? { source: job.source } : {}),
     ...(restore ? { restore } : {}),
   };
 }

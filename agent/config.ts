@@ -49,6 +49,9 @@ const baseJobShape = {
   workdir: absolutePath.optional(),
   // Further attempts after a failed scheduled backup (default: the tier's).
   retry: retrySchema.optional(),
+  // The job copies what another target holds (a restic backup of a PBS datastore): the
+  // collector derives a copy at this job's target of every copy at the source.
+  source: z.object({ target: nameSchema }).strict().optional(),
 };
 
 // Driver options live under a key named after the driver; checkJobs validates them, the
@@ -57,10 +60,10 @@ const jobSchema = z
   .object(baseJobShape)
   .loose()
   .transform((job) => {
-    const { name, asset, tier, target, driver, schedule, retention, timeout, env, envFiles, verify, restoreTest, workdir, retry } = job;
+    const { name, asset, tier, target, driver, schedule, retention, timeout, env, envFiles, verify, restoreTest, workdir, retry, source } = job;
     // Invalid options were already reported by checkJobs; never throw from here.
     const options = driverOptions(driver)?.safeParse((job as Record<string, unknown>)[driver]).data as unknown;
-    return { name, asset, tier, target, driver, schedule, retention, timeoutMs: timeout, env, envFiles, verify, restoreTest, workdir, retry, options };
+    return { name, asset, tier, target, driver, schedule, retention, timeoutMs: timeout, env, envFiles, verify, restoreTest, workdir, retry, ...(source ? { source } : {}), options };
   });
 
 const tierOverrideSchema = z
@@ -228,9 +231,56 @@ export const checkJobs: ExtraCheck = (data) => {
     for (const p of DRIVERS[driverName].checkJob?.(job, parsed.data, { proxmox: isRecord(data.proxmox) }) ?? []) problems.push({ path: at(...p.path), message: p.message });
   });
   if (isRecord(data.pbs)) secrets.push({ path: ['pbs', 'tokenSecretFile'], file: data.pbs.tokenSecretFile });
-  problems.push(...secretFileIssues(secrets), ...checkKeyFile(data));
+  problems.push(...sourceIssues(data, targetNames), ...secretFileIssues(secrets), ...checkKeyFile(data));
   return problems;
 };
+
+/**
+ * `source: { target }` names a declared target or a datastore target of this agent's `pbs:`
+ * section, never the job's own target, and the copies it makes form no cycle (X into Y into X).
+ */
+function sourceIssues(data: Record<string, unknown>, targetNames: ReadonlySet<string>): { path: PropertyKey[]; message: string }[] {
+  const problems: { path: PropertyKey[]; message: string }[] = [];
+  const known = new Set(targetNames);
+  const stores = isRecord(data.pbs) && isRecord(data.pbs.datastores) ? data.pbs.datastores : {};
+  for (const [store, conf] of Object.entries(stores)) known.add(isRecord(conf) && typeof conf.target === 'string' ? conf.target : store);
+  const edges: { from: string; to: string; at: PropertyKey[] }[] = [];
+  (Array.isArray(data.jobs) ? data.jobs : []).forEach((job, i) => {
+    if (!isRecord(job) || !isRecord(job.source) || typeof job.source.target !== 'string') return;
+    const from = job.source.target;
+    const at = ['jobs', i, 'source', 'target'];
+    if (!known.has(from)) problems.push({ path: at, message: `unknown source target ${JSON.stringify(from)}; expected a target declared under "targets:" or a datastore target of "pbs:"` });
+    else if (from === job.target) problems.push({ path: at, message: `a job cannot copy its own target ${JSON.stringify(from)}` });
+    else if (typeof job.target === 'string') edges.push({ from, to: job.target, at });
+  });
+  const cycle = findCycle(edges);
+  if (cycle) problems.push({ path: cycle.at, message: `copies form a cycle: ${cycle.path.join(' → ')}; a chain of copies must end` });
+  return problems;
+}
+
+/** The first cycle among the edges (source target → target), as its path and the edge closing it. */
+function findCycle(edges: readonly { from: string; to: string; at: PropertyKey[] }[]): { path: string[]; at: PropertyKey[] } | null {
+  const out = new Map<string, typeof edges>();
+  for (const e of edges) out.set(e.from, [...(out.get(e.from) ?? []), e]);
+  const done = new Set<string>();
+  const walk = (node: string, path: string[]): { path: string[]; at: PropertyKey[] } | null => {
+    for (const e of out.get(node) ?? []) {
+      const i = path.indexOf(e.to);
+      if (i >= 0) return { path: [...path.slice(i), e.to], at: e.at };
+      if (done.has(e.to)) continue;
+      const found = walk(e.to, [...path, e.to]);
+      if (found) return found;
+    }
+    done.add(node);
+    return null;
+  };
+  for (const e of edges) {
+    if (done.has(e.from)) continue;
+    const found = walk(e.from, [e.from]);
+    if (found) return found;
+  }
+  return null;
+}
 
 // The key may not exist yet (keygen and enroll create it); once it does, it is checked like
 // every other secret, so a key others can read is refused at load, not first at signing.

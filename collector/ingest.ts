@@ -54,14 +54,14 @@ export function createIngest(db: Db): Ingest {
   );
   const upsertJob = db.prepare(
     `INSERT INTO jobs (agent_id, name, asset, tier, driver, target_name, target_location, target_media,
-                       schedule, timeout_ms, retention, verify, restore_test, restore, role, active, updated_at, created_at)
+                       schedule, timeout_ms, retention, verify, restore_test, restore, role, source_target, active, updated_at, created_at)
      VALUES (@agentId, @name, @asset, @tier, @driver, @targetName, @targetLocation, @targetMedia,
-             @schedule, @timeoutMs, @retention, @verify, @restoreTest, @restore, @role, 1, @now, @now)
+             @schedule, @timeoutMs, @retention, @verify, @restoreTest, @restore, @role, @sourceTarget, 1, @now, @now)
      ON CONFLICT (agent_id, name) DO UPDATE SET
        asset = excluded.asset, tier = excluded.tier, driver = excluded.driver,
        target_name = excluded.target_name, target_location = excluded.target_location, target_media = excluded.target_media,
        schedule = excluded.schedule, timeout_ms = excluded.timeout_ms, retention = excluded.retention,
-       verify = excluded.verify, restore_test = excluded.restore_test, restore = excluded.restore, role = excluded.role, active = 1, updated_at = excluded.updated_at`,
+       verify = excluded.verify, restore_test = excluded.restore_test, restore = excluded.restore, role = excluded.role, source_target = excluded.source_target, active = 1, updated_at = excluded.updated_at`,
   );
   // Jobs dropped from the catalog are kept (their runs stay meaningful) but no longer expected.
   const retireJobs = db.prepare(
@@ -144,6 +144,7 @@ export function createIngest(db: Db): Ingest {
         restoreTest: json(j.restoreTest),
         restore: json(j.restore),
         role: j.role ?? 'backup',
+        sourceTarget: j.source?.target ?? null,
         now,
       });
     }

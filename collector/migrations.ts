@@ -311,6 +311,9 @@ export const MIGRATIONS: readonly Migration[] = [
       }
     }
   },
+  // 11: copies of copies. A job's source target (`source: { target }`: it copies what that target
+  // holds), NULL for a direct backup; the evaluator derives chained copies from it.
+  `ALTER TABLE jobs ADD COLUMN source_target TEXT;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

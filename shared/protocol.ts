@@ -48,6 +48,11 @@ export const catalogJobSchema = z.object({
    * Absent: 'backup'.
    */
   role: z.enum(['backup', 'maintenance']).optional(),
+  /**
+   * The job copies what another target holds (a restic backup of a PBS datastore, an rclone sync
+   * of a repository folder): every copy at `source.target` gets a derived copy at this job's target.
+   */
+  source: z.object({ target: nameSchema }).optional(),
   // Non-secret facts the restore runbook is written from (repository path, database name,
   // password *file* path…), chosen by the driver; the collector escapes them like any text.
   restore: z
