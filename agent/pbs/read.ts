@@ -4,6 +4,7 @@ import { secretFileProblem } from '../../shared/secret-file';
 import type { PbsConfig } from '../config';
 import { pbsApi, type PbsApi } from './api';
 import { TASK_WINDOW_MS } from './runs';
+import { eachLimited } from '../tool-call';
 import { runPbsTool } from './tools';
 import type { PbsDatastoreConfig, PbsGcStatus, PbsInventory, PbsJobConfig, PbsSnapshotItem, PbsTask, PbsUsage } from './types';
 
@@ -16,15 +17,6 @@ import type { PbsDatastoreConfig, PbsGcStatus, PbsInventory, PbsJobConfig, PbsSn
 
 /** Tasks asked for per scan: the newest of the task window. */
 export const TASK_LIMIT = 2000;
-const CONCURRENCY = 4;
-
-async function eachLimited<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, items.length) }, worker));
-}
 
 /** The token's secret: the first line of tokenSecretFile, which must be private (0600). */
 export function readTokenSecret(pbs: Pick<PbsConfig, 'tokenSecretFile'>): string {

@@ -9,6 +9,7 @@ import type { TierId } from '../../shared/tiers';
 import type { AgentConfig, ProxmoxConfig } from '../config';
 import { writeFileAtomic } from '../durable-file';
 import { guestTier } from './tiers';
+import { eachLimited } from '../tool-call';
 import { pveTools, type PveTools } from './tools';
 
 // What the agent on a Proxmox VE node learns from pvesh (REFERENCE-INTEGRATIONS §3–4): the
@@ -380,16 +381,6 @@ export function buildScan(inv: PveInventory, config: Pick<AgentConfig, 'targets'
 
 // --- Reading the cluster --------------------------------------------------------------------
 
-const CONCURRENCY = 4;
-
-/** Runs `fn` over the items, `CONCURRENCY` at a time. */
-async function eachLimited<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, items.length) }, worker));
-}
 
 /** This node's guests (not templates: PVE takes no snapshots of them). */
 export function localGuests(resources: readonly PveResource[], node: string): PveResource[] {
