@@ -61,13 +61,8 @@ export function snapshotFrom(item: unknown): PbsSnapshot | undefined {
  * text is not a JSON list (the caller says so).
  */
 export function groupSnapshots(json: string, group: string): PbsSnapshot[] | null {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(json);
-  } catch {
-    return null;
-  }
-  if (!Array.isArray(doc)) return null;
+  const doc = jsonList(json);
+  if (!doc) return null;
   return doc
     .map(snapshotFrom)
     .filter((s): s is PbsSnapshot => s !== undefined && `${s.type}/${s.id}` === group)
@@ -137,13 +132,8 @@ export interface PruneDecision {
 
 /** `prune --output-format json` (PruneListItems: backup-type, backup-id, backup-time, keep, protected); null when unreadable. */
 export function pruneDecision(json: string): PruneDecision | null {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(json);
-  } catch {
-    return null;
-  }
-  if (!Array.isArray(doc)) return null;
+  const doc = jsonList(json);
+  if (!doc) return null;
   const out: PruneDecision = { kept: [], removed: [], protectedKept: [] };
   for (const item of doc) {
     if (!isRecord(item) || typeof item['backup-type'] !== 'string' || typeof item['backup-id'] !== 'string' || count(item['backup-time']) === undefined) continue;
@@ -155,4 +145,14 @@ export function pruneDecision(json: string): PruneDecision | null {
     }
   }
   return out;
+}
+
+/** The JSON list the client printed; null when it is not one. */
+function jsonList(text: string): unknown[] | null {
+  try {
+    const doc: unknown = JSON.parse(text);
+    return Array.isArray(doc) ? doc : null;
+  } catch {
+    return null;
+  }
 }
