@@ -42,6 +42,35 @@ export function ensureSystemPackages() {
   }
   console.log(`installing Debian packages: ${missing.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  run('apt-get', ['update', '-qq'], { env });
-  run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { env });
+  // --no-upgrade: a package already installed stays as it is (only the missing ones are named anyway).
+  for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', '--no-upgrade', ...missing]]) {
+    const status = runApt(args, { env });
+    if (status !== 0) process.exit(status || 1);
+  }
+}
+
+const APT_LOCKED = /Could not get lock|Unable to lock|Unable to acquire the dpkg frontend lock|is held by process/;
+const sleepSync = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+/**
+ * apt-get with its arguments; returns its exit status. A fresh machine often has
+ * unattended-upgrades holding the apt/dpkg locks for minutes: apt waits a minute itself
+ * (DPkg::Lock::Timeout), then this retries with a message until `waitMs` has passed.
+ */
+export function runApt(args, { env = process.env, bin = 'apt-get', waitMs = 15 * 60_000, retryMs = 5_000 } = {}) {
+  const deadline = Date.now() + waitMs;
+  let said = false;
+  for (;;) {
+    const r = spawnSync(bin, ['-o', 'DPkg::Lock::Timeout=60', ...args], { stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8', env, cwd: root });
+    const stderr = r.stderr ?? '';
+    const locked = r.status !== 0 && APT_LOCKED.test(stderr);
+    if (!locked || Date.now() >= deadline) {
+      process.stderr.write(stderr);
+      if (r.status !== 0) console.error(`\napt-get ${args.join(' ')} failed (exit ${r.status ?? r.signal})${locked ? `: another process still holds the apt lock after ${Math.round(waitMs / 60_000)} min` : ''}`);
+      return r.status ?? 1;
+    }
+    if (!said) console.log(`another process holds the apt lock (unattended-upgrades on a fresh machine?): waiting up to ${Math.round(waitMs / 60_000)} min…`);
+    said = true;
+    sleepSync(retryMs);
+  }
 }
