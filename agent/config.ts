@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { absolutePath, durationField, sizeField } from '../shared/config-types';
 import { loadConfigFile, deepFreeze, type ExtraCheck } from '../shared/config-file';
+import { findCopyCycle, type CopyEdge } from '../shared/copy-cycle';
 import { nameSchema, targetSchema, tierSchema, type Target } from '../shared/protocol';
 import { retentionSchema, type Retention } from '../shared/retention-policy';
 import { scheduleError } from '../shared/schedule';
@@ -244,42 +245,18 @@ function sourceIssues(data: Record<string, unknown>, targetNames: ReadonlySet<st
   const known = new Set(targetNames);
   const stores = isRecord(data.pbs) && isRecord(data.pbs.datastores) ? data.pbs.datastores : {};
   for (const [store, conf] of Object.entries(stores)) known.add(isRecord(conf) && typeof conf.target === 'string' ? conf.target : store);
-  const edges: { from: string; to: string; at: PropertyKey[] }[] = [];
+  const edges: CopyEdge<PropertyKey[]>[] = [];
   (Array.isArray(data.jobs) ? data.jobs : []).forEach((job, i) => {
     if (!isRecord(job) || !isRecord(job.source) || typeof job.source.target !== 'string') return;
     const from = job.source.target;
     const at = ['jobs', i, 'source', 'target'];
     if (!known.has(from)) problems.push({ path: at, message: `unknown source target ${JSON.stringify(from)}; expected a target declared under "targets:" or a datastore target of "pbs:"` });
     else if (from === job.target) problems.push({ path: at, message: `a job cannot copy its own target ${JSON.stringify(from)}` });
-    else if (typeof job.target === 'string') edges.push({ from, to: job.target, at });
+    else if (typeof job.target === 'string') edges.push({ from, to: job.target, what: at });
   });
-  const cycle = findCycle(edges);
-  if (cycle) problems.push({ path: cycle.at, message: `copies form a cycle: ${cycle.path.join(' → ')}; a chain of copies must end` });
+  const cycle = findCopyCycle(edges);
+  if (cycle) problems.push({ path: cycle.closing.what, message: `copies form a cycle: ${cycle.path.join(' → ')}; a chain of copies must end` });
   return problems;
-}
-
-/** The first cycle among the edges (source target → target), as its path and the edge closing it. */
-function findCycle(edges: readonly { from: string; to: string; at: PropertyKey[] }[]): { path: string[]; at: PropertyKey[] } | null {
-  const out = new Map<string, typeof edges>();
-  for (const e of edges) out.set(e.from, [...(out.get(e.from) ?? []), e]);
-  const done = new Set<string>();
-  const walk = (node: string, path: string[]): { path: string[]; at: PropertyKey[] } | null => {
-    for (const e of out.get(node) ?? []) {
-      const i = path.indexOf(e.to);
-      if (i >= 0) return { path: [...path.slice(i), e.to], at: e.at };
-      if (done.has(e.to)) continue;
-      const found = walk(e.to, [...path, e.to]);
-      if (found) return found;
-    }
-    done.add(node);
-    return null;
-  };
-  for (const e of edges) {
-    if (done.has(e.from)) continue;
-    const found = walk(e.from, [e.from]);
-    if (found) return found;
-  }
-  return null;
 }
 
 // The key may not exist yet (keygen and enroll create it); once it does, it is checked like

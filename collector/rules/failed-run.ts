@@ -1,5 +1,5 @@
 import type { EvaluationInput, Finding, JobView, RunView } from './types';
-import { isCopyJob, isFailed, jobFinding, lastSuccessText, localDateTime } from './util';
+import { isCopyJob, isDerived, isFailed, jobFinding, lastSuccessText, localDateTime } from './util';
 
 function errorText(run: RunView): string {
   return run.error ? `Error: ${run.error}` : 'The tool gave no error text; see the run log.';
@@ -28,6 +28,7 @@ export function retryWaitUntil(job: JobView, input: Pick<EvaluationInput, 'tiers
 export function failedRun(input: EvaluationInput, now: number): Finding[] {
   const out: Finding[] = [];
   for (const job of input.jobs) {
+    if (isDerived(job)) continue; // the link job is judged itself
     const newest = job.lastOutcome;
     if (newest && newest.finishedAt !== null && (isFailed(newest) || newest.status === 'warning')) {
       const when = localDateTime(newest.finishedAt, job.timezone);

@@ -3,6 +3,7 @@ import { agentSpool } from './agent-spool';
 import { anomalies } from './anomalies';
 import { capacity } from './capacity';
 import { clockSkew } from './clock-skew';
+import { copyChain } from './copy-chain';
 import { datastoreCapacity } from './datastore-capacity';
 import { failedRun } from './failed-run';
 import { guestCoverage } from './guest-coverage';
@@ -44,6 +45,7 @@ export const RULES: Readonly<Record<string, Rule>> = Object.freeze({
   'stale-snapshot': staleSnapshot,
   'datastore-capacity': datastoreCapacity,
   'snapshot-verify': snapshotVerifyFailed,
+  'copy-chain': copyChain,
 });
 
 /**

@@ -1,5 +1,5 @@
 import type { EvaluationInput, Finding } from './types';
-import { humanDuration, isCopyJob, jobFinding, lastSuccessText, localDateTime, localTime, nextDue } from './util';
+import { humanDuration, isCopyJob, isDerived, jobFinding, lastSuccessText, localDateTime, localTime, nextDue } from './util';
 
 /**
  * The dead man's switch: the run due after the last run start (or after the collector first
@@ -9,6 +9,7 @@ import { humanDuration, isCopyJob, jobFinding, lastSuccessText, localDateTime, l
 export function missedRun(input: EvaluationInput, now: number): Finding[] {
   const out: Finding[] = [];
   for (const job of input.jobs) {
+    if (isDerived(job)) continue; // the link job is judged itself
     const from = job.lastBackup?.startedAt ?? job.knownSince;
     const due = nextDue(job.schedule, from, job.timezone);
     if (due === null || now <= due + input.config.graceMs) continue;

@@ -73,7 +73,8 @@ export function coverOf(view: ProxmoxView, guest: GuestView, jobs: readonly JobV
   if (!byAsset) {
     byAsset = new Map();
     for (const j of jobs) {
-      if (j.driver === 'vzdump' || j.driver === 'pbs-group' || j.role === 'maintenance') continue;
+      // A derived copy (copies of copies) needs the guest's own backup first: no cover of its own.
+      if (j.driver === 'vzdump' || j.driver === 'pbs-group' || j.role === 'maintenance' || j.derivedVia) continue;
       const list = byAsset.get(j.asset);
       if (list) list.push(j);
       else byAsset.set(j.asset, [j]);

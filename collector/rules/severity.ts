@@ -17,6 +17,8 @@ const CRITICAL_RULES: ReadonlySet<RuleName> = new Set<RuleName>([
   'guest-not-covered',
   // PBS cannot read a datastore: every copy there may be gone, and no backup lands.
   'datastore-unavailable',
+  // A link of a chain of copies carries no fresh copy on: assets lost a copy (often their off-site one).
+  'copy-chain-broken',
 ]);
 // The other Proxmox audit findings are warnings, scaled by the guest's tier (a guest without a
 // tier as tier 2): 'guest-untiered' (its objective is unknown, not yet broken), 'guest-schedule-

@@ -37,7 +37,9 @@ export type RuleName =
   | 'storage-undeclared'
   | 'stale-snapshot'
   | 'datastore-unavailable'
-  | 'snapshot-verify-failed';
+  | 'snapshot-verify-failed'
+  | 'copy-chain-broken'
+  | 'copy-chain-cycle';
 
 export interface TierPolicyView {
   /** Recovery point objective: the oldest a good copy may be. */
@@ -86,6 +88,14 @@ export interface TargetView {
   media: 'disk' | 'usb' | 'nas' | 'pbs' | 'cloud' | 'tape';
 }
 
+/** One hop of a chain of copies: the job that made the copy at `target`. */
+export interface ChainHop {
+  agent: string;
+  job: string;
+  driver: string;
+  target: TargetView;
+}
+
 /** A snapshot's last verification (PBS verify): null when never verified or the tool cannot say. */
 export type VerifyState = 'ok' | 'failed' | null;
 
@@ -130,6 +140,15 @@ export interface JobView {
    * 3-2-1, retention, size and check rules skip it. Absent: a backup.
    */
   role?: 'maintenance';
+  /** The job copies what this target holds (`source: { target }`): a link in a chain of copies. */
+  sourceTarget?: string;
+  /**
+   * Set on a derived copy (rules/derived-copies.ts): the asset's copy at this job's target made by
+   * copying what the source target holds, and the hops it came through, the asset's own job
+   * first, this link last. Counted by the RPO and 3-2-1 rules like any copy; the rules judging a
+   * job's own runs skip it (the link job is judged itself).
+   */
+  derivedVia?: readonly ChainHop[];
   /** Where the copies land. */
   target: TargetView;
   /** Backup schedule (cron or alias, see shared/schedule.ts). */

@@ -140,7 +140,8 @@ function tierIndex(jobs: readonly JobView[]) {
     idx = { byAsset: new Map(), byAgent: new Map() };
     for (const j of jobs) {
       if (j.tier < (idx.byAsset.get(j.asset) ?? 5)) idx.byAsset.set(j.asset, j.tier);
-      if (j.tier < (idx.byAgent.get(j.agent) ?? 5)) idx.byAgent.set(j.agent, j.tier);
+      // A derived copy is the link's agent's job only by name: its tier is the asset's.
+      if (j.tier < (idx.byAgent.get(j.agent) ?? 5) && !j.derivedVia) idx.byAgent.set(j.agent, j.tier);
     }
     tierIndexes.set(jobs, idx);
   }
@@ -154,6 +155,9 @@ export function agentTier(input: EvaluationInput, agent: string): Tier {
 
 /** A job that makes copies of its asset (not a server job keeping a target healthy). */
 export const isCopyJob = (j: Pick<JobView, 'role'>): boolean => j.role !== 'maintenance';
+
+/** A copy derived through a chain (rules/derived-copies.ts): no runs of its own to judge. */
+export const isDerived = (j: Pick<JobView, 'derivedVia'>): boolean => j.derivedVia !== undefined;
 
 /** The jobs that make copies: what the RPO, 3-2-1 and asset rules count. */
 export const copyJobs = (jobs: readonly JobView[]): JobView[] => jobs.filter(isCopyJob);
