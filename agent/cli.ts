@@ -6,6 +6,7 @@ import { ConfigError } from '../shared/config-error';
 import { nextRun } from '../shared/schedule';
 import { sign } from '../shared/signing';
 import { VERSION } from '../shared/version';
+import { onStopSignals } from '../shared/stop-signals';
 import { helloMessage } from './catalog';
 import { collectorUrl, saveEnrollment } from './collector-url';
 import type { AgentConfig } from './config';
@@ -223,7 +224,22 @@ async function runNow(config: AgentConfig, name: string, task: Task): Promise<nu
     if (!(err instanceof SpoolWriteError)) throw err;
     unrecorded.push(err);
   }
-  const result = await runJob(job, { config, spool, trigger: 'manual', task });
+  // Ctrl-C stops the job's process group (it runs in its own, out of the terminal's reach) and
+  // still reports the run; without this the agent died and left the backup running, unreported.
+  const abort = new AbortController();
+  const release = onStopSignals(
+    (sig) => {
+      process.stderr.write(`lifeline-agent: ${sig}: stopping ${job.name}, then recording its run\n`);
+      abort.abort();
+    },
+    (sig) => process.stderr.write(`lifeline-agent: ${sig} again: still stopping ${job.name} and recording its run\n`),
+  );
+  let result;
+  try {
+    result = await runJob(job, { config, spool, trigger: 'manual', task, signal: abort.signal });
+  } finally {
+    release();
+  }
   unrecorded.push(...result.unrecorded);
   for (const r of result.reports) {
     process.stdout.write(`${job.name} ${r.operation}: ${r.status} in ${r.durationMs} ms${r.exitCode !== null ? `, exit code ${r.exitCode}` : ''}${r.error ? ` — ${r.error}` : ''}\n`);
@@ -275,12 +291,17 @@ async function daemon(config: AgentConfig): Promise<number> {
   }
   const running = d;
   await new Promise<void>((resolve) => {
-    const stop = (sig: string) => {
-      log.info(`${sig} received: stopping`);
-      running.stop().then(resolve, resolve);
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    const release = onStopSignals(
+      (sig) => {
+        log.info(`${sig} received: stopping`);
+        const done = () => {
+          release();
+          resolve();
+        };
+        running.stop().then(done, done);
+      },
+      (sig) => log.info(`${sig} again: still stopping (reporting what the running jobs did)`),
+    );
     process.on('SIGHUP', () => running.reload());
   });
   return EXIT.ok;
