@@ -15,6 +15,7 @@ import { pveTools } from '../agent/proxmox/tools';
 import type { World } from '../test/fixtures/pve/world';
 import { archiveName, pbsName, proxmoxYaml, pveTool, writeWorld } from '../test/helpers/pve';
 import { AGENT_BIN, enrollAgent, sleep, startCollector, waitFor, writeAgentConfig } from '../test/helpers/processes';
+import { benchAgentFlags, flagsLabel } from './agent-flags';
 
 const SCANS = Number(process.argv[2] ?? 5);
 const GUESTS = 500;
@@ -130,9 +131,9 @@ enrollAgent(agent, collector);
 const idleAgent = writeAgentConfig({ name: 'idle', jobs: '  []\n' });
 enrollAgent(idleAgent, collector);
 let output = '';
-const scanning = spawn(process.execPath, [AGENT_BIN, 'daemon', '--config', agent.config], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+const scanning = spawn(process.execPath, [...benchAgentFlags, AGENT_BIN, 'daemon', '--config', agent.config], { env, stdio: ['ignore', 'ignore', 'pipe'] });
 scanning.stderr!.on('data', (d) => (output += d));
-const idle = spawn(process.execPath, [AGENT_BIN, 'daemon', '--config', idleAgent.config], { env, stdio: 'ignore' });
+const idle = spawn(process.execPath, [...benchAgentFlags, AGENT_BIN, 'daemon', '--config', idleAgent.config], { env, stdio: 'ignore' });
 const scansLogged = () => output.match(/proxmox: \d+ guest backup job/g)?.length ?? 0;
 await waitFor('the first scan of the daemon', () => scansLogged() >= 1, 600_000, 200);
 await sleep(3000);
@@ -150,7 +151,7 @@ const afterMore = rssMiB(scanning.pid!);
 const idleMore = rssMiB(idle.pid!);
 const failed = /proxmox scan failed/.test(output);
 
-console.log(`proxmox scan (${process.version}, ${GUESTS} + 20 guests, world file ${(worldBytes / 1024).toFixed(0)} KiB, ${SCANS} scans)`);
+console.log(`proxmox scan (${process.version}, daemons with ${flagsLabel(benchAgentFlags)}, this process with ${flagsLabel(process.execArgv.filter((a) => a.startsWith('--') && a !== '--import' && !a.includes('tsx')))}, ${GUESTS} + 20 guests, world file ${(worldBytes / 1024).toFixed(0)} KiB, ${SCANS} scans)`);
 console.log(`  ${summary}`);
 console.log(`  first scan (every snapshot list): ${firstScan.ms.toFixed(0)} ms, ${firstScan.calls} pvesh calls`);
 console.log(`  a daemon's later scan (lists fresh): median ${median(times).toFixed(0)} ms (min ${Math.min(...times).toFixed(0)}, max ${Math.max(...times).toFixed(0)}) vs one bare pvesh stand-in call: median ${median(bare).toFixed(0)} ms`);

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { AGENT_BIN, enrollAgent, startCollector, tempDir, writeAgentConfig } from '../test/helpers/processes';
+import { benchAgentFlags, flagsLabel } from './agent-flags';
 
 const RUNS = Number(process.argv[2] ?? 3);
 const DATA = join(tmpdir(), 'lifeline-bench-restic-data');
@@ -114,7 +115,7 @@ const lastBackupMs = (job: string) => {
 };
 
 const version = execFileSync('restic', ['version'], { encoding: 'utf8' }).trim().split(' ').slice(0, 2).join(' ');
-console.log(`restic overhead (${version}, node ${process.version}, ${RUNS} runs per mode, a fresh repository per run, alternated)`);
+console.log(`restic overhead (${version}, node ${process.version} ${flagsLabel(benchAgentFlags)}, ${RUNS} runs per mode, a fresh repository per run, alternated)`);
 for (const name of ['small', 'large'] as const) {
   const data = ensureData(name);
   const direct: number[] = [];
@@ -127,7 +128,7 @@ for (const name of ['small', 'large'] as const) {
     if (d.code !== 0) throw new Error(`restic backup exited ${d.code}`);
     direct.push(d.ms);
     freshRepo();
-    const a = await timed([process.execPath, AGENT_BIN, 'run', name, '--config', agent.config], process.env, true);
+    const a = await timed([process.execPath, ...benchAgentFlags, AGENT_BIN, 'run', name, '--config', agent.config], process.env, true);
     if (a.code !== 0) throw new Error(`lifeline-agent run ${name} exited ${a.code}`);
     cliWall.push(a.ms);
     backupOp.push(lastBackupMs(name));

@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { wrapperScript } from '../agent/proxmox/install-hook';
 import { Spool } from '../agent/spool';
 import { AGENT_BIN, tempDir } from '../test/helpers/processes';
+import { benchAgentFlags, flagsLabel } from './agent-flags';
 
 const ROUNDS = Number(process.argv[2] ?? 60);
 const HOOK_BIN = resolve(AGENT_BIN, '..', 'lifeline-vzdump-hook.cjs');
@@ -32,7 +33,7 @@ function setup(name: string): { wrapper: string; stateDir: string } {
   );
   const wrapper = join(dir, `${name}-vzdump-hook`);
   const cacheFile = join(stateDir, 'vzdump', 'hook-settings.json');
-  writeFileSync(wrapper, wrapperScript({ nodeBin: process.execPath, hookBundle: HOOK_BIN, configFile: config, cacheFile }), { mode: 0o755 });
+  writeFileSync(wrapper, wrapperScript({ nodeBin: process.execPath, hookBundle: HOOK_BIN, configFile: config, cacheFile, nodeFlags: benchAgentFlags }), { mode: 0o755 });
   return { wrapper, stateDir };
 }
 const clean = setup('clean');
@@ -67,7 +68,7 @@ const cases: { name: string; run: () => void }[] = [
   { name: 'hook backup-start (spools run-start)', run: guest(clean.wrapper, 'backup-start') },
   { name: 'hook backup-end (reads log, spools run)', run: guest(clean.wrapper, 'backup-end') },
   { name: `hook backup-end, ${BACKLOG} messages pending`, run: guest(backlog.wrapper, 'backup-end') },
-  { name: 'full agent bundle: vzdump-hook backup-end', run: call(process.execPath, [AGENT_BIN, 'vzdump-hook', 'backup-end', 'snapshot', '100', '--config', join(dir, 'clean.yaml')], guestEnv) },
+  { name: 'full agent bundle: vzdump-hook backup-end', run: call(process.execPath, [...benchAgentFlags, AGENT_BIN, 'vzdump-hook', 'backup-end', 'snapshot', '100', '--config', join(dir, 'clean.yaml')], guestEnv) },
 ];
 const drain = () => {
   const d = join(clean.stateDir, 'spool');
@@ -90,7 +91,7 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
 };
 const bare = times.get(cases[0].name)!;
-console.log(`vzdump hook per call (${process.version}, ${ROUNDS} rounds, cases alternating; through the /bin/sh wrapper, emptied environment)`);
+console.log(`vzdump hook per call (${process.version}, hook and agent with ${flagsLabel(benchAgentFlags)}, ${ROUNDS} rounds, cases alternating; through the /bin/sh wrapper, emptied environment)`);
 for (const c of cases) {
   const xs = times.get(c.name)!;
   const p50 = pct(xs, 50);

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { AgentConfig } from '../config';
 import { writeFileAtomic } from '../durable-file';
+import { AGENT_NODE_FLAGS } from '../node-flags';
 import { vzdumpStateDir } from './reported';
 
 // `lifeline-agent proxmox install-hook`: makes vzdump call the Lifeline hook for every backup
@@ -12,6 +13,8 @@ import { vzdumpStateDir } from './reported';
 // keeping every other line and comment. Running it again changes nothing.
 
 export const DEFAULT_WRAPPER = '/usr/lib/lifeline-agent/vzdump-hook';
+/** The first comment line of the wrapper the lifeline-agent package installs at DEFAULT_WRAPPER (dpkg owns it: used, never rewritten). */
+export const PACKAGED_MARK = '# Installed by the lifeline-agent package';
 export const DEFAULT_VZDUMP_CONF = '/etc/vzdump.conf';
 export const DEFAULT_JOBS_CFG = '/etc/pve/jobs.cfg';
 
@@ -27,18 +30,21 @@ export interface InstallHookOptions {
   nodeBin: string;
   /** dist/lifeline-vzdump-hook.cjs, beside the agent's bundle. */
   hookBundle: string;
+  /** V8 flags for node (default: the agent's, agent/node-flags.ts). */
+  nodeFlags?: readonly string[];
 }
 
 export class InstallHookError extends Error {}
 
 const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-export function wrapperScript(o: Pick<InstallHookOptions, 'nodeBin' | 'hookBundle' | 'configFile' | 'cacheFile'>): string {
+export function wrapperScript(o: Pick<InstallHookOptions, 'nodeBin' | 'hookBundle' | 'configFile' | 'cacheFile' | 'nodeFlags'>, packaged = false): string {
+  const flags = (o.nodeFlags ?? AGENT_NODE_FLAGS).map((f) => `${shellQuote(f)} `).join('');
   return [
     '#!/bin/sh',
-    '# vzdump hook script for Lifeline, written by `lifeline-agent proxmox install-hook`.',
+    packaged ? `${PACKAGED_MARK}: lifeline-agent proxmox install-hook points vzdump here.` : '# vzdump hook script for Lifeline, written by `lifeline-agent proxmox install-hook`.',
     '# vzdump runs it with an empty environment (no PATH), so every path here is absolute.',
-    `exec ${shellQuote(o.nodeBin)} ${shellQuote(o.hookBundle)} --config ${shellQuote(o.configFile)} --cache ${shellQuote(o.cacheFile)} "$@"`,
+    `exec ${shellQuote(o.nodeBin)} ${flags}${shellQuote(o.hookBundle)} --config ${shellQuote(o.configFile)} --cache ${shellQuote(o.cacheFile)} "$@"`,
     '',
   ].join('\n');
 }
@@ -110,7 +116,13 @@ export function installHook(o: InstallHookOptions): string[] {
     current = null;
   }
   const executable = current !== null && (statSync(o.wrapper).mode & 0o111) === 0o111;
-  if (current === script && executable) {
+  if (current?.split('\n')[1]?.startsWith(PACKAGED_MARK)) {
+    // The package's wrapper runs the package's config: used as it is, since dpkg would put it back.
+    if (!current.includes(` --config ${shellQuote(o.configFile)} `)) {
+      throw new InstallHookError(`${o.wrapper} (from the lifeline-agent package) runs the config /etc/lifeline/agent.yaml, not ${o.configFile}; write a wrapper of your own with --wrapper /usr/local/lib/lifeline-agent/vzdump-hook`);
+    }
+    out.push(`${o.wrapper}: the lifeline-agent package's wrapper, used as it is (config ${o.configFile})`);
+  } else if (current === script && executable) {
     out.push(`${o.wrapper}: unchanged (runs ${o.hookBundle} with ${o.nodeBin}, config ${o.configFile})`);
   } else {
     mkdirSync(dirname(o.wrapper), { recursive: true, mode: 0o755 });
