@@ -65,7 +65,9 @@ const prefix = (name, stream) => {
   });
 };
 const start = (name, bin, args) => {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: Ctrl-C reaches the demo only, which stops each child with one
+  // SIGTERM and waits (a second signal must not cut the collector's database close short).
+  const child = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   prefix(name, child.stdout);
   prefix(name, child.stderr);
   child.on('exit', (code, sig) => {
@@ -79,10 +81,21 @@ const start = (name, bin, args) => {
 };
 
 let stopping = false;
-function shutdown(code = 0) {
+async function shutdown(code = 0) {
+  if (stopping) return;
   stopping = true;
-  for (const c of children) c.kill('SIGTERM');
-  setTimeout(() => process.exit(code), 1500).unref();
+  console.log('stopping the demo (the collector closes its database)…');
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise((resolve) => {
+          if (c.exitCode !== null || c.signalCode !== null) return resolve();
+          c.once('exit', resolve);
+          c.kill('SIGTERM');
+        }),
+    ),
+  );
+  process.exit(code);
 }
 process.on('SIGINT', () => shutdown(0));
 process.on('SIGTERM', () => shutdown(0));
@@ -101,8 +114,11 @@ for (let i = 0; ; i++) {
 }
 
 if (!existsSync(join(dirs.agent, 'enrollment.json'))) {
-  const token = execFileSync(process.execPath, [collectorBin, 'token', 'create', 'demo-host', '--config', collectorConfig], { encoding: 'utf8' }).trim();
-  execFileSync(process.execPath, [agentBin, 'enroll', base, token, '--config', agentConfig], { stdio: 'inherit' });
+  // The token on stdout; its advice for a new host (stderr) is not for the demo.
+  const token = execFileSync(process.execPath, [collectorBin, 'token', 'create', 'demo-host', '--config', collectorConfig], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  // enroll's own advice (enable the service…) is for a real host: the demo does it all.
+  execFileSync(process.execPath, [agentBin, 'enroll', base, token, '--config', agentConfig], { stdio: ['ignore', 'ignore', 'inherit'] });
+  console.log('[demo] agent demo-host enrolled with the collector');
 }
 start('agent', agentBin, ['daemon', '--config', agentConfig]);
 // One run right away, so the status shows something before the first scheduled minute.
