@@ -212,6 +212,14 @@ for (const [behaviour, j, expected] of VERIFIED) {
   });
 }
 
+test('every listed snapshot failed verification: the RPO counts from the oldest one, not from when the collector first saw the job', () => {
+  const fresh = vzdump(T3 + 5 * MIN, snaps('failed', 'failed', 'failed'), NOW - HOUR, { knownSince: NOW - HOUR });
+  const [out] = withVerifiedCopies([fresh]);
+  assert.deepEqual([out.lastSuccess, out.knownSince], [null, T1]);
+  assert.deepEqual(rpo(input({ jobs: [out] }), NOW).map((f) => [f.key, f.since]), [['rpo|vm-100', T1 + DAY]]);
+  assert.deepEqual(rpo(input({ jobs: [fresh] }), NOW), [], 'before: the last success looked fresh');
+});
+
 test('verified copies: the newest listing of a target speaks for every job of the asset there, of any agent', () => {
   // The PBS agent lists the group after its verify job ran; the PVE host's listing is older.
   const pve = vzdump(T3 + 5 * MIN, snaps('ok', 'ok', 'none'), T3 + HOUR);

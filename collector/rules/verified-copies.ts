@@ -78,7 +78,11 @@ export function withVerifiedCopies(jobs: JobView[]): JobView[] {
     const listing = listings.get(keyOf(j));
     if (!listing || j.lastSuccess > listing.inventory.updatedAt) continue;
     const good = verifiedSuccess(listing, j.lastSuccess);
-    if (good !== j.lastSuccess) (out ??= [...jobs])[i] = { ...j, lastSuccess: good };
+    if (good === j.lastSuccess) continue;
+    // No good copy left: the RPO counts from the oldest backup listed, not from when this
+    // collector first saw the job (that grace is for a new job, whose copies nobody has judged).
+    const knownSince = good === null ? Math.min(j.knownSince, ...listing.inventory.times.filter((t) => Number.isFinite(t))) : j.knownSince;
+    (out ??= [...jobs])[i] = { ...j, lastSuccess: good, knownSince };
   }
   return out ?? jobs;
 }
