@@ -31,6 +31,18 @@ export interface PassResult extends PlanResult {
 const jobKey = (agent: string, job: string) => `${agent}\0${job}`;
 
 /**
+ * The assets on chains of copies: the link jobs' (`source: { target }`) and those with a copy at
+ * a link's source. Evaluated together, or not at all, in an incremental pass.
+ */
+export function chainAssets(jobs: readonly JobRow[]): Set<string> {
+  const links = jobs.filter((j) => j.sourceTarget !== null && j.role !== 'maintenance');
+  const sources = new Set(links.map((j) => j.sourceTarget));
+  const out = new Set(links.map((j) => j.asset));
+  for (const j of jobs) if (j.role !== 'maintenance' && sources.has(j.targetName)) out.add(j.asset);
+  return out;
+}
+
+/**
  * One evaluation pass: gather the stored state, run the pure rules at `now`, and turn the
  * findings into incident changes and their notifications (one transaction, see IncidentStore).
  */
@@ -51,6 +63,10 @@ export class Evaluator {
   private jobs: JobRow[] = [];
   private keys = new Map<JobRow, string>();
   private existing = new Set<string>();
+  // The assets on chains of copies in the job list (see chainAssets), and the derived copies'
+  // names (agent\0"link via source") seen since the last full pass: their findings are the asset's.
+  private chain = new Set<string>();
+  private derived = new Set<string>();
   private lastPassAt: number | null = null;
   private lastFullAt = -Infinity;
 
@@ -71,6 +87,7 @@ export class Evaluator {
       this.jobs = jobs;
       this.keys = new Map(jobs.map((j) => [j, jobKey(j.agent, j.job)]));
       this.existing = new Set(this.keys.values());
+      this.chain = chainAssets(jobs);
     }
     const existing = this.existing;
     const keys = this.keys;
@@ -82,6 +99,9 @@ export class Evaluator {
         const due = this.recheck.get(keys.get(j)!);
         if (reported.has(j.agent) || due === undefined || due <= now) assets.add(j.asset);
       }
+      // Copies of copies: an asset's derived copies are read from its own jobs and the link jobs,
+      // and a link's finding names every asset with a copy at its source: all of them together.
+      if (this.chain.size && [...this.chain].some((a) => assets.has(a))) for (const a of this.chain) assets.add(a);
       // Asset rules (RPO, 3-2-1) need every copy of the asset.
       wanted = jobs.filter((j) => assets.has(j.asset));
     }
@@ -93,16 +113,29 @@ export class Evaluator {
     }
     const isWanted = (agent: string, job: string) => byAgent.get(agent)?.has(job) ?? false;
     const input = this.gatherer.gather(this.opts.tiers, this.opts.rules, jobs, full ? undefined : isWanted);
-    const evaluated = full ? input.jobs : input.jobs.filter((j) => isWanted(j.agent, j.job));
+    const wantedAssets = new Set(wanted.map((j) => j.asset));
+    const evaluated = full ? input.jobs : input.jobs.filter((j) => (j.derivedVia ? wantedAssets.has(j.asset) : isWanted(j.agent, j.job)));
+    if (full) this.derived.clear();
+    for (const j of evaluated) if (j.derivedVia) this.derived.add(jobKey(j.agent, j.job));
     const fresh = evaluate({ ...input, jobs: evaluated }, now, 'jobs');
     this.hostFindings = evaluate(input, now, 'host');
     const evaluatedAssets = new Set(evaluated.map((j) => j.asset));
     for (const [key, f] of this.findings) {
-      const replaced = f.job ? isWanted(f.agent!, f.job) || !existing.has(jobKey(f.agent!, f.job)) : f.asset ? evaluatedAssets.has(f.asset) : true;
+      const k = f.job ? jobKey(f.agent!, f.job) : '';
+      // A derived copy's finding (rpo-target) is its asset's: replaced when the asset is evaluated.
+      const replaced = full || (f.job && !this.derived.has(k) ? isWanted(f.agent!, f.job) || !existing.has(k) : f.asset ? evaluatedAssets.has(f.asset) : true);
       if (replaced) this.findings.delete(key);
     }
     for (const f of fresh) this.findings.set(f.key, f);
-    for (const j of evaluated) this.recheck.set(jobKey(j.agent, j.job), recheckAt(j, this.opts.tiers, this.opts.rules, now));
+    for (const j of evaluated) if (!j.derivedVia) this.recheck.set(jobKey(j.agent, j.job), recheckAt(j, this.opts.tiers, this.opts.rules, now));
+    // A derived copy going past its asset's RPO is looked at through its link job (on the chain).
+    for (const j of evaluated) {
+      const link = j.derivedVia?.at(-1);
+      if (!link || j.lastSuccess === null) continue;
+      const stale = j.lastSuccess + this.opts.tiers[j.tier].rpoMs + 1;
+      const key = jobKey(link.agent, link.job);
+      if (stale > now && stale < (this.recheck.get(key) ?? Infinity)) this.recheck.set(key, stale);
+    }
     if (listChanged) for (const key of this.recheck.keys()) if (!existing.has(key)) this.recheck.delete(key);
 
     const findings = sortFindings([...this.findings.values(), ...this.hostFindings]);

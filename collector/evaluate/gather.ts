@@ -2,6 +2,7 @@ import type { Db } from '../db';
 import type { ProxmoxMessage } from '../../shared/protocol';
 import type { AgentView, BackupSummary, EvaluationInput, InventoryView, JobView, PbsView, ProxmoxView, RulesConfig, RunView, Tier, TierPolicyView, VerifyState } from '../rules/types';
 import { inventoryOf } from '../rules/util';
+import { withDerivedCopies } from '../rules/derived-copies';
 import { withVerifiedCopies } from '../rules/verified-copies';
 import { EMPTY_JOB_STATE, RECENT_BACKUPS, type BackupEntry, type RunKey } from './job-state';
 import { parseJobState, type StateRow } from './job-state-store';
@@ -29,6 +30,8 @@ export interface JobRow {
   restoreTest: string | null;
   knownSince: number;
   role: 'backup' | 'maintenance';
+  /** The target the job copies (`source: { target }`); null: a direct backup. */
+  sourceTarget: string | null;
 }
 
 interface ContentRow {
@@ -76,7 +79,7 @@ function newGatherer(db: Db) {
     `SELECT j.agent_id AS agentId, a.name AS agent, j.name AS job, j.asset, j.tier, j.driver,
             j.target_name AS targetName, j.target_location AS targetLocation, j.target_media AS targetMedia,
             j.schedule, a.timezone, j.timeout_ms AS timeoutMs, j.retention, j.verify, j.restore_test AS restoreTest,
-            j.created_at AS knownSince, j.role
+            j.created_at AS knownSince, j.role, j.source_target AS sourceTarget
      FROM jobs j JOIN agents a ON a.id = j.agent_id
      WHERE j.active = 1 AND a.source <> 'removed'`,
   );
@@ -274,7 +277,9 @@ function newGatherer(db: Db) {
     }
     // A snapshot whose verification failed is no good copy: judged here once, for every reader.
     // An incremental pass wants whole assets, so every listing of an asset is among the full views.
-    const jobViews = withVerifiedCopies(rows.map((j) => full.get(j) ?? lightOf(j)));
+    // Then the copies of copies, from the adjusted copies (an asset's derived copies need its own
+    // jobs and every link job in full: the evaluator and the asset page ask for them together).
+    const jobViews = withDerivedCopies(withVerifiedCopies(rows.map((j) => full.get(j) ?? lightOf(j))));
     const agentViews = agents.all().map((a): AgentView => {
       const facts = parse<HostFacts>(a.facts) ?? {};
       return {
@@ -303,6 +308,7 @@ function staticView(j: JobRow): JobView {
   const schedules = { verify: parse<{ schedule: string }>(j.verify), restore: parse<{ schedule: string }>(j.restoreTest) };
   return {
     agent: j.agent, job: j.job, asset: j.asset, tier: j.tier, driver: j.driver, ...(j.role === 'maintenance' ? { role: 'maintenance' as const } : {}),
+    ...(j.sourceTarget !== null ? { sourceTarget: j.sourceTarget } : {}),
     target: { name: j.targetName, location: j.targetLocation, media: j.targetMedia },
     schedule: j.schedule, timezone: j.timezone ?? 'UTC', timeoutMs: j.timeoutMs, retention: parse(j.retention) ?? {},
     verifySchedule: schedules.verify?.schedule ?? null, restoreTestSchedule: schedules.restore?.schedule ?? null, knownSince: j.knownSince,

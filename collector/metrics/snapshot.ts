@@ -44,6 +44,7 @@ export function metricsSnapshot(input: MetricsInput, now: number, limits: Series
   };
   const jobLabels = new Map<string, Labels>();
   for (const j of evaluation.jobs) {
+    if (j.derivedVia) continue; // a copy of a copy has no runs: it counts in the asset's series below
     const labels = { agent: labelText(j.agent), backup_job: labelText(j.job), asset: labelText(j.asset), tier: String(j.tier), target: labelText(j.target.name) };
     jobLabels.set(`${j.agent}\0${j.job}`, labels);
     addJob(add, j, labels, nextRun(j));

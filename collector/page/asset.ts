@@ -54,7 +54,7 @@ function copyRow(c: CopyRow, now: number): string {
     : `${c.snapshots ?? '–'}`;
   const counts = c.serverJob ? '<td>– server job, no copy</td>' : `<td class="${c.fresh ? 'ok' : 'bad'}">${c.fresh ? '✔ fresh' : '✖ stale'}</td>`;
   return (
-    `<tr><th scope="row">${esc(c.agent)}/${esc(c.job)} → ${esc(c.target.name)} <small>(${esc(c.driver)})</small></th>` +
+    `<tr><th scope="row">${esc(c.agent)}/${esc(c.job)} → ${esc(c.target.name)} <small>(${esc(c.driver)})</small>${c.chain ? `<br><small class="chain">${esc(c.chain.text)}</small>` : ''}</th>` +
     `<td>${esc(c.target.location)}</td><td>${esc(c.target.media)}</td><td>${snap}</td><td>${count}</td>` +
     `<td>${ago(c.lastSuccessAt, now)}</td><td>${until(c.nextRunAt, now)}</td>${counts}</tr>`
   );
@@ -96,7 +96,16 @@ function drillRow(d: DrillRow, rtoMs: number): string {
 }
 
 function runbook(r: Runbook): string {
-  const commands = r.commands.length ? `<pre class="commands"><code>${esc(r.commands.join('\n'))}</code></pre>` : '';
   const notes = r.notes.length ? `<ul>${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : '';
+  if (r.steps) {
+    // A copy of a copy: each restore in order, outermost copy first.
+    const steps = r.steps.map((s) => `<li><h4>${esc(s.title)}</h4>${runbookBody(s.commands, s.notes)}</li>`).join('');
+    return `<article class="runbook"><h3>${esc(r.title)}</h3>${notes}<ol class="steps">${steps}</ol></article>`;
+  }
+  const commands = r.commands.length ? `<pre class="commands"><code>${esc(r.commands.join('\n'))}</code></pre>` : '';
   return `<article class="runbook"><h3>${esc(r.title)}</h3><p>From ${esc(r.agent)}/${esc(r.job)} → ${esc(r.target)}</p>${commands}${notes}</article>`;
+}
+
+function runbookBody(commands: readonly string[], notes: readonly string[]): string {
+  return (commands.length ? `<pre class="commands"><code>${esc(commands.join('\n'))}</code></pre>` : '') + (notes.length ? `<ul>${notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : '');
 }

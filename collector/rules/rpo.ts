@@ -38,18 +38,18 @@ export function rpo(input: EvaluationInput, now: number): Finding[] {
     for (const job of jobs) {
       const jobFrom = job.lastSuccess ?? job.knownSince;
       if (now - jobFrom <= rpoMs || freshTargets.has(job.target.name)) continue;
-      out.push(
-        jobFinding('rpo-target', job, {
-          tier,
-          title: `The ${job.target.location} copy of ${asset} at ${job.target.name} is stale`,
-          detail:
-            (job.lastSuccess === null
-              ? `${job.job} on ${job.agent} has never succeeded`
-              : `${job.job} on ${job.agent} last succeeded ${localDateTime(job.lastSuccess, job.timezone)} (${humanDuration(now - job.lastSuccess)} ago)`) +
-            `, beyond the tier ${tier} RPO of ${humanDuration(rpoMs)}.`,
-          since: jobFrom + rpoMs,
-        }),
-      );
+      const finding = jobFinding('rpo-target', job, {
+        tier,
+        title: `The ${job.target.location} copy of ${asset} at ${job.target.name} is stale`,
+        detail:
+          (job.lastSuccess === null
+            ? `${job.job} on ${job.agent} has never succeeded`
+            : `${job.job} on ${job.agent} last succeeded ${localDateTime(job.lastSuccess, job.timezone)} (${humanDuration(now - job.lastSuccess)} ago)`) +
+          `, beyond the tier ${tier} RPO of ${humanDuration(rpoMs)}.`,
+        since: jobFrom + rpoMs,
+      });
+      // A derived copy's name ("cloud-restic via pbs1") is the same for every asset the link carries.
+      out.push(job.derivedVia ? { ...finding, key: findingKey('rpo-target', job.agent, job.job, asset) } : finding);
     }
   }
   return out;

@@ -6,6 +6,7 @@ import { guestNames } from '../rules/proxmox';
 import type { EvaluationInput, JobView, RunOperation, RunState, RunView, SnapshotView } from '../rules/types';
 import { humanDuration, isCopyJob, localDateTime, nextDue } from '../rules/util';
 import type { AssetSummary } from './overview';
+import { chainRunbook, chainText, type ChainStep } from './chain';
 import { riskReasons } from './risk';
 
 // The asset page's view model: every copy of one asset, its run history, charts' series,
@@ -61,6 +62,11 @@ export interface CopyRow {
   verification?: { ok: number; failed: number; unverified: number; newestOk: { id: string; time: string } | null };
   /** A server job (PBS GC, verify, prune, sync): no copy, not counted for 3-2-1. */
   serverJob?: true;
+  /**
+   * A copy of a copy (a link job copying what another target holds): the chain it came through,
+   * "vm-100 → pbs1 (pbs, on-site) → cloud-restic (cloud, off-site)", and its hops, the asset's own job first.
+   */
+  chain?: { text: string; hops: { agent: string; job: string; target: JobView['target'] }[] };
 }
 
 /** A listed snapshot of a copy whose listing carries verification states (PBS). */
@@ -109,6 +115,10 @@ export interface Runbook {
   title: string;
   commands: string[];
   notes: string[];
+  /** A copy of a copy: the restores in order, outermost copy first, each with its drills' time. */
+  steps?: ChainStep[];
+  /** The steps' expected times added up; null when a step has no drill. */
+  expectedMs?: number | null;
 }
 
 export interface AssetDetailView extends AssetSummary {
@@ -146,6 +156,8 @@ export function assetDetailView(input: AssetInput, now: number): AssetDetailView
   const notes = runNotes(input.runs, (r) => zones.get(byJob(r)) ?? 'UTC', now);
   const runRow = (r: HistoryRun) => rowOf(r, notes.get(r.runId) ?? null);
   const pveStorages = new Map((input.evaluation.proxmox ?? []).map((p) => [p.agent, p.storages]));
+  // Every job on this asset's chains (its own and the link jobs the gatherer added), for the derived copies' runbooks.
+  const chainJobs = new Map(input.evaluation.jobs.filter((j) => !j.derivedVia).map((j) => [byJob(j), j]));
   return {
     generatedAt: new Date(now).toISOString(),
     serverJobsOnly: !jobs.some(isCopyJob),
@@ -162,7 +174,7 @@ export function assetDetailView(input: AssetInput, now: number): AssetDetailView
     copies,
     snapshots: jobs.flatMap(snapshotRows),
     runs: input.runs.filter((r) => r.operation === 'backup').slice(0, HISTORY_ROWS).map(runRow),
-    series: jobs.map((j) => series(j, input.runs)),
+    series: jobs.filter((j) => !j.derivedVia).map((j) => series(j, input.runs)),
     verifications: ops('verify').map(runRow),
     drills: ops('restore-test').map((r) => ({
       ...runRow(r),
@@ -170,6 +182,10 @@ export function assetDetailView(input: AssetInput, now: number): AssetDetailView
     })),
     runbooks: jobs.flatMap((j, i) => {
       if (!isCopyJob(j)) return [];
+      if (j.derivedVia) {
+        const book = chainRunbook({ derived: j, jobs: chainJobs, facts, pveStorages: (a) => pveStorages.get(a), rtoMs: state.rtoMs });
+        return [{ agent: j.agent, job: j.job, target: j.target.name, ...book }];
+      }
       const snap = copies[i].snapshot;
       const listed = listedSnapshots(j);
       const book = restoreRunbook({
@@ -207,6 +223,7 @@ function copyRow(j: JobView, rpoMs: number, now: number, runs: readonly HistoryR
     fresh: j.lastSuccess !== null && now - j.lastSuccess <= rpoMs,
     snapshot: snap ? { id: snap.id, time: new Date(snap.time).toISOString(), ageMs: now - snap.time, ...(listed ? { verified: snap.verified ?? null } : {}) } : null,
     snapshots: j.inventory ? j.inventory.times.length : null,
+    ...(j.derivedVia ? { chain: { text: chainText(j.asset, j.derivedVia), hops: j.derivedVia.map((h) => ({ agent: h.agent, job: h.job, target: h.target })) } } : {}),
   };
 }
 

@@ -155,7 +155,7 @@ export function overviewView(input: OverviewInput, now: number): OverviewView {
   return {
     generatedAt: new Date(now).toISOString(),
     verdict: verdict(rows),
-    counts: { assets: rows.length, jobs: evaluation.jobs.length, agents: input.agents.length, openIncidents },
+    counts: { assets: rows.length, jobs: evaluation.jobs.filter((j) => !j.derivedVia).length, agents: input.agents.length, openIncidents },
     tiers: TIERS.map((tier) => ({ tier, ...evaluation.tiers[tier], assets: rows.filter((r) => r.tier === tier) })),
     agents: agentRows(input.agents, evaluation, now),
     proxmox: coverageCounts(evaluation, now).map((c) => ({ ...c, updatedAt: new Date(c.updatedAt).toISOString() })),

@@ -34,7 +34,7 @@ export function createViewSource(db: Db, config: CollectorConfig) {
   const agents = db.prepare<[], AgentIdentity>(`SELECT name, hostname, version FROM agents WHERE source <> 'removed' ORDER BY name`);
   const facts = db.prepare<[string], { agent: string; job: string; restore: string | null }>(
     `SELECT a.name AS agent, j.name AS job, j.restore FROM jobs j JOIN agents a ON a.id = j.agent_id
-     WHERE j.asset = ? AND j.active = 1 AND a.source <> 'removed'`,
+     WHERE (j.asset = ? OR j.source_target IS NOT NULL) AND j.active = 1 AND a.source <> 'removed'`,
   );
   const cols = `run_id AS runId, operation, status, started_at AS startedAt, finished_at AS finishedAt, duration_ms AS durationMs,
                 bytes_added AS bytesAdded, bytes_total AS bytesTotal, exit_code AS exitCode, snapshot_id AS snapshotId, error,
@@ -59,9 +59,12 @@ export function createViewSource(db: Db, config: CollectorConfig) {
 
     /** null when no active job protects the asset. */
     asset(asset: string): AssetInput | null {
-      const rows = gatherer.listJobs().filter((j) => j.asset === asset);
-      if (rows.length === 0) return null;
+      const all = gatherer.listJobs();
+      if (!all.some((j) => j.asset === asset)) return null;
+      // The link jobs too (`source: { target }`): the asset's copies of copies are derived from them.
+      const rows = all.filter((j) => j.asset === asset || j.sourceTarget !== null);
       const runs = rows
+        .filter((j) => j.asset === asset)
         .flatMap((j) => history.all({ agentId: j.agentId, job: j.job }).map((r) => ({ ...r, agent: j.agent, job: j.job, hasLog: r.hasLog === 1 })))
         .sort((a, b) => b.startedAt - a.startedAt);
       const jobFacts: JobFacts[] = facts.all(asset).map((f) => ({ agent: f.agent, job: f.job, restore: parseFacts(f.restore) }));
