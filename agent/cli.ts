@@ -8,7 +8,8 @@ import { sign } from '../shared/signing';
 import { VERSION } from '../shared/version';
 import { onStopSignals } from '../shared/stop-signals';
 import { helloMessage } from './catalog';
-import { collectorUrl, saveEnrollment } from './collector-url';
+import { FINGERPRINT_RE, normalizeFingerprint } from './collector-tls';
+import { collectorTls, collectorUrl, saveEnrollment } from './collector-url';
 import type { AgentConfig } from './config';
 import { DEFAULT_AGENT_CONFIG, loadConfig, loadConfigIsolated } from './config-loader';
 import { Daemon } from './daemon';
@@ -26,7 +27,10 @@ Usage: lifeline-agent COMMAND [--config FILE]
 
 Commands:
   keygen               create the agent key (0600) and print its public key
-  enroll URL TOKEN     register this agent's key with the collector using a one-time token
+  enroll URL TOKEN [--fingerprint FP]
+                       register this agent's key with the collector using a one-time token
+                       (--fingerprint: pin an https:// collector's certificate, as token create prints it)
+  doctor               check the config, key, collector, clock, tools, secrets, spool and disk; one line each
   check-config [--json]  validate the config and list every problem (--json: print the effective config)
   run JOB              back up now (then the tool's prune and an inventory), in the foreground
   prune JOB            apply the job's retention with the tool's own prune
@@ -67,6 +71,7 @@ export async function main(argv: string[]): Promise<number> {
         wrapper: { type: 'string' },
         'vzdump-conf': { type: 'string' },
         'jobs-cfg': { type: 'string' },
+        fingerprint: { type: 'string' },
       },
     });
   } catch (err) {
@@ -90,7 +95,11 @@ export async function main(argv: string[]): Promise<number> {
         return keygen(await loadConfig(configFile));
       case 'enroll':
         if (rest.length !== 2) return usage('enroll needs URL and TOKEN');
-        return await enroll(await loadConfig(configFile), rest[0], rest[1]);
+        return await enroll(await loadConfig(configFile), rest[0], rest[1], values.fingerprint);
+      case 'doctor': {
+        const { doctorCommand } = await import('./doctor');
+        return await doctorCommand(configFile);
+      }
       case 'check-config':
         return checkConfig(await loadConfig(configFile), Boolean(values.json));
       case 'run':
@@ -160,14 +169,19 @@ function keygen(config: AgentConfig): number {
   return EXIT.ok;
 }
 
-async function enroll(config: AgentConfig, url: string, token: string): Promise<number> {
+async function enroll(config: AgentConfig, url: string, token: string, fingerprint: string | undefined): Promise<number> {
   const base = url.replace(/\/+$/, '');
+  if (fingerprint !== undefined && !FINGERPRINT_RE.test(fingerprint.trim())) return usage(`invalid --fingerprint ${JSON.stringify(fingerprint)}: expected 32 hex pairs separated by ":", as token create prints it`);
+  if (fingerprint !== undefined && !base.startsWith('https://')) return usage('--fingerprint pins an https:// collector; the URL is http://');
+  const pinned = fingerprint === undefined ? undefined : normalizeFingerprint(fingerprint);
+  // The token goes only to a collector that passed the certificate check (the pin given here first).
+  const tls = pinned ? { fingerprint: pinned } : collectorTls({ ...config, collector: base });
   const pair = existsSync(config.keyFile) ? loadKey(config.keyFile) : writeNewKey(config.keyFile);
   const body = Buffer.from(JSON.stringify({ token, name: config.name, publicKey: publicKeyBase64(pair) }));
   let answer;
   try {
     const headers = { 'content-type': 'application/json', [AGENT_HEADER]: config.name, [SIGNATURE_HEADER]: sign(body, pair.secretKey) };
-    answer = await postBytes(`${base}/api/v1/enroll`, body, headers, { timeoutMs: 15_000 });
+    answer = await postBytes(`${base}/api/v1/enroll`, body, headers, { timeoutMs: 15_000, tls });
   } catch (err) {
     process.stderr.write(`cannot reach the collector at ${base}: ${(err as Error).message}\n`);
     return EXIT.failed;
@@ -182,7 +196,7 @@ async function enroll(config: AgentConfig, url: string, token: string): Promise<
     process.stderr.write(`enrollment refused (${answer.status}): ${reason}\n`);
     return EXIT.failed;
   }
-  saveEnrollment(config.stateDir, { collector: base, agent: config.name, enrolledAt: new Date().toISOString() });
+  saveEnrollment(config.stateDir, { collector: base, agent: config.name, enrolledAt: new Date().toISOString(), ...(pinned ? { fingerprint: pinned } : {}) });
   process.stdout.write(`enrolled "${config.name}" with ${base}; start the agent: systemctl enable --now lifeline-agent\n`);
   return EXIT.ok;
 }
@@ -248,7 +262,7 @@ async function runNow(config: AgentConfig, name: string, task: Task): Promise<nu
   for (const n of notices) process.stderr.write(`lifeline-agent: ${n}\n`);
   const url = collectorUrl(config);
   if (url) {
-    const sender = new Sender({ spool, url, agent: config.name, secretKey: loadKey(config.keyFile).secretKey, batch: config.spool.batch, baseMs: config.retry.min, capMs: config.retry.max, log: () => {} });
+    const sender = new Sender({ spool, url, agent: config.name, secretKey: loadKey(config.keyFile).secretKey, batch: config.spool.batch, baseMs: config.retry.min, capMs: config.retry.max, tls: collectorTls(config), log: () => {} });
     // A down collector is the daemon's problem: give up after two failed tries.
     const delivered = await sender.flush(10_000, 2);
     await sender.stop();

@@ -1,12 +1,15 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentConfig } from './config';
+import type { CollectorTls } from './collector-tls';
 import { writeFileAtomic } from './durable-file';
 
 interface Enrollment {
   collector: string;
   agent: string;
   enrolledAt: string;
+  /** The certificate pinned at enrollment (`enroll --fingerprint`), for an https:// collector. */
+  fingerprint?: string;
 }
 
 const file = (stateDir: string) => join(stateDir, 'enrollment.json');
@@ -19,10 +22,26 @@ export function saveEnrollment(stateDir: string, e: Enrollment): void {
 /** The collector to report to: the config's `agent.collector`, else the URL enrolled with. */
 export function collectorUrl(config: AgentConfig): string | null {
   if (config.collector) return config.collector.replace(/\/+$/, '');
+  return readEnrollment(config.stateDir)?.collector.replace(/\/+$/, '') ?? null;
+}
+
+function readEnrollment(stateDir: string): Enrollment | null {
   try {
-    const e = JSON.parse(readFileSync(file(config.stateDir), 'utf8')) as Enrollment;
-    return e.collector.replace(/\/+$/, '');
+    return JSON.parse(readFileSync(file(stateDir), 'utf8')) as Enrollment;
   } catch {
     return null;
   }
+}
+
+/**
+ * How the collector's certificate is checked: agent.collectorFingerprint or agent.collectorCa
+ * from the config, else the fingerprint pinned at enrollment while reporting to that same
+ * collector, else the system CAs.
+ */
+export function collectorTls(config: AgentConfig): CollectorTls {
+  if (config.collectorFingerprint) return { fingerprint: config.collectorFingerprint };
+  if (config.collectorCa) return { caFile: config.collectorCa };
+  const e = readEnrollment(config.stateDir);
+  if (e?.fingerprint && e.collector.replace(/\/+$/, '') === collectorUrl(config)) return { fingerprint: e.fingerprint };
+  return {};
 }

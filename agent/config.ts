@@ -157,6 +157,9 @@ export const agentConfigSchema = z
       .object({
         name: nameSchema.optional(),
         collector: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
+        // An https:// collector's certificate: its SHA-256 pinned (lifeline-collector tls fingerprint), or a CA file vouching for it.
+        collectorFingerprint: z.string().regex(PBS_FINGERPRINT_RE, 'expected the SHA-256 fingerprint as 32 hex pairs separated by ":" (lifeline-collector tls fingerprint prints it)').optional(),
+        collectorCa: absolutePath.optional(),
         keyFile: absolutePath.optional(),
         stateDir: absolutePath.default(DEFAULT_STATE_DIR),
         heartbeat: durationField.default(60_000),
@@ -170,7 +173,8 @@ export const agentConfigSchema = z
         // Backoff while the collector is unreachable: exponential with jitter between these.
         retry: z.object({ min: durationField.default(1000), max: durationField.default(300_000) }).strict().default({ min: 1000, max: 300_000 }),
       })
-      .strict(),
+      .strict()
+      .refine((a) => !(a.collectorFingerprint && a.collectorCa), { message: 'use either collectorFingerprint or collectorCa, not both', path: ['collectorCa'] }),
     targets: z.array(targetSchema.strict()).default([]),
     tiers: z.partialRecord(z.enum(['1', '2', '3', '4']), tierOverrideSchema).default({}),
     jobs: z.array(jobSchema).default([]),
@@ -284,6 +288,9 @@ export interface AgentConfig {
   file: string;
   name: string;
   collector?: string;
+  /** Upper case, AA:BB:… */
+  collectorFingerprint?: string;
+  collectorCa?: string;
   keyFile: string;
   stateDir: string;
   heartbeatMs: number;
@@ -345,6 +352,8 @@ export function resolveAgentConfig(cfg: ParsedAgentConfig, file: string): AgentC
     file,
     name: cfg.agent.name ?? hostname().split('.')[0],
     collector: cfg.agent.collector,
+    ...(cfg.agent.collectorFingerprint ? { collectorFingerprint: cfg.agent.collectorFingerprint.toUpperCase() } : {}),
+    ...(cfg.agent.collectorCa ? { collectorCa: cfg.agent.collectorCa } : {}),
     keyFile: cfg.agent.keyFile ?? join(stateDir, 'agent.key'),
     stateDir,
     heartbeatMs: cfg.agent.heartbeat,

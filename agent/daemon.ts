@@ -5,7 +5,7 @@ import type { CatalogJob, Unsequenced } from '../shared/protocol';
 import { previousRunMs } from '../shared/schedule';
 import { VERSION } from '../shared/version';
 import { helloMessage, MAX_HELLO_JOBS } from './catalog';
-import { collectorUrl, saveEnrollment } from './collector-url';
+import { collectorUrl, saveEnrollment, collectorTls } from './collector-url';
 import type { AgentConfig, JobConfig } from './config';
 import { loadConfigIsolated } from './config-loader';
 import { describeFsError } from './durable-file';
@@ -86,6 +86,7 @@ export class Daemon {
       batch: config.spool.batch,
       baseMs: config.retry.min,
       capMs: config.retry.max,
+      tls: collectorTls(config),
       log: (level, msg) => log[level === 'error' ? 'error' : level === 'warn' ? 'warn' : 'info'](msg),
     });
     this.scheduler = new Scheduler((job, task) => void this.trigger(job, task, 'schedule', task === 'backup' ? { scheduledFor: this.slotNow(job), attempt: 1 } : {}));

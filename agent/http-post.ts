@@ -1,10 +1,10 @@
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { request as httpsRequest } from 'node:https';
+import { collectorHttpsAgent, type CollectorTls } from './collector-tls';
 
 // node:http rather than global fetch: fetch loads undici and compiles its WebAssembly HTTP
 // parser, which costs the agent ~12 MB of resident memory for a few requests a minute.
-const keepAlive = { keepAlive: true, maxSockets: 2 };
-const agents = { http: new HttpAgent(keepAlive), https: new HttpsAgent(keepAlive) };
+const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 2 });
 
 export interface PostAnswer {
   status: number;
@@ -15,7 +15,12 @@ export interface PostAnswer {
 }
 
 /** POSTs bytes and reads the whole (small) answer; rejects on network errors, timeout or abort. */
-export function postBytes(url: string, body: Uint8Array, headers: Record<string, string>, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<PostAnswer> {
+export function postBytes(
+  url: string,
+  body: Uint8Array,
+  headers: Record<string, string>,
+  opts: { timeoutMs: number; signal?: AbortSignal; /** How an https:// collector's certificate is checked (default: the system CAs). */ tls?: CollectorTls },
+): Promise<PostAnswer> {
   const target = new URL(url);
   const isHttps = target.protocol === 'https:';
   return new Promise((resolve, reject) => {
@@ -23,7 +28,8 @@ export function postBytes(url: string, body: Uint8Array, headers: Record<string,
       target,
       {
         method: 'POST',
-        agent: isHttps ? agents.https : agents.http,
+        // With HTTPS the agent hands out a connection only once the certificate passed (pin or CA).
+        agent: isHttps ? collectorHttpsAgent(opts.tls ?? {}) : httpAgent,
         headers: { ...headers, 'content-length': String(body.byteLength) },
         timeout: opts.timeoutMs,
         signal: opts.signal,

@@ -1,6 +1,7 @@
 import { AGENT_HEADER, MAX_BATCH, SIGNATURE_HEADER } from '../shared/protocol-constants';
 import { clockOffsetMs } from './clock';
 import { postBytes, type PostAnswer } from './http-post';
+import type { CollectorTls } from './collector-tls';
 import { sign } from '../shared/signing';
 import { nextDelay } from './backoff';
 import type { Spool, SpooledMessage } from './spool';
@@ -21,6 +22,8 @@ export interface SenderOptions {
   baseMs?: number;
   capMs?: number;
   fetchTimeoutMs?: number;
+  /** How an https:// collector's certificate is checked (agent/collector-tls.ts). */
+  tls?: CollectorTls;
 }
 
 export interface SenderState {
@@ -59,6 +62,7 @@ export class Sender {
   private readonly baseMs: number;
   private readonly capMs: number;
   private readonly fetchTimeoutMs: number;
+  private readonly tls: CollectorTls;
   // Lowered after a 413; the collector's limit does not change while we run.
   private batchLimit: number;
 
@@ -95,6 +99,7 @@ export class Sender {
     this.baseMs = opts.baseMs ?? 1000;
     this.capMs = opts.capMs ?? 300_000;
     this.fetchTimeoutMs = opts.fetchTimeoutMs ?? 15_000;
+    this.tls = opts.tls ?? {};
     this.batchLimit = Math.min(MAX_BATCH, Math.max(1, opts.batch ?? 100));
   }
 
@@ -300,7 +305,7 @@ export class Sender {
     try {
       const headers = { 'content-type': 'application/json', [AGENT_HEADER]: this.agent, [SIGNATURE_HEADER]: sign(body, this.secretKey) };
       const sentAt = Date.now();
-      const answer = await postBytes(this.endpoint, body, headers, { timeoutMs: this.fetchTimeoutMs, signal: abort.signal });
+      const answer = await postBytes(this.endpoint, body, headers, { timeoutMs: this.fetchTimeoutMs, signal: abort.signal, tls: this.tls });
       // Any answer (even a refusal) carries the collector's time.
       this.clockOffset = clockOffsetMs(sentAt, Date.now(), answer.date) ?? this.clockOffset;
       return answer;

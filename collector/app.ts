@@ -10,6 +10,7 @@ import { HttpError, httpError } from './errors';
 import { metricsRoute } from './metrics/route';
 import { enrollRoute } from './routes/enroll';
 import { reportsRoute } from './routes/reports';
+import { checkRoute } from './routes/check';
 import { incidentRoutes } from './routes/incidents';
 import { statusRoutes } from './routes/status';
 import { pageRoutes } from './routes/pages';
@@ -22,13 +23,18 @@ export interface BuildOptions {
   now?: () => number;
   /** Log one line per request (serve); off by default so tests stay quiet. */
   logger?: boolean;
+  /** Serve HTTPS with this certificate and key (collector/tls.ts); plain HTTP without. */
+  https?: { cert: Buffer; key: Buffer };
 }
 
 /** Builds the collector's HTTP app without listening; tests drive it with app.inject. */
-export function buildApp({ config, db, now = Date.now, logger = false }: BuildOptions): FastifyInstance {
+export function buildApp({ config, db, now = Date.now, logger = false, https }: BuildOptions): FastifyInstance {
   syncConfigAgents(db, config.agents, now());
   const ctx: AppContext = { config, db, now };
-  const app = Fastify({ logger, bodyLimit: config.limits.bodyBytes, logController: new OneLineLog() });
+  // Fastify types an HTTPS instance apart; routes and hooks are the same for both.
+  const app = (https
+    ? Fastify({ logger, bodyLimit: config.limits.bodyBytes, logController: new OneLineLog(), https })
+    : Fastify({ logger, bodyLimit: config.limits.bodyBytes, logController: new OneLineLog() })) as unknown as FastifyInstance;
 
   app.setErrorHandler((err: FastifyError | HttpError, req, reply) => {
     const e = toHttpError(err, config.limits.bodyBytes, db);
@@ -47,6 +53,7 @@ export function buildApp({ config, db, now = Date.now, logger = false }: BuildOp
   compressReads(app);
   app.register(reportsRoute(ctx));
   app.register(enrollRoute(ctx));
+  app.register(checkRoute(ctx));
   app.register(statusRoutes(ctx));
   app.register(pageRoutes(ctx));
   app.register(incidentRoutes(ctx));

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../shared/config-file';
@@ -11,11 +12,13 @@ import { buildApp } from './app';
 import { startEvaluatorWorker } from './evaluate/worker-host';
 import { OutboxSender } from './notify/outbox';
 import { scheduleReports } from './report-schedule';
-import { DEFAULT_COLLECTOR_CONFIG, loadCollectorConfig, parseListen, rulesConfig, tierPolicies, type CollectorConfig } from './config';
+import { DEFAULT_COLLECTOR_CONFIG, DEFAULT_DATABASE, loadCollectorConfig, parseListen, rulesConfig, tierPolicies, type CollectorConfig } from './config';
 import { dbFailure, fullDisk, inspectDbFile, openDb, recoveryAdvice, sqliteCode } from './db';
 import { healthOf } from './db-health';
 import { START_CHECK_WAIT_MS, checkAtStart, damagedFailure, dbCheck, dbRecover } from './db-repair';
 import { createToken } from './tokens';
+import { defaultTlsDir, generateSelfSigned, loadTls } from './tls';
+import { formatOutcomes, sendTest } from './notify/test-send';
 
 // Import-safe: nothing runs here; collector/main.ts is the entry point that calls main().
 
@@ -24,6 +27,11 @@ const USAGE = `Usage: lifeline-collector <command> [--config FILE]
 Commands:
   serve                        run the collector (HTTP API, store); the systemd service
   token create NAME [--ttl D]  create a one-time enrollment token for agent NAME (default ttl: enrollTokenTtl)
+                               and print the commands to run on that host
+  tls generate [--dir DIR] [--san NAME]... [--force]
+                               write a self-signed certificate and key (0600) for tls: (default dir: tls/ beside the database)
+  tls fingerprint              print the SHA-256 fingerprint of tls.certFile (what agents pin)
+  notify test [CHANNEL]        send a test notification through every notify channel (or one) and show the answers
   agents                       list known agents
   check-config                 validate the config file and exit
   db check [FILE]              check the database (default: the config's) with PRAGMA quick_check
@@ -54,6 +62,9 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       options: {
         config: { type: 'string' },
         ttl: { type: 'string' },
+        dir: { type: 'string' },
+        san: { type: 'string', multiple: true },
+        force: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean' },
       },
@@ -81,6 +92,19 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       case 'token':
         if (rest[0] !== 'create' || rest.length !== 2) throw new UsageError('expected: token create NAME [--ttl DURATION]');
         return tokenCreate(loadCollectorConfig(configFile), rest[1], values.ttl, io);
+      case 'tls': {
+        const [sub, ...more] = rest;
+        noMoreArgs(more);
+        if (sub === 'generate') return tlsGenerate(configFile, values, io);
+        if (sub === 'fingerprint') return tlsFingerprint(loadCollectorConfig(configFile), io);
+        throw new UsageError('expected: tls generate [--dir DIR] [--san NAME]... [--force], or tls fingerprint');
+      }
+      case 'notify': {
+        const [sub, channel, ...more] = rest;
+        if (sub !== 'test') throw new UsageError('expected: notify test [CHANNEL]');
+        noMoreArgs(more);
+        return await notifyTest(loadCollectorConfig(configFile), channel, io);
+      }
       case 'agents':
         noMoreArgs(rest);
         return agents(loadCollectorConfig(configFile), io);
@@ -123,6 +147,8 @@ async function serve(config: CollectorConfig, io: Io): Promise<number> {
   const file = config.database;
   // Only a missing file is a first start. An existing one is checked (PRAGMA quick_check, waited
   // for a bounded time) before anything writes to it; damage found by then stops the start.
+  // The certificate first: a broken pair stops the start before the database is touched.
+  const tls = config.tls ? loadTls(config.tls) : null;
   const existing = inspectDbFile(file) === 'exists';
   const start = existing ? await checkAtStart(file) : null;
   let db;
@@ -135,7 +161,7 @@ async function serve(config: CollectorConfig, io: Io): Promise<number> {
   const health = healthOf(db);
   let app;
   try {
-    app = buildApp({ config, db, logger: true });
+    app = buildApp({ config, db, logger: true, ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}) });
   } catch (err) {
     start?.check.cancel();
     db.close();
@@ -154,7 +180,8 @@ async function serve(config: CollectorConfig, io: Io): Promise<number> {
   }
   const addr = app.server.address() as AddressInfo;
   const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  io.out(`lifeline-collector ${VERSION} listening on http://${shown}:${addr.port} (database ${file}${existing ? '' : ', new'})\n`);
+  const scheme = tls ? `https://${shown}:${addr.port} (certificate SHA-256 ${tls.fingerprint})` : `http://${shown}:${addr.port}`;
+  io.out(`lifeline-collector ${VERSION} listening on ${scheme} (database ${file}${existing ? '' : ', new'})\n`);
   if (start && !start.finished) {
     log.warn(`the start check of ${file} (PRAGMA quick_check) is still running after ${START_CHECK_WAIT_MS / 1000} s; serving meanwhile, /healthz turns degraded if it finds damage`);
     void start.check.done.then((r) => {
@@ -223,10 +250,13 @@ function tokenCreate(config: CollectorConfig, name: string, ttl: string | undefi
   const db = openDb(config.database);
   try {
     const { token, expiresAt } = createToken(db, name, ttlMs, Date.now());
-    const url = config.publicUrl ?? collectorUrlHint(config.listen);
+    const url = config.publicUrl ?? collectorUrlHint(config.listen, config.tls !== undefined);
+    // With HTTPS the agent pins this certificate from its first request on (the token travels inside TLS).
+    const pin = config.tls ? ` --fingerprint ${loadTls(config.tls).fingerprint}` : '';
     io.err(
       `Enrollment token for agent "${name}", single use, valid for ${formatDuration(ttlMs)} (until ${new Date(expiresAt).toISOString()}).\n` +
-        `On that host run: lifeline-agent enroll ${url} TOKEN\n`,
+        `On that host, run:\n  lifeline-agent enroll ${url} ${token}${pin}\n` +
+        (url.includes('THIS-COLLECTOR') ? `(replace THIS-COLLECTOR with this collector's address as the agent reaches it, or set publicUrl in the collector's config)\n` : ''),
     );
     io.out(`${token}\n`);
     return 0;
@@ -235,10 +265,48 @@ function tokenCreate(config: CollectorConfig, name: string, ttl: string | undefi
   }
 }
 
-function collectorUrlHint(listen: string): string {
+function collectorUrlHint(listen: string, https: boolean): string {
   const { host, port } = parseListen(listen)!;
   const wildcard = host === '0.0.0.0' || host === '::';
-  return `http://${wildcard ? 'THIS-COLLECTOR' : host.includes(':') ? `[${host}]` : host}:${port}`;
+  return `${https ? 'https' : 'http'}://${wildcard ? 'THIS-COLLECTOR' : host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+function tlsGenerate(configFile: string, values: { dir?: string; san?: string[]; force?: boolean }, io: Io): number {
+  // The database path places the default directory; without a config file, the packaged default.
+  let database = DEFAULT_DATABASE;
+  if (values.dir === undefined && existsSync(configFile)) database = loadCollectorConfig(configFile).database;
+  const dir = values.dir ?? defaultTlsDir(database);
+  const made = generateSelfSigned(dir, { names: values.san ?? [], force: values.force });
+  io.err(
+    `wrote ${made.certFile} and ${made.keyFile} (mode 0600, self-signed, valid 10 years) with openssl.\n` +
+      `Serve HTTPS with it: add to ${configFile} and restart the collector:\n  tls:\n    certFile: ${made.certFile}\n    keyFile: ${made.keyFile}\n` +
+      `Agents pin this SHA-256 fingerprint (token create prints it in the enroll command; for enrolled agents set agent.collectorFingerprint):\n`,
+  );
+  io.out(`${made.fingerprint}\n`);
+  return 0;
+}
+
+function tlsFingerprint(config: CollectorConfig, io: Io): number {
+  if (!config.tls) {
+    io.err('no tls: section in the config: the collector serves plain HTTP (make a certificate with: lifeline-collector tls generate)\n');
+    return 1;
+  }
+  io.out(`${loadTls(config.tls).fingerprint}\n`);
+  return 0;
+}
+
+async function notifyTest(config: CollectorConfig, only: string | undefined, io: Io): Promise<number> {
+  const channels = only === undefined ? config.notify : config.notify.filter((c) => c.name === only);
+  if (config.notify.length === 0) {
+    io.err('no notify channels in the config (notify: in collector.yaml): nothing to test\n');
+    return 1;
+  }
+  if (channels.length === 0) throw new UsageError(`no notify channel named ${JSON.stringify(only)}; configured: ${config.notify.map((c) => c.name).join(', ')}`);
+  const outcomes = await sendTest(channels);
+  io.out(formatOutcomes(outcomes));
+  const failed = outcomes.filter((o) => !o.ok).length;
+  if (failed > 0) io.err(`${failed} of ${outcomes.length} channel(s) failed\n`);
+  return failed > 0 ? 1 : 0;
 }
 
 function agents(config: CollectorConfig, io: Io): number {

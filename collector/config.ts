@@ -7,6 +7,7 @@ import { scheduleError } from '../shared/schedule';
 import { secretFileIssues, type NamedSecretFile } from '../shared/secret-file';
 import { DEFAULT_TIERS, TIER_IDS, type TierId } from '../shared/tiers';
 import { notifyConfigSchema, notifySecretFiles } from './notify/config';
+import { tlsProblem } from './tls';
 import { DEFAULT_RULES_CONFIG, type RulesConfig, type TierPolicyView } from './rules/types';
 
 export const DEFAULT_COLLECTOR_CONFIG = '/etc/lifeline/collector.yaml';
@@ -101,6 +102,8 @@ export const collectorConfigSchema = z
     // Who may read the page, the JSON read API and /metrics (agents' reports and enrollment never ask).
     access: accessSchema,
     publicUrl: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
+    // HTTPS with this certificate and key (PEM); `lifeline-collector tls generate` makes a self-signed pair.
+    tls: z.object({ certFile: absolutePath, keyFile: absolutePath }).strict().optional(),
   })
   .strict();
 
@@ -123,8 +126,9 @@ const checkAgents: ExtraCheck = (data) => {
 // Secrets the collector reads later must be readable now, and private: a refusal at start, not
 // at 3 a.m. and not a token every user of the host can read. One check for every such file.
 const checkSecretFiles: ExtraCheck = (data) => {
-  const d = (typeof data === 'object' && data !== null ? data : {}) as { adminTokenFile?: unknown; access?: unknown; notify?: unknown };
+  const d = (typeof data === 'object' && data !== null ? data : {}) as { adminTokenFile?: unknown; access?: unknown; notify?: unknown; tls?: unknown };
   const files: NamedSecretFile[] = [{ path: ['adminTokenFile'], file: d.adminTokenFile }];
+  if (typeof d.tls === 'object' && d.tls !== null) files.push({ path: ['tls', 'keyFile'], file: (d.tls as { keyFile?: unknown }).keyFile });
   const access = (typeof d.access === 'object' && d.access !== null ? d.access : {}) as Record<string, unknown>;
   for (const key of ['tokenFile', 'usersFile']) files.push({ path: ['access', key], file: access[key] });
   if (Array.isArray(d.notify)) {
@@ -135,8 +139,18 @@ const checkSecretFiles: ExtraCheck = (data) => {
   return secretFileIssues(files);
 };
 
+// The certificate and key must make a pair the server can use: refused at start, with the key named.
+const checkTls: ExtraCheck = (data) => {
+  const tls = (data as { tls?: { certFile?: unknown; keyFile?: unknown } } | null)?.tls;
+  if (typeof tls?.certFile !== 'string' || typeof tls.keyFile !== 'string' || !tls.certFile.startsWith('/') || !tls.keyFile.startsWith('/')) return [];
+  // A key file that is missing or open is reported by checkSecretFiles already.
+  if (secretFileIssues([{ path: ['tls', 'keyFile'], file: tls.keyFile }]).length > 0) return [];
+  const problem = tlsProblem({ certFile: tls.certFile, keyFile: tls.keyFile });
+  return problem ? [{ path: ['tls', problem.key], message: problem.message }] : [];
+};
+
 export function loadCollectorConfig(file: string): CollectorConfig {
-  return loadConfigFile(file, collectorConfigSchema, (data) => [...checkAgents(data), ...checkSecretFiles(data)]);
+  return loadConfigFile(file, collectorConfigSchema, (data) => [...checkAgents(data), ...checkSecretFiles(data), ...checkTls(data)]);
 }
 
 /** Builds a config from a plain object (tests, defaults); throws ZodError on invalid input. */
