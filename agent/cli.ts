@@ -197,7 +197,9 @@ async function enroll(config: AgentConfig, url: string, token: string, fingerpri
     return EXIT.failed;
   }
   saveEnrollment(config.stateDir, { collector: base, agent: config.name, enrolledAt: new Date().toISOString(), ...(pinned ? { fingerprint: pinned } : {}) });
-  process.stdout.write(`enrolled "${config.name}" with ${base}; start the agent: systemctl enable --now lifeline-agent\n`);
+  process.stdout.write(`enrolled "${config.name}" with ${base}\n`);
+  const { restartAfterEnroll } = await import('./service-restart');
+  process.stdout.write(`${restartAfterEnroll(config.file)}\n`);
   return EXIT.ok;
 }
 

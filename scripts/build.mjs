@@ -4,6 +4,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync }
 import { resolve } from 'node:path';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+const agentFlags = JSON.parse(readFileSync(new URL('../packaging/agent-node-flags.json', import.meta.url), 'utf8'));
 // ESM output, but bundled CommonJS dependencies (fastify…) still call require().
 const banner = "#!/usr/bin/env node\nimport { createRequire as __llCreateRequire } from 'node:module';\nconst require = __llCreateRequire(import.meta.url);";
 
@@ -32,7 +33,8 @@ const common = {
   sourcemap: false,
   legalComments: 'none',
   banner: { js: banner },
-  define: { __LIFELINE_VERSION__: JSON.stringify(pkg.version) },
+  // LIFELINE_VERSION: scripts/package.mjs --version (a package built with another version).
+  define: { __LIFELINE_VERSION__: JSON.stringify(process.env.LIFELINE_VERSION || pkg.version) },
   logLevel: 'warning',
 };
 
@@ -40,7 +42,8 @@ const common = {
 const outIndex = process.argv.indexOf('--outdir');
 const outdir = outIndex > 0 ? process.argv[outIndex + 1] : 'dist';
 const outputs = [
-  { entryPoints: ['agent/main.ts'], outfile: `${outdir}/lifeline-agent.js` },
+  // The agent starts with its V8 flags (packaging/agent-node-flags.json) when run by its shebang too.
+  { entryPoints: ['agent/main.ts'], outfile: `${outdir}/lifeline-agent.js`, banner: { js: banner.replace('#!/usr/bin/env node', agentFlags.length ? `#!/usr/bin/env -S node ${agentFlags.join(' ')}` : '#!/usr/bin/env node') } },
   // The vzdump hook alone (agent/vzdump-hook-main.ts): vzdump calls it a dozen times per guest
   // and waits each time, so it starts without the YAML parser, the schema library and the rest
   // of the agent, and as CommonJS (Node's ESM loader costs a start-up measurably more).
