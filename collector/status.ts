@@ -51,6 +51,8 @@ export interface StatusJob {
   /** 'maintenance': a server job keeping a target healthy (PBS GC, verify, prune, sync), no copy. */
   role: 'backup' | 'maintenance';
   target: { name: string; location: string; media: string };
+  /** The job copies what this target holds (copies of copies); absent: a direct backup. */
+  source?: { target: string };
   schedule: string;
   lastRun: LastRun | null;
   /** The newest run of each other operation: the tool's prune, integrity check, restore drill. */
@@ -104,6 +106,7 @@ interface JobRow {
   tier: number;
   driver: string;
   role: StatusJob['role'];
+  sourceTarget: string | null;
   targetName: string;
   targetLocation: string;
   targetMedia: string;
@@ -135,7 +138,7 @@ export function createStatusReader(db: Db): (now: number) => StatusReport {
   );
   // The last run is the one that started last (runs_by_job index), whether finished or not.
   const jobs = db.prepare<[], JobRow>(
-    `SELECT a.name AS agent, j.name, j.asset, j.tier, j.driver, j.role, j.target_name AS targetName,
+    `SELECT a.name AS agent, j.name, j.asset, j.tier, j.driver, j.role, j.source_target AS sourceTarget, j.target_name AS targetName,
             j.target_location AS targetLocation, j.target_media AS targetMedia, j.schedule,
             r.run_id AS runId, r.status, r.started_at AS startedAt, r.finished_at AS finishedAt,
             r.exit_code AS exitCode, r.duration_ms AS durationMs, r.bytes_added AS bytesAdded,
@@ -207,6 +210,7 @@ export function createStatusReader(db: Db): (now: number) => StatusReport {
           driver: r.driver,
           role: r.role,
           target: { name: r.targetName, location: r.targetLocation, media: r.targetMedia },
+          ...(r.sourceTarget !== null ? { source: { target: r.sourceTarget } } : {}),
           schedule: r.schedule,
           lastRun:
             r.runId === null

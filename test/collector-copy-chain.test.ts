@@ -69,6 +69,8 @@ test('the link job reaches the collector with its source; vm-100 gets its off-si
   await pve(hello([guestJob(100)]), backup('vzdump-100-pbs1', '2025-01-02T01:00:00Z', 10), inventory(100, '2025-01-01T01:00:00Z', '2025-01-02T01:00:00Z'));
   await pbs(hello([linkJob]), backup('cloud-restic', '2025-01-02T03:00:00Z', 20));
   assert.equal((c.db.prepare("SELECT source_target AS s FROM jobs WHERE name = 'cloud-restic'").get() as { s: string }).s, 'pbs1');
+  const status = await get('/api/v1/status');
+  assert.deepEqual(status.jobs.map((j: { name: string; source?: unknown }) => [j.name, j.source ?? null]), [['cloud-restic', { target: 'pbs1' }], ['vzdump-100-pbs1', null]]);
   const pass = evaluator().pass(c.clock.now, true);
   assert.deepEqual(pass.findings.filter((f) => f.asset === 'vm-100').map((f) => f.key), [], 'vm-100 meets 3-2-1 through the chain');
 
