@@ -112,9 +112,12 @@ test('on a full disk a finished backup is reported (never "running forever"), th
   const collector = await startCollector('incidents: { evaluateEvery: 1s, flap: 0s }\n');
   cleanups.push(() => collector.stop());
   const { mnt, agent } = await agentOnTmpfs(collector, JOBS);
-  const daemon = new Proc(AGENT_BIN, ['daemon', '--config', agent.config]);
-  cleanups.push(() => daemon.stop());
+  const before = new Proc(AGENT_BIN, ['daemon', '--config', agent.config]);
+  cleanups.push(() => before.stop());
   await waitFor('the agent seen', async () => (await collector.status()).agents.some((a) => a.name === 'fullhost' && a.lastSeen));
+  // Stopped while the disk fills and the run meets it: its 1 s heartbeats would race the run for
+  // the reserve (whoever writes first into the full disk gives it up).
+  await before.stop();
   const filler = fill(mnt);
 
   // 1. The disk is full; the run's messages go into the spool's reserve.
@@ -124,6 +127,8 @@ test('on a full disk a finished backup is reported (never "running forever"), th
   const run = await waitFor('the run at the collector', async () => (await collector.status()).jobs.find((j) => j.name === 'big')?.lastRun);
   assert.equal(run.status, 'success', 'the result arrived: not running forever');
   assert.ok(run.hasLog);
+  const daemon = new Proc(AGENT_BIN, ['daemon', '--config', agent.config]);
+  cleanups.push(() => daemon.stop());
 
   // 2. The daemon's heartbeat says so, and the collector opens an incident naming the host.
   const incident = await waitFor('a cannot-spool incident', async () => (await collector.status()).incidents.find((i) => (i as { rule: string }).rule === 'cannot-spool') as { title: string } | undefined);
