@@ -20,7 +20,7 @@ function write(body: string): { file: string; dir: string } {
   return { file, dir };
 }
 
-test('a pbs: section with defaults: the local API, 10-minute scans, tier 2, the tools under /usr', () => {
+test('a pbs: section with defaults: the local API, 10-minute scans, tier 2 (groups 4), the tools under /usr', () => {
   const dir = tempDir('lifeline-pbs-config-');
   const secret = writeTokenFile(dir);
   const { file } = write(`pbs:\n  tokenId: "root@pam!lifeline"\n  tokenSecretFile: ${secret}\n`);
@@ -33,6 +33,7 @@ test('a pbs: section with defaults: the local API, 10-minute scans, tier 2, the 
     tools: { manager: '/usr/sbin/proxmox-backup-manager', client: '/usr/bin/proxmox-backup-client' },
     scanMs: 600_000,
     tier: 2,
+    groupTier: 4,
     datastores: {},
     groups: {},
     exclude: [],
