@@ -162,6 +162,10 @@ export class Daemon {
     if (next.name !== this.config.name || next.stateDir !== this.config.stateDir || next.keyFile !== this.config.keyFile) {
       this.log.warn('agent name, stateDir or keyFile changed: restart the service to apply them; jobs were reloaded');
     }
+    // The sender was built with the collector and how its certificate is checked.
+    if (next.collector !== this.config.collector || next.collectorFingerprint !== this.config.collectorFingerprint || next.collectorCa !== this.config.collectorCa) {
+      this.log.warn('agent.collector, collectorFingerprint or collectorCa changed: restart the service to apply them; jobs were reloaded');
+    }
     this.config = { ...next, name: this.config.name, stateDir: this.config.stateDir, keyFile: this.config.keyFile };
     const hostFactsChanged = next.hostFactsMs !== this.hostFactsTimerMs;
     this.scheduler.start(this.config.jobs);

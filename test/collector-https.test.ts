@@ -87,6 +87,19 @@ test('an agent enrolls with the command token create printed and reports over HT
   assert.equal(status.jobs.find((j) => j.agent === 'pve1' && j.name === 'etc')?.lastRun?.status, 'success');
   const doctor = await cliAsync(AGENT_BIN, ['doctor', '--config', agent.config]);
   assert.match(doctor.stdout, /^ok\s+key accepted\s+the collector knows agent "pve1"/m);
+  // The daemon reports through the same pinned connection.
+  const since = Date.now();
+  const daemon = new Proc(AGENT_BIN, ['daemon', '--config', agent.config]);
+  try {
+    await waitFor('the daemon\'s first report over HTTPS', async () => {
+      const s = (await getJson(a, '/api/v1/status')) as { agents: { name: string; lastSeen: string | null }[] };
+      const seen = s.agents.find((x) => x.name === 'pve1')?.lastSeen;
+      return seen && Date.parse(seen) >= since;
+    }, 30_000, 250);
+  } finally {
+    await daemon.stop();
+  }
+  assert.doesNotMatch(daemon.output, /certificate|fingerprint/i);
 });
 
 test('an agent pinned to one collector refuses another: its token stays unused, nothing is stored, the error names both fingerprints', async () => {
