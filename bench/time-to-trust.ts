@@ -9,7 +9,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ntfyOk, startServer } from '../test/fixtures/notify-helpers';
-import { buildPackages, collectorStatus, lifelineTraces, purgeAll, run, startUnit, waitHealthy, type Service } from '../test/helpers/deb';
+import { buildPackages, collectorStatus, lifelineTraces, purgeAll, run, runAsync, startUnit, waitHealthy, type Service } from '../test/helpers/deb';
 import { AGENT_BIN, freePort, tempDir, waitFor } from '../test/helpers/processes';
 
 if (process.getuid?.() !== 0 || lifelineTraces().length > 0) {
@@ -29,8 +29,9 @@ async function step<T>(what: string, fn: () => T | Promise<T>): Promise<T> {
   rows.push({ what, ms: performance.now() - s, at: performance.now() - t0 });
   return v;
 }
-const typed = (cmd: string, args: string[]) => {
-  const r = run(cmd, args);
+// Commands run without blocking: the ntfy stand-in answers from this process.
+const typed = async (cmd: string, args: string[]) => {
+  const r = await runAsync(cmd, args);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
   return r;
 };
@@ -51,7 +52,7 @@ try {
     else services.push(startUnit('lifeline-collector.service'));
     await waitHealthy(port, services[0]);
   });
-  const notify = await step('lifeline-collector notify test', () => run('lifeline-collector', ['notify', 'test']));
+  const notify = await step('lifeline-collector notify test', () => runAsync('lifeline-collector', ['notify', 'test']));
   await step('… the test push at the loopback ntfy server', () => waitFor('the test push', () => ntfy.received.length > 0, 30_000, 20));
   const token = await step(`lifeline-collector token create ${agentName}`, () => typed('lifeline-collector', ['token', 'create', agentName]));
   await step(`lifeline-agent enroll http://127.0.0.1:${port} TOKEN`, () => typed('lifeline-agent', ['enroll', `http://127.0.0.1:${port}`, token.stdout.trim()]));

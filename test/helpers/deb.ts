@@ -20,6 +20,19 @@ export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv
   return { code: r.status, stdout: r.stdout ?? '', stderr: `${r.stderr ?? ''}${r.error ? r.error.message : ''}` };
 }
 
+/** Like run(), without blocking this process's event loop (a server in this process may be what it talks to). */
+export function runAsync(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((res) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    child.on('error', (err) => res({ code: null, stdout, stderr: `${stderr}${err.message}` }));
+    child.on('close', (code) => res({ code, stdout, stderr }));
+  });
+}
+
 export function mustRun(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): string {
   const r = run(cmd, args, opts);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);
