@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { jobsWithOwnScript, withHookScript } from '../agent/proxmox/install-hook';
+import { jobsWithOwnScript, withHookScript, wrapperScript } from '../agent/proxmox/install-hook';
+import { AGENT_NODE_FLAGS } from '../agent/node-flags';
 import { AGENT_BIN, cli, tempDir, writeAgentConfig } from './helpers/processes';
 import { HOOK_BIN } from './helpers/vzdump-world';
 
@@ -79,7 +80,8 @@ test('install-hook writes the wrapper, adds script: to vzdump.conf keeping every
   // The wrapper: absolute paths only, executable, and it runs with the empty environment vzdump gives.
   const wrapper = readFileSync(paths.wrapper, 'utf8');
   assert.match(wrapper, /^#!\/bin\/sh\n/);
-  assert.ok(wrapper.includes(`exec '${process.execPath}' '${HOOK_BIN}' --config '${agent.config}' --cache '${join(agent.stateDir, 'vzdump', 'hook-settings.json')}' "$@"`), wrapper);
+  const flags = AGENT_NODE_FLAGS.map((f) => `'${f}' `).join('');
+  assert.ok(wrapper.includes(`exec '${process.execPath}' ${flags}'${HOOK_BIN}' --config '${agent.config}' --cache '${join(agent.stateDir, 'vzdump', 'hook-settings.json')}' "$@"`), wrapper);
   assert.equal(statSync(paths.wrapper).mode & 0o111, 0o111);
   const run = spawnSync(paths.wrapper, ['backup-start', 'snapshot', '100'], { env: { STOREID: 'local', VMTYPE: 'qemu', LC_ALL: 'C' }, encoding: 'utf8' });
   assert.equal(run.status, 0, run.stderr);
@@ -128,4 +130,23 @@ test('withHookScript: appended, replaced, or left as it is', () => {
 test('jobsWithOwnScript lists backup jobs with a script, and only those', () => {
   assert.deepEqual(jobsWithOwnScript(JOBS_CFG), [{ id: 'backup-offsite', script: '/root/offsite-hook.pl' }]);
   assert.deepEqual(jobsWithOwnScript(''), []);
+});
+
+test('install-hook uses the lifeline-agent package\'s wrapper as it is, and only for the config it runs', () => {
+  const { agent, paths, install } = setup();
+  // The packaged wrapper (scripts/package.mjs writes it with wrapperScript(…, true)), here for this config.
+  const packaged = wrapperScript({ nodeBin: process.execPath, hookBundle: HOOK_BIN, configFile: agent.config, cacheFile: join(agent.stateDir, 'vzdump', 'hook-settings.json') }, true);
+  mkdirSync(dirname(paths.wrapper), { recursive: true });
+  writeFileSync(paths.wrapper, packaged, { mode: 0o755 });
+  const r = install();
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`${paths.wrapper}: the lifeline-agent package's wrapper, used as it is`));
+  assert.equal(readFileSync(paths.wrapper, 'utf8'), packaged, 'dpkg owns it: never rewritten');
+  assert.ok(readFileSync(paths.conf, 'utf8').includes(`script: ${paths.wrapper}\n`));
+
+  const other = writeAgentConfig({ name: 'pve1', jobs: '  []\n' });
+  const refused = cli(AGENT_BIN, ['proxmox', 'install-hook', '--config', other.config, '--wrapper', paths.wrapper, '--vzdump-conf', paths.conf, '--jobs-cfg', paths.jobs]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, new RegExp(`from the lifeline-agent package\\) runs the config ${agent.config}, not ${other.config}; write a wrapper of your own with --wrapper`));
+  assert.equal(readFileSync(paths.wrapper, 'utf8'), packaged);
 });

@@ -119,7 +119,8 @@ export function installHook(o: InstallHookOptions): string[] {
   if (current?.split('\n')[1]?.startsWith(PACKAGED_MARK)) {
     // The package's wrapper runs the package's config: used as it is, since dpkg would put it back.
     if (!current.includes(` --config ${shellQuote(o.configFile)} `)) {
-      throw new InstallHookError(`${o.wrapper} (from the lifeline-agent package) runs the config /etc/lifeline/agent.yaml, not ${o.configFile}; write a wrapper of your own with --wrapper /usr/local/lib/lifeline-agent/vzdump-hook`);
+      const runs = /--config '([^']*)'/.exec(current)?.[1] ?? 'another config';
+      throw new InstallHookError(`${o.wrapper} (from the lifeline-agent package) runs the config ${runs}, not ${o.configFile}; write a wrapper of your own with --wrapper /usr/local/lib/lifeline-agent/vzdump-hook`);
     }
     out.push(`${o.wrapper}: the lifeline-agent package's wrapper, used as it is (config ${o.configFile})`);
   } else if (current === script && executable) {
