@@ -96,6 +96,25 @@ export function jobTools(job: Pick<JobConfig, 'driver' | 'options'>, config: Pic
   }
 }
 
+/** The host tools of the proxmox: and pbs: sections (only that they are there: their paths are configurable). */
+export function hostTools(config: Pick<AgentConfig, 'proxmox' | 'pbs'>): { section: 'proxmox:' | 'pbs:'; spec: ToolSpec }[] {
+  const out: { section: 'proxmox:' | 'pbs:'; spec: ToolSpec }[] = [];
+  const p = config.proxmox?.tools;
+  if (p) {
+    for (const spec of [
+      { bin: p.pvesh, versionArgs: [], pkg: 'pve-manager (Proxmox VE)' },
+      { bin: p.qm, versionArgs: [], pkg: 'qemu-server (Proxmox VE)' },
+      { bin: p.pct, versionArgs: [], pkg: 'pve-container (Proxmox VE)' },
+    ]) out.push({ section: 'proxmox:', spec });
+  }
+  // The API source reads PBS over HTTPS: no tool of its own.
+  if (config.pbs?.source === 'cli') {
+    out.push({ section: 'pbs:', spec: { bin: config.pbs.tools.manager, versionArgs: [], pkg: 'proxmox-backup-server' } });
+    out.push({ section: 'pbs:', spec: { bin: config.pbs.tools.client, versionArgs: ['version'], pkg: 'proxmox-backup-client' } });
+  }
+  return out;
+}
+
 /** A tool's version from what `--version` printed: its first non-empty line, bounded. */
 export function versionLine(output: string): string {
   const line = output.split('\n').map((l) => l.trim()).find((l) => l !== '') ?? '';

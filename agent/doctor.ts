@@ -8,7 +8,7 @@ import { keyPairFromSeed, sign, type KeyPair } from '../shared/signing';
 import { clockOffsetMs } from './clock';
 import { collectorTls, collectorUrl } from './collector-url';
 import { agentConfigSchema, checkJobs, resolveAgentConfig, type AgentConfig } from './config';
-import { backlogVerdict, clockVerdict, doctorExit, formatLines, jobTools, spaceVerdict, versionLine, type CheckLine, type ToolSpec } from './doctor-checks';
+import { backlogVerdict, clockVerdict, doctorExit, formatLines, hostTools, jobTools, spaceVerdict, versionLine, type CheckLine, type ToolSpec } from './doctor-checks';
 import { DRIVERS } from './drivers';
 import { postBytes } from './http-post';
 import { Spool } from './spool';
@@ -149,20 +149,27 @@ function errorOf(text: string): { code?: string; message?: string } {
 
 /** Each distinct tool of every job, once, with its version or what to install. */
 function toolChecks(config: AgentConfig, lines: CheckLine[]): void {
-  const seen = new Map<string, { spec: ToolSpec; jobs: string[]; path: string | undefined }>();
+  // Who uses each tool: "job NAME", or the proxmox: / pbs: section.
+  const seen = new Map<string, { spec: ToolSpec; users: string[]; path: string | undefined }>();
   for (const job of config.jobs) {
     const path = job.env.PATH ?? process.env.PATH ?? '';
     for (const spec of jobTools(job, config)) {
       const key = `${spec.bin}\0${path}`;
-      const entry = seen.get(key) ?? { spec, jobs: [], path };
-      entry.jobs.push(job.name);
+      const entry = seen.get(key) ?? { spec, users: [], path };
+      entry.users.push(`job ${job.name}`);
       seen.set(key, entry);
     }
   }
-  for (const { spec, jobs, path } of seen.values()) {
+  for (const { section, spec } of hostTools(config)) {
+    const key = `${spec.bin}\0${process.env.PATH ?? ''}`;
+    const entry = seen.get(key) ?? { spec, users: [], path: process.env.PATH };
+    entry.users.push(section);
+    seen.set(key, entry);
+  }
+  for (const { spec, users, path } of seen.values()) {
     const name = `tool ${spec.bin.split('/').pop()}`;
     const found = locate(spec, path ?? '');
-    const used = `(job${jobs.length > 1 ? 's' : ''} ${jobs.join(', ')})`;
+    const used = `(${users.join(', ')})`;
     if (!found) {
       const where = isAbsolute(spec.bin) ? `${spec.bin} does not exist or is not executable` : `${(spec.anyOf ?? [spec.bin]).join(' or ')} not found in PATH`;
       lines.push({ name, verdict: 'problem', detail: `${where} ${used}: install ${spec.pkg}${spec.pkg.includes(' ') ? '' : ` (apt install ${spec.pkg})`}` });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BACKLOG_AGE_MS, CLOCK_LIMIT_MS, backlogVerdict, clockVerdict, doctorExit, formatLines, jobTools, spaceVerdict, versionLine } from '../agent/doctor-checks';
+import { BACKLOG_AGE_MS, CLOCK_LIMIT_MS, backlogVerdict, clockVerdict, doctorExit, formatLines, hostTools, jobTools, spaceVerdict, versionLine } from '../agent/doctor-checks';
+import { PBS_TOOLS, PVE_TOOLS, type AgentConfig } from '../agent/config';
 
 // The doctor's decisions as tables, at their boundaries.
 
@@ -27,6 +28,16 @@ test('the tools of each driver, with the package that provides them', () => {
     assert.deepEqual(got, want, driver);
   }
   assert.deepEqual(jobTools({ driver: 'mysql', options: {} }, {})[0].anyOf, ['mariadb-dump', 'mysqldump']);
+});
+
+test('the proxmox: section needs pvesh, qm and pct; pbs: the manager and client only with source cli', () => {
+  const proxmox = { tools: PVE_TOOLS } as unknown as AgentConfig['proxmox'];
+  const pbs = (source: 'api' | 'cli') => ({ source, tools: PBS_TOOLS }) as unknown as AgentConfig['pbs'];
+  const show = (c: Pick<AgentConfig, 'proxmox' | 'pbs'>) => hostTools(c).map(({ section, spec }) => `${section} ${spec.bin} → ${spec.pkg}`);
+  assert.deepEqual(show({}), []);
+  assert.deepEqual(show({ proxmox }), ['proxmox: /usr/bin/pvesh → pve-manager (Proxmox VE)', 'proxmox: /usr/sbin/qm → qemu-server (Proxmox VE)', 'proxmox: /usr/sbin/pct → pve-container (Proxmox VE)']);
+  assert.deepEqual(show({ pbs: pbs('api') }), []);
+  assert.deepEqual(show({ pbs: pbs('cli') }), ['pbs: /usr/sbin/proxmox-backup-manager → proxmox-backup-server', 'pbs: /usr/bin/proxmox-backup-client → proxmox-backup-client']);
 });
 
 test('the clock is a problem beyond one minute either way', () => {
