@@ -81,7 +81,7 @@ class CheckedAgent extends HttpsAgent {
       const hint = certTrouble
         ? this.ca
           ? ` (checked against agent.collectorCa ${this.tls.caFile})`
-          : '; a self-signed collector needs agent.collectorFingerprint (on the collector: lifeline-collector tls fingerprint) or agent.collectorCa'
+          : '; a self-signed collector needs its fingerprint pinned: enroll --fingerprint FP (token create prints it) or agent.collectorFingerprint (on the collector: lifeline-collector tls fingerprint), or agent.collectorCa'
         : '';
       finish(certTrouble ? new CollectorCertificateError(`the collector at ${origin} failed the certificate check: ${err.message}${hint}; nothing was sent`) : err);
     };

@@ -109,6 +109,10 @@ test('an agent pinned to one collector refuses another: its token stays unused, 
   const refused = await cliAsync(AGENT_BIN, ['enroll', b.url, token, '--fingerprint', a.fingerprint, '--config', agent.config]);
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, new RegExp(`presented a certificate with SHA-256 fingerprint ${b.fingerprint}, not the pinned ${a.fingerprint} \\(agent.collectorFingerprint\\): nothing was sent`));
+  // Without a pin, B's self-signed certificate fails the system CAs: the error says how to pin it.
+  const unpinned = await cliAsync(AGENT_BIN, ['enroll', b.url, token, '--config', agent.config]);
+  assert.equal(unpinned.code, 1);
+  assert.match(unpinned.stderr, /failed the certificate check: self[- ]signed certificate.*enroll --fingerprint FP \(token create prints it\).*nothing was sent/);
   // The token never reached B: it still enrolls the agent once the right fingerprint is given.
   const ok = await cliAsync(AGENT_BIN, ['enroll', b.url, token, '--fingerprint', b.fingerprint, '--config', agent.config]);
   assert.equal(ok.code, 0, ok.stderr);
