@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../shared/config-file';
@@ -13,11 +13,11 @@ import { startEvaluatorWorker } from './evaluate/worker-host';
 import { OutboxSender } from './notify/outbox';
 import { scheduleReports } from './report-schedule';
 import { DEFAULT_COLLECTOR_CONFIG, DEFAULT_DATABASE, loadCollectorConfig, parseListen, rulesConfig, tierPolicies, type CollectorConfig } from './config';
-import { dbFailure, fullDisk, inspectDbFile, openDb, recoveryAdvice, sqliteCode } from './db';
+import { dbFailure, fullDisk, inspectDbFile, migrationCopies, openDb, recoveryAdvice, sqliteCode } from './db';
 import { healthOf } from './db-health';
 import { START_CHECK_WAIT_MS, checkAtStart, damagedFailure, dbCheck, dbRecover } from './db-repair';
 import { createToken } from './tokens';
-import { certFingerprint, defaultTlsDir, generateSelfSigned, loadTls } from './tls';
+import { defaultTlsDir, generateSelfSigned, loadTls } from './tls';
 import { formatOutcomes, sendTest } from './notify/test-send';
 
 // Import-safe: nothing runs here; collector/main.ts is the entry point that calls main().
@@ -152,6 +152,7 @@ async function serve(config: CollectorConfig, io: Io): Promise<number> {
   const existing = inspectDbFile(file) === 'exists';
   const start = existing ? await checkAtStart(file) : null;
   let db;
+  const copiedBefore = existing ? migrationCopies(file)[0]?.path : undefined;
   try {
     db = openDb(file);
   } catch (err) {
@@ -182,6 +183,9 @@ async function serve(config: CollectorConfig, io: Io): Promise<number> {
   const shown = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const scheme = tls ? `https://${shown}:${addr.port} (certificate SHA-256 ${tls.fingerprint})` : `http://${shown}:${addr.port}`;
   io.out(`lifeline-collector ${VERSION} listening on ${scheme} (database ${file}${existing ? '' : ', new'})\n`);
+  // An upgrade migrated the database: where its copy from before is (openDb wrote it).
+  const copied = existing ? migrationCopies(file)[0] : undefined;
+  if (copied && copied.path !== copiedBefore) io.out(`migrated ${file} from schema ${copied.migration - 1}; its copy from before is ${copied.path}\n`);
   if (start && !start.finished) {
     log.warn(`the start check of ${file} (PRAGMA quick_check) is still running after ${START_CHECK_WAIT_MS / 1000} s; serving meanwhile, /healthz turns degraded if it finds damage`);
     void start.check.done.then((r) => {
@@ -252,7 +256,7 @@ function tokenCreate(config: CollectorConfig, name: string, ttl: string | undefi
     const { token, expiresAt } = createToken(db, name, ttlMs, Date.now());
     const url = config.publicUrl ?? collectorUrlHint(config.listen, config.tls !== undefined);
     // With HTTPS the agent pins this certificate from its first request on (the token travels inside TLS).
-    const pin = config.tls ? ` --fingerprint ${certFingerprint(readFileSync(config.tls.certFile))}` : '';
+    const pin = config.tls ? ` --fingerprint ${loadTls(config.tls).fingerprint}` : '';
     io.err(
       `Enrollment token for agent "${name}", single use, valid for ${formatDuration(ttlMs)} (until ${new Date(expiresAt).toISOString()}).\n` +
         `On that host, run:\n  lifeline-agent enroll ${url} ${token}${pin}\n` +
@@ -291,7 +295,7 @@ function tlsFingerprint(config: CollectorConfig, io: Io): number {
     io.err('no tls: section in the config: the collector serves plain HTTP (make a certificate with: lifeline-collector tls generate)\n');
     return 1;
   }
-  io.out(`${certFingerprint(readFileSync(config.tls.certFile))}\n`);
+  io.out(`${loadTls(config.tls).fingerprint}\n`);
   return 0;
 }
 

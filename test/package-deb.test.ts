@@ -172,6 +172,17 @@ test('systemd-analyze verify passes for both installed units; ExecStart, shebang
   // Run as vzdump runs it: an empty environment, a phase it ignores; always exit 0.
   const hook = run('/usr/lib/lifeline-agent/vzdump-hook', ['job-init'], { env: {} });
   assert.equal(hook.code, 0, hook.stderr);
+  // `proxmox install-hook` wires vzdump to the packaged wrapper and leaves the wrapper to dpkg
+  // (vzdump.conf and jobs.cfg in a temp dir: this host is no Proxmox node).
+  const conf = join(work, 'vzdump.conf');
+  writeFileSync(conf, 'bwlimit: 100000\n');
+  const before = sha('/usr/lib/lifeline-agent/vzdump-hook');
+  const install = run('lifeline-agent', ['proxmox', 'install-hook', '--vzdump-conf', conf, '--jobs-cfg', join(work, 'no-jobs.cfg')]);
+  assert.equal(install.code, 0, install.stderr);
+  assert.match(install.stdout, /\/usr\/lib\/lifeline-agent\/vzdump-hook: the lifeline-agent package's wrapper, used as it is/);
+  assert.equal(readFileSync(conf, 'utf8'), 'bwlimit: 100000\nscript: /usr/lib/lifeline-agent/vzdump-hook\n');
+  assert.equal(sha('/usr/lib/lifeline-agent/vzdump-hook'), before);
+  assert.equal(run('dpkg', ['--verify', 'lifeline-agent']).stdout, '', 'dpkg --verify: no packaged file changed');
 });
 
 test('the units run: the collector answers /healthz as lifeline, the agent enrolls and reports', async () => {
@@ -252,6 +263,7 @@ test('an upgrade keeps config, key, database and spool; the new collector migrat
   const copy = `${file}.before-migration-${SCHEMA_VERSION}`;
   assert.ok(existsSync(copy), `the copy before the migration at ${copy}`);
   assert.equal(ownerOf(copy), 'lifeline:lifeline');
+  await waitFor('the collector saying where the copy is', () => upgraded.output().includes(`its copy from before is ${copy}`), 10_000);
 
   // The agent keeps its key and enrollment: the spooled run arrives, reported by the new version.
   const agent = start('lifeline-agent.service');
