@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '../shared/config-file';
@@ -17,7 +17,7 @@ import { dbFailure, fullDisk, inspectDbFile, migrationCopies, openDb, recoveryAd
 import { healthOf } from './db-health';
 import { START_CHECK_WAIT_MS, checkAtStart, damagedFailure, dbCheck, dbRecover } from './db-repair';
 import { createToken } from './tokens';
-import { defaultTlsDir, generateSelfSigned, loadTls } from './tls';
+import { certFingerprint, defaultTlsDir, generateSelfSigned, loadTls } from './tls';
 import { formatOutcomes, sendTest } from './notify/test-send';
 
 // Import-safe: nothing runs here; collector/main.ts is the entry point that calls main().
@@ -256,7 +256,7 @@ function tokenCreate(config: CollectorConfig, name: string, ttl: string | undefi
     const { token, expiresAt } = createToken(db, name, ttlMs, Date.now());
     const url = config.publicUrl ?? collectorUrlHint(config.listen, config.tls !== undefined);
     // With HTTPS the agent pins this certificate from its first request on (the token travels inside TLS).
-    const pin = config.tls ? ` --fingerprint ${loadTls(config.tls).fingerprint}` : '';
+    const pin = config.tls ? ` --fingerprint ${certFingerprint(readFileSync(config.tls.certFile))}` : '';
     io.err(
       `Enrollment token for agent "${name}", single use, valid for ${formatDuration(ttlMs)} (until ${new Date(expiresAt).toISOString()}).\n` +
         `On that host, run:\n  lifeline-agent enroll ${url} ${token}${pin}\n` +
@@ -295,7 +295,7 @@ function tlsFingerprint(config: CollectorConfig, io: Io): number {
     io.err('no tls: section in the config: the collector serves plain HTTP (make a certificate with: lifeline-collector tls generate)\n');
     return 1;
   }
-  io.out(`${loadTls(config.tls).fingerprint}\n`);
+  io.out(`${certFingerprint(readFileSync(config.tls.certFile))}\n`);
   return 0;
 }
 
