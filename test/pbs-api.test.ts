@@ -154,8 +154,8 @@ test('`pbs scan` prints datastores with usage and forecast, server jobs with the
   assert.match(out, /store2\s+store2\s+800\.0 GiB of 2\.0 TiB \(40 %\)\s+\d{4}-\d\d-\d\d/);
   assert.match(out, /verify-v-weekly\s+store1\s+2\s+0 6 \* \* 6\s+verification failed - please check the log for details/);
   assert.match(out, /verify-v-store2\s+store2\s+2\s+0 0 \* \* \*\s+running/);
-  assert.match(out, /pbs-store1-vm-100\s+vm-100\s+2\s+store1\s+3\s+\S+ \S+\s+failed/);
-  assert.match(out, /pbs-store1-host-elsa\s+elsa\s+2\s+store1\s+1\s+\S+ \S+\s+not yet/);
+  assert.match(out, /pbs-store1-vm-100\s+vm-100\s+4\s+store1\s+3\s+\S+ \S+\s+failed/);
+  assert.match(out, /pbs-store1-host-elsa\s+elsa\s+4\s+store1\s+1\s+\S+ \S+\s+not yet/);
   assert.match(out, /\d+ run\(s\) not yet reported/);
   assert.match(out, /note: verify job v-off is disabled/);
   assert.ok(!out.includes(TOKEN_SECRET));
