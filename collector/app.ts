@@ -21,14 +21,15 @@ export interface BuildOptions {
   db: Db;
   /** Epoch milliseconds; defaults to Date.now. */
   now?: () => number;
-  /** Log one line per request (serve); off by default so tests stay quiet. */
+  /** Log (serve) at config.logLevel (`info`: a line per request); off by default so tests stay quiet. */
   logger?: boolean;
   /** Serve HTTPS with this certificate and key (collector/tls.ts); plain HTTP without. */
   https?: { cert: Buffer; key: Buffer };
 }
 
 /** Builds the collector's HTTP app without listening; tests drive it with app.inject. */
-export function buildApp({ config, db, now = Date.now, logger = false, https }: BuildOptions): FastifyInstance {
+export function buildApp({ config, db, now = Date.now, logger: logging = false, https }: BuildOptions): FastifyInstance {
+  const logger = logging ? { level: config.logLevel } : false;
   syncConfigAgents(db, config.agents, now());
   const ctx: AppContext = { config, db, now };
   // Fastify types an HTTPS instance apart; routes and hooks are the same for both.

@@ -51,6 +51,8 @@ const accessSchema = z
 export const collectorConfigSchema = z
   .object({
     listen: listenField.default(`0.0.0.0:${DEFAULT_PORT}`),
+    /** What the service logs: warnings and errors by default; `info` adds a line per request. */
+    logLevel: z.enum(['error', 'warn', 'info', 'debug'], { error: 'expected error, warn, info or debug' }).default('warn'),
     database: absolutePath.default(DEFAULT_DATABASE),
     agents: z.array(z.object({ name: nameSchema, publicKey: publicKeyField }).strict()).default([]),
     limits: z
