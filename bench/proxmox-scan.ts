@@ -131,11 +131,13 @@ enrollAgent(agent, collector);
 const idleAgent = writeAgentConfig({ name: 'idle', jobs: '  []\n' });
 enrollAgent(idleAgent, collector);
 let output = '';
+const spawnedAt = performance.now();
 const scanning = spawn(process.execPath, [...benchAgentFlags, AGENT_BIN, 'daemon', '--config', agent.config], { env, stdio: ['ignore', 'ignore', 'pipe'] });
 scanning.stderr!.on('data', (d) => (output += d));
 const idle = spawn(process.execPath, [...benchAgentFlags, AGENT_BIN, 'daemon', '--config', idleAgent.config], { env, stdio: 'ignore' });
 const scansLogged = () => output.match(/proxmox: \d+ guest backup job/g)?.length ?? 0;
 await waitFor('the first scan of the daemon', () => scansLogged() >= 1, 600_000, 200);
+const firstScanMs = performance.now() - spawnedAt;
 await sleep(3000);
 const afterFirst = rssMiB(scanning.pid!);
 const idleFirst = rssMiB(idle.pid!);
@@ -155,6 +157,7 @@ console.log(`proxmox scan (${process.version}, daemons with ${flagsLabel(benchAg
 console.log(`  ${summary}`);
 console.log(`  first scan (every snapshot list): ${firstScan.ms.toFixed(0)} ms, ${firstScan.calls} pvesh calls`);
 console.log(`  a daemon's later scan (lists fresh): median ${median(times).toFixed(0)} ms (min ${Math.min(...times).toFixed(0)}, max ${Math.max(...times).toFixed(0)}) vs one bare pvesh stand-in call: median ${median(bare).toFixed(0)} ms`);
+console.log(`  daemon: its first scan logged ${(firstScanMs / 1000).toFixed(1)} s after its start (start-up, every snapshot list)`);
 console.log(`  daemon RSS: ${afterFirst.toFixed(1)} MiB after its first scan, ${afterMore.toFixed(1)} MiB after a later one vs the same daemon without proxmox: ${idleFirst.toFixed(1)} / ${idleMore.toFixed(1)} MiB${failed ? ' (a scan failed: see the daemon log)' : ''}`);
 
 scanning.kill('SIGKILL');

@@ -163,6 +163,11 @@ test('systemd-analyze verify passes for both installed units; ExecStart, shebang
     assert.ok(collector.raw.split('\n').includes(opt), `collector unit: ${opt}`);
   }
   for (const raw of [agent.raw, collector.raw]) assert.ok(!/^MemoryDenyWriteExecute=yes/m.test(raw), 'never MemoryDenyWriteExecute (V8)');
+  // --lite-mode turns WebAssembly off, and with it node's global fetch (undici parses HTTP with
+  // WebAssembly): the agent talks HTTP through node:http/https only.
+  for (const f of ['/usr/lib/lifeline-agent/lifeline-agent.js', '/usr/lib/lifeline-agent/lifeline-vzdump-hook.cjs']) {
+    assert.doesNotMatch(readFileSync(f, 'utf8'), /\bWebAssembly\b|\bfetch\(/, `${f} must not need WebAssembly under the agent's flags`);
+  }
   const shebang = readFileSync('/usr/lib/lifeline-agent/lifeline-agent.js', 'utf8').split('\n')[0];
   assert.equal(shebang, `#!/usr/bin/env -S node ${AGENT_NODE_FLAGS.join(' ')}`);
   assert.match(readFileSync('/usr/bin/lifeline-agent', 'utf8'), new RegExp(`exec /usr/bin/node ${AGENT_NODE_FLAGS.join(' ')} /usr/lib/lifeline-agent/lifeline-agent.js "\\$@"`));
