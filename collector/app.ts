@@ -50,7 +50,7 @@ export function buildApp({ config, db, now = Date.now, logger: logging = false, 
   // Agent text in JSON answers reaches terminals (curl) and log viewers: bidi and C1 controls
   // go out as \u escapes (JSON.stringify escapes only C0). The parsed data is unchanged.
   app.setReplySerializer((payload) => jsonEscapingHidden(payload));
-  app.addHook('onRequest', readAccess(ctx));
+  app.register(readAccess(ctx, (message) => app.log.warn(message)));
   compressReads(app);
   app.register(reportsRoute(ctx));
   app.register(enrollRoute(ctx));

@@ -10,13 +10,18 @@ import { onStopSignals } from '../shared/stop-signals';
 import { listAgents } from './agents';
 import { buildApp } from './app';
 import { startEvaluatorWorker } from './evaluate/worker-host';
+import { startHistoryPruner } from './history/service';
+import { enableIncrementalVacuum } from './history/vacuum';
 import { OutboxSender } from './notify/outbox';
 import { scheduleReports } from './report-schedule';
+import { startSelfCheck } from './self-check';
+import { collectorHealth, selfWatchOf } from './self-watch';
 import { DEFAULT_COLLECTOR_CONFIG, DEFAULT_DATABASE, loadCollectorConfig, parseListen, rulesConfig, tierPolicies, type CollectorConfig } from './config';
 import { dbFailure, fullDisk, inspectDbFile, migrationCopies, openDb, recoveryAdvice, sqliteCode } from './db';
 import { healthOf } from './db-health';
 import { START_CHECK_WAIT_MS, checkAtStart, damagedFailure, dbCheck, dbRecover } from './db-repair';
 import { createToken } from './tokens';
+import { hashPassword } from './passwords';
 import { certFingerprint, defaultTlsDir, generateSelfSigned, loadTls } from './tls';
 import { formatOutcomes, sendTest } from './notify/test-send';
 
@@ -33,6 +38,7 @@ Commands:
   tls fingerprint              print the SHA-256 fingerprint of tls.certFile (what agents pin)
   notify test [CHANNEL]        send a test notification through every notify channel (or one) and show the answers
   agents                       list known agents
+  passwd USER                  print an access.usersFile line for USER (salted scrypt), the password read from stdin
   check-config                 validate the config file and exit
   db check [FILE]              check the database (default: the config's) with PRAGMA quick_check
   db recover [FILE [NEW]]      copy every readable row of a damaged database into NEW (default FILE.recovered)
@@ -47,9 +53,11 @@ Options:
 export interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
+  /** All of stdin (passwd reads the password there, never from argv). */
+  stdin?: () => Promise<string>;
 }
 
-const processIo: Io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
+const processIo: Io = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), stdin: () => readStdin() };
 
 class UsageError extends Error {}
 
@@ -108,6 +116,9 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       case 'agents':
         noMoreArgs(rest);
         return agents(loadCollectorConfig(configFile), io);
+      case 'passwd':
+        if (rest.length !== 1) throw new UsageError('expected: passwd USER (the password on stdin)');
+        return await passwd(rest[0], io);
       case 'check-config':
         noMoreArgs(rest);
         loadCollectorConfig(configFile);
@@ -159,6 +170,8 @@ async function serve(config: CollectorConfig, io: Io): Promise<number> {
     start?.check.cancel();
     throw err;
   }
+  // A database from before bounded history gives pruned space back only after one VACUUM: done now while it is cheap.
+  if (enableIncrementalVacuum(db) === 'switched' && existing) io.out(`${file}: switched to incremental vacuum (pruned history gives its space back)\n`);
   const health = healthOf(db);
   let app;
   try {
@@ -197,7 +210,16 @@ async function serve(config: CollectorConfig, io: Io): Promise<number> {
   // The brain: evaluate the stored state on a timer, in a worker thread so a long pass never
   // delays ingest, and send what it queued in the outbox from here.
   const retry = { baseDelayMs: config.notifyRetry.base, maxDelayMs: config.notifyRetry.max, maxAttempts: config.notifyRetry.attempts };
-  const outbox = new OutboxSender({ db, channels: config.notify, log: app.log, retry, intervalMs: Math.min(5000, config.notifyRetry.base) });
+  const watch = selfWatchOf(db);
+  watch.arms = { evaluation: { everyMs: config.incidents.evaluateEvery, since: Date.now() }, outboxStuckMs: config.watchdog.outboxStuckAfter };
+  const outbox = new OutboxSender({
+    db,
+    channels: config.notify,
+    log: app.log,
+    retry,
+    intervalMs: Math.min(5000, config.notifyRetry.base),
+    onOutcome: (channel, outcome) => watch.delivered(channel, outcome),
+  });
   outbox.start();
   const evaluator = startEvaluatorWorker({
     data: {
@@ -209,12 +231,19 @@ async function serve(config: CollectorConfig, io: Io): Promise<number> {
       reminderMs: config.incidents.reminder,
       flapMs: config.incidents.flap,
       everyMs: config.incidents.evaluateEvery,
+      channelFailures: config.watchdog.channelFailures,
     },
     onQueued: () => outbox.poke(),
+    onPass: (p) => watch.passed(p),
     onError: (err) => health.record(err),
     log: app.log,
   });
   const reports = scheduleReports(db, config, () => outbox.poke());
+  // Bounded history: pruned hourly, in short steps between requests.
+  const history = startHistoryPruner({ db, policy: config.history, log: app.log, onError: (err) => health.record(err) });
+  const selfCheck = config.selfCheck
+    ? startSelfCheck({ url: config.selfCheck.url, everyMs: config.selfCheck.every, health: () => collectorHealth(db, Date.now()), log: app.log })
+    : null;
 
   return new Promise((resolve) => {
     const release = onStopSignals(
@@ -223,7 +252,7 @@ async function serve(config: CollectorConfig, io: Io): Promise<number> {
         for (const r of reports) r.stop();
         start?.check.cancel();
         // close() waits for in-flight requests; the DB is closed only after the last one is done.
-        Promise.all([evaluator.stop(), outbox.stop(), app.close()])
+        Promise.all([evaluator.stop(), outbox.stop(), app.close(), selfCheck?.stop(), history.stop()])
           .then(() => {
             db.close();
             return 0;
@@ -334,4 +363,19 @@ function agents(config: CollectorConfig, io: Io): number {
 function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   return [head, ...rows].map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n') + '\n';
+}
+
+/** `passwd USER`: the password's first line from stdin (echo … | or a prompt-less paste), hashed. */
+async function passwd(user: string, io: Io): Promise<number> {
+  if (user === '' || user.includes(':') || /\s/.test(user)) throw new UsageError('passwd needs a user name without ":" or spaces');
+  const password = (await (io.stdin ?? readStdin)()).split(/\r?\n/)[0];
+  if (password === '') throw new UsageError('an empty password: give it on stdin, e.g. `lifeline-collector passwd alice < password-file`');
+  io.out(`${user}:${await hashPassword(password)}\n`);
+  return 0;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }

@@ -8,6 +8,7 @@ import { secretFileIssues, type NamedSecretFile } from '../shared/secret-file';
 import { DEFAULT_TIERS, TIER_IDS, type TierId } from '../shared/tiers';
 import { notifyConfigSchema, notifySecretFiles } from './notify/config';
 import { tlsProblem } from './tls';
+import { historySchema } from './history/policy';
 import { DEFAULT_RULES_CONFIG, type RulesConfig, type TierPolicyView } from './rules/types';
 
 export const DEFAULT_COLLECTOR_CONFIG = '/etc/lifeline/collector.yaml';
@@ -36,7 +37,8 @@ const reportSchedule = z
 const limitsDefaults = { bodyBytes: 2 ** 20, ratePerSecond: 50, burst: 200 };
 
 // open: anyone on the network; token: a shared secret (Bearer, ?token= or its cookie); basic:
-// HTTP basic auth against usersFile (lines "user:password" or "user:sha256:<hex of password>").
+// HTTP basic auth against usersFile (lines "user:$scrypt$…" from `lifeline-collector passwd USER`;
+// the old "user:password" and "user:sha256:<hex>" still read, with a warning: collector/passwords.ts).
 const accessSchema = z
   .object({
     read: z.enum(['open', 'token', 'basic']).default('open'),
@@ -94,6 +96,19 @@ export const collectorConfigSchema = z
       .object({ base: durationField.default(30_000), max: durationField.default(3_600_000), attempts: z.int().min(1).default(10) })
       .strict()
       .prefault({}),
+    // The collector watching itself (/healthz, the notify-channel-failing incident): a notification
+    // unsent after `outboxStuckAfter` makes /healthz degraded; a channel whose last
+    // `channelFailures` deliveries failed raises an incident through the other channels.
+    watchdog: z
+      .object({ outboxStuckAfter: durationField.default(3_600_000), channelFailures: z.int().min(1).default(3) })
+      .strict()
+      .prefault({}),
+    // An outbound dead man's switch: a Healthchecks-style ping URL, pinged every `every` while
+    // /healthz is ok and at <url>/fail (the reason as the body) while it is not.
+    selfCheck: z
+      .object({ url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }), every: durationField.default(60_000) })
+      .strict()
+      .optional(),
     // When the weekly and monthly reports are sent through the notify channels (null: never).
     reports: z
       .object({ weekly: reportSchedule.default('0 8 * * 1'), monthly: reportSchedule.default('0 8 1 * *') })
@@ -104,6 +119,8 @@ export const collectorConfigSchema = z
     // Who may read the page, the JSON read API and /metrics (agents' reports and enrollment never ask).
     access: accessSchema,
     publicUrl: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }).optional(),
+    // How long runs, their logs, notifications, incidents and de-duplication are kept (collector/history/).
+    history: historySchema,
     // HTTPS with this certificate and key (PEM); `lifeline-collector tls generate` makes a self-signed pair.
     tls: z.object({ certFile: absolutePath, keyFile: absolutePath }).strict().optional(),
   })

@@ -1,102 +1,103 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+import fastifyCookie from '@fastify/cookie';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context';
 import { httpError } from '../errors';
+import { parseUsersFile, passwordChecker, weakUsersWarning } from '../passwords';
 
 // Read access to the page, the JSON read API and /metrics (config `access.read`). Only GET and
 // HEAD are guarded: agents' signed reports and enrollment have their own authentication, and
-// admin actions check the admin token themselves, whatever the read mode.
+// admin actions check the admin token (adminCheck below), whatever the read mode.
+//
+// Cookies go through @fastify/cookie (parsing and Set-Cookie). Bearer and basic auth stay here
+// rather than in @fastify/bearer-auth / @fastify/basic-auth: one hook serves three modes, the read
+// token is also taken from ?token= (a link that signs a phone in) and its cookie, which
+// bearer-auth cannot do, and errors keep the collector's own shape and codes (E_READ_AUTH,
+// E_ADMIN_TOKEN); what is left is a header regex and a constant-time compare, written once.
 
 export const READ_COOKIE = 'lifeline_read';
 const OPEN_PATHS = new Set(['/healthz']);
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
-const same = (a: Buffer, b: Buffer) => a.length === b.length && timingSafeEqual(a, b);
 
-/** A request hook enforcing `access.read`; register it once on the app (it covers every route). */
-export function readAccess(ctx: AppContext): onRequestHookHandler {
-  const { access } = ctx.config;
-  if (access.read === 'open') return async () => {};
-  const allowed = access.read === 'token' ? tokenCheck(readFileSync(access.tokenFile!, 'utf8').trim()) : basicCheck(parseUsers(readFileSync(access.usersFile!, 'utf8')));
-  return async (req, reply) => {
-    if ((req.method !== 'GET' && req.method !== 'HEAD') || OPEN_PATHS.has(req.url.split('?')[0])) return;
-    if (!allowed(req, reply)) {
-      const err = httpError('E_READ_AUTH', access.read === 'token' ? 'a read token: "Authorization: Bearer <token>" or ?token=' : 'a user name and password');
-      if (access.read === 'basic') err.headers['www-authenticate'] = 'Basic realm="Lifeline", charset="UTF-8"';
-      throw err;
-    }
-    // Signed in through a link: drop the token from the address bar and history.
-    if (access.read === 'token' && /[?&]token=/.test(req.url) && (req.headers.accept ?? '').includes('text/html')) {
-      return reply.redirect(withoutToken(req.url), 303);
-    }
+/** The token of an "Authorization: Bearer <token>" header, if there is one. */
+export const bearerToken = (req: FastifyRequest): string | undefined => /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+
+/** A constant-time test against a secret read from a file (compared as sha256, so lengths do not leak). */
+export function secretMatcher(secret: string, what: string): (given: string | undefined) => boolean {
+  if (secret === '') throw new Error(`${what} is empty`);
+  const want = digest(secret);
+  return (given) => given !== undefined && timingSafeEqual(digest(given), want);
+}
+
+/** The one admin-token check (acknowledge, mute, maintenance): throws E_ADMIN_DISABLED or E_ADMIN_TOKEN. */
+export function adminCheck(ctx: AppContext): (req: FastifyRequest) => void {
+  const file = ctx.config.adminTokenFile;
+  const matches = file ? secretMatcher(readFileSync(file, 'utf8').trim(), 'adminTokenFile') : null;
+  return (req) => {
+    if (!matches) throw httpError('E_ADMIN_DISABLED');
+    if (!matches(bearerToken(req))) throw httpError('E_ADMIN_TOKEN');
   };
 }
 
-type Check = (req: FastifyRequest, reply: FastifyReply) => boolean;
+/**
+ * Enforces `access.read` on every route; register it on the app before the routes. `warn` hears
+ * about a usersFile still holding unsalted passwords.
+ */
+export function readAccess(ctx: AppContext, warn: (message: string) => void = () => {}): FastifyPluginAsync {
+  const plugin: FastifyPluginAsync = async (app) => {
+    const { access } = ctx.config;
+    if (access.read === 'open') return;
+    await app.register(fastifyCookie);
+    const allowed = access.read === 'token' ? tokenCheck(readFileSync(access.tokenFile!, 'utf8').trim()) : basicCheck(access.usersFile!, warn);
+    app.addHook('onRequest', async (req, reply) => {
+      if ((req.method !== 'GET' && req.method !== 'HEAD') || OPEN_PATHS.has(req.url.split('?')[0])) return;
+      if (!(await allowed(req, reply))) {
+        const err = httpError('E_READ_AUTH', access.read === 'token' ? 'a read token: "Authorization: Bearer <token>" or ?token=' : 'a user name and password');
+        if (access.read === 'basic') err.headers['www-authenticate'] = 'Basic realm="Lifeline", charset="UTF-8"';
+        throw err;
+      }
+      // Signed in through a link: drop the token from the address bar and history.
+      if (access.read === 'token' && /[?&]token=/.test(req.url) && (req.headers.accept ?? '').includes('text/html')) {
+        return reply.redirect(withoutToken(req.url), 303);
+      }
+    });
+  };
+  // The hook covers the whole app, not only this plugin's scope (what fastify-plugin does).
+  return Object.assign(plugin, { [Symbol.for('skip-override')]: true });
+}
+
+type Check = (req: FastifyRequest, reply: FastifyReply) => boolean | Promise<boolean>;
 
 function tokenCheck(token: string): Check {
-  if (token === '') throw new Error('access.tokenFile is empty');
-  const want = digest(token);
+  const matches = secretMatcher(token, 'access.tokenFile');
   return (req, reply) => {
-    const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
-    if (bearer !== undefined) return same(digest(bearer), want);
+    const bearer = bearerToken(req);
+    if (bearer !== undefined) return matches(bearer);
     const query = (req.query as Record<string, unknown> | undefined)?.token;
     if (typeof query === 'string') {
-      if (!same(digest(query), want)) return false;
+      if (!matches(query)) return false;
       // A link with ?token= signs the browser in: the cookie carries the token from then on.
-      const secure = req.protocol === 'https' ? '; Secure' : '';
-      reply.header('set-cookie', `${READ_COOKIE}=${encodeURIComponent(query)}; HttpOnly; SameSite=Strict; Path=/${secure}`);
+      reply.setCookie(READ_COOKIE, query, { httpOnly: true, sameSite: 'strict', path: '/', secure: req.protocol === 'https' });
       return true;
     }
-    const cookie = readCookie(req.headers.cookie, READ_COOKIE);
-    return cookie !== null && same(digest(cookie), want);
+    return matches(req.cookies[READ_COOKIE]);
   };
 }
 
-function basicCheck(users: Map<string, Buffer>): Check {
-  const nobody = digest('\0no such user');
-  return (req) => {
+function basicCheck(file: string, warn: (message: string) => void): Check {
+  const { users, weak } = parseUsersFile(readFileSync(file, 'utf8'));
+  const warning = weakUsersWarning(file, weak);
+  if (warning) warn(warning);
+  const check = passwordChecker(users);
+  return async (req) => {
     const m = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(req.headers.authorization ?? '');
     if (!m) return false;
     const decoded = Buffer.from(m[1], 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
-    if (colon < 0) return false;
-    const want = users.get(decoded.slice(0, colon));
-    // Compare even for an unknown user, so the answer takes as long either way.
-    const ok = same(digest(decoded.slice(colon + 1)), want ?? nobody);
-    return ok && want !== undefined;
+    return colon >= 0 && check(decoded.slice(0, colon), decoded.slice(colon + 1));
   };
-}
-
-/** usersFile: one "user:password" or "user:sha256:<64 hex>" per line; # comments and blank lines ignored. */
-export function parseUsers(text: string): Map<string, Buffer> {
-  const users = new Map<string, Buffer>();
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
-    const colon = line.indexOf(':');
-    if (colon <= 0 || colon === line.length - 1) throw new Error(`access.usersFile line ${i + 1}: expected "user:password" or "user:sha256:<hex>"`);
-    const secret = line.slice(colon + 1);
-    const hashed = /^sha256:([0-9a-fA-F]{64})$/.exec(secret);
-    users.set(line.slice(0, colon), hashed ? Buffer.from(hashed[1], 'hex') : digest(secret));
-  });
-  if (users.size === 0) throw new Error('access.usersFile lists no users');
-  return users;
-}
-
-function readCookie(header: string | undefined, name: string): string | null {
-  for (const part of (header ?? '').split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) {
-      try {
-        return decodeURIComponent(part.slice(eq + 1).trim());
-      } catch {
-        return null;
-      }
-    }
-  }
-  return null;
 }
 
 function withoutToken(url: string): string {

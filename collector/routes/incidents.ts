@@ -1,11 +1,10 @@
-import { timingSafeEqual, createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../context';
 import { httpError, invalidField } from '../errors';
 import { IncidentStore } from '../incidents/store';
 import { buildReport, reportMarkdown } from '../reports';
+import { adminCheck } from './access';
 
 const isoTime = z.iso.datetime({ offset: true }).transform((s) => Date.parse(s));
 const ackBody = z.object({ by: z.string().min(1).max(100).default('admin') }).strict().prefault({});
@@ -23,17 +22,12 @@ function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
 
 /**
  * Incidents and reports: reading is as open as the status page; acknowledging, muting and maintenance
- * windows need the admin token (compared in constant time, read from its file at start).
+ * windows need the admin token (access.ts adminCheck).
  */
 export function incidentRoutes(ctx: AppContext): FastifyPluginAsync {
   return async (scope) => {
     const store = new IncidentStore(ctx.db, { channels: ctx.config.notify, publicUrl: ctx.config.publicUrl });
-    const tokenHash = ctx.config.adminTokenFile ? digest(readFileSync(ctx.config.adminTokenFile, 'utf8').trim()) : null;
-    const requireAdmin = (req: FastifyRequest) => {
-      if (!tokenHash) throw httpError('E_ADMIN_DISABLED');
-      const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-      if (!m || !timingSafeEqual(digest(m[1]), tokenHash)) throw httpError('E_ADMIN_TOKEN');
-    };
+    const requireAdmin = adminCheck(ctx);
 
     scope.get('/api/v1/incidents', async (req) => {
       const state = (req.query as { state?: string }).state === 'all' ? 'all' : 'open';
@@ -59,7 +53,8 @@ export function incidentRoutes(ctx: AppContext): FastifyPluginAsync {
     });
     scope.delete('/api/v1/mutes/:id', async (req) => {
       requireAdmin(req);
-      store.unmute(Number((req.params as { id: string }).id));
+      const id = Number((req.params as { id: string }).id);
+      if (!Number.isInteger(id) || !store.unmute(id)) throw httpError('E_NO_SUCH', 'mute', JSON.stringify((req.params as { id: string }).id));
       return { ok: true };
     });
     scope.post('/api/v1/maintenance', async (req) => {
@@ -69,5 +64,3 @@ export function incidentRoutes(ctx: AppContext): FastifyPluginAsync {
     });
   };
 }
-
-const digest = (s: string) => createHash('sha256').update(s).digest();
