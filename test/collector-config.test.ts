@@ -52,6 +52,7 @@ test('an empty config gets every default', () => {
     incidents: { reminder: 86_400_000, flap: 300_000, evaluateEvery: 60_000 },
     reports: { weekly: '0 8 * * 1', monthly: '0 8 1 * *' },
     notifyRetry: { base: 30_000, max: 3_600_000, attempts: 10 },
+    watchdog: { outboxStuckAfter: 3_600_000, channelFailures: 3 },
     access: { read: 'open' },
   });
 });

@@ -1,6 +1,7 @@
 import type { Db } from '../db';
 import { IncidentStore, type PlanResult } from '../incidents/store';
 import type { ChannelConfig } from '../notify/routing';
+import { channelFailingFindings, readChannelFailures } from '../notify/channel-health';
 import { evaluate, sortFindings } from '../rules';
 import type { Finding, RulesConfig, Tier, TierPolicyView } from '../rules/types';
 import { createGatherer, type JobRow } from './gather';
@@ -18,6 +19,8 @@ export interface EvaluatorOptions {
   usageRetentionMs?: number;
   /** A full pass at least this often, whatever the due times say (default 1 h). */
   fullEveryMs?: number;
+  /** Failed delivery attempts since a channel last delivered that make it an incident (watchdog.channelFailures; default 3). */
+  channelFailures?: number;
 }
 
 export interface PassResult extends PlanResult {
@@ -118,7 +121,7 @@ export class Evaluator {
     if (full) this.derived.clear();
     for (const j of evaluated) if (j.derivedVia) this.derived.add(jobKey(j.agent, j.job));
     const fresh = evaluate({ ...input, jobs: evaluated }, now, 'jobs');
-    this.hostFindings = evaluate(input, now, 'host');
+    this.hostFindings = [...evaluate(input, now, 'host'), ...this.channelFindings(now)];
     const evaluatedAssets = new Set(evaluated.map((j) => j.asset));
     for (const [key, f] of this.findings) {
       const k = f.job ? jobKey(f.agent!, f.job) : '';
@@ -146,11 +149,20 @@ export class Evaluator {
     return { ...plan, findings, evaluatedJobs: wanted.length, full, ms: performance.now() - started };
   }
 
+  /** The collector's own failing notify channels (read from the outbox on every pass, like the host rules). */
+  private channelFindings(now: number): Finding[] {
+    const configured = new Set(this.opts.channels.map((c) => c.name));
+    if (configured.size < 2) return []; // with one channel, nobody would hear of it
+    return channelFailingFindings(readChannelFailures(this.opts.db, now), configured, this.opts.channelFailures ?? 3);
+  }
+
   /** Evaluates every `everyMs` (timer unref'd, so it never keeps the process alive). */
-  start(everyMs: number, clock: () => number, onQueued: () => void, onError: (err: unknown) => void): void {
+  start(everyMs: number, clock: () => number, onQueued: () => void, onError: (err: unknown) => void, onPass?: (r: PassResult, at: number) => void): void {
     const tick = () => {
       try {
-        if (this.pass(clock()).queued > 0) onQueued();
+        const r = this.pass(clock());
+        onPass?.(r, clock());
+        if (r.queued > 0) onQueued();
       } catch (err) {
         onError(err);
       }

@@ -8,6 +8,8 @@ export interface EvaluatorWorkerOptions {
   log: { error: (obj: object, msg: string) => void; warn: (obj: object, msg: string) => void };
   /** A pass failed (after it was logged): `code` is SQLite's when the database failed (the collector's health watches these). */
   onError?: (err: { message: string; code?: string }) => void;
+  /** A pass completed. */
+  onPass?: (p: { at: number; ms: number; findings: number; full: boolean }) => void;
   /** Wait before restarting a worker that died (default 5 s). */
   restartDelayMs?: number;
 }
@@ -37,6 +39,7 @@ export function startEvaluatorWorker(opts: EvaluatorWorkerOptions): { stop: () =
     alive = true;
     worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'queued') opts.onQueued();
+      else if (m.type === 'pass') opts.onPass?.(m);
       else {
         opts.log.error({ err: { message: m.message, stack: m.stack, code: m.code } }, 'evaluation failed');
         opts.onError?.(m);

@@ -4,8 +4,8 @@ import { Evaluator, type EvaluatorOptions } from './evaluator';
 
 // The evaluation loop inside a worker thread, on its own connection (WAL: it reads while the
 // main thread writes; busy_timeout: its incident writes wait for ingest's transactions), so a
-// slow pass never delays a request. Started by worker-host.ts; all it sends back is "a pass
-// queued notifications" (the main thread's OutboxSender sends them) and errors.
+// slow pass never delays a request. Started by worker-host.ts; it sends back "a pass queued
+// notifications" (the main thread's OutboxSender sends them), each completed pass and errors.
 
 /** What the worker needs to build its Evaluator: the options, with a database path for its own connection. */
 export interface EvaluatorWorkerData extends Omit<EvaluatorOptions, 'db'> {
@@ -13,7 +13,11 @@ export interface EvaluatorWorkerData extends Omit<EvaluatorOptions, 'db'> {
   everyMs: number;
 }
 
-export type WorkerMessage = { type: 'queued' } | { type: 'error'; message: string; stack?: string; code?: string };
+export type WorkerMessage =
+  | { type: 'queued' }
+  | { type: 'error'; message: string; stack?: string; code?: string }
+  /** A pass completed (for the collector's self-watch: /metrics and /healthz). */
+  | { type: 'pass'; at: number; ms: number; findings: number; full: boolean };
 
 /** The worker's body: evaluate every `everyMs` until the host posts 'stop'. */
 export function runEvaluatorWorker(): void {
@@ -33,5 +37,6 @@ export function runEvaluatorWorker(): void {
     Date.now,
     () => send({ type: 'queued' }),
     (err) => send({ type: 'error', message: (err as Error).message ?? String(err), stack: (err as Error).stack, code: (err as { code?: string }).code }),
+    (r, at) => send({ type: 'pass', at, ms: r.ms, findings: r.findings.length, full: r.full }),
   );
 }

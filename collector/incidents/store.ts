@@ -44,6 +44,7 @@ const INCIDENT_COLS = `id, key, rule, severity, agent, job, asset, target, tier,
 export class IncidentStore {
   private readonly channels: readonly ChannelConfig[];
   private readonly publicUrl?: string;
+  private readonly failingChannel;
 
   constructor(
     private readonly db: Db,
@@ -51,6 +52,7 @@ export class IncidentStore {
   ) {
     this.channels = opts.channels;
     this.publicUrl = opts.publicUrl;
+    this.failingChannel = db.prepare<[number], { target: string | null }>(`SELECT target FROM incidents WHERE id = ? AND rule = 'notify-channel-failing'`);
   }
 
   /**
@@ -162,7 +164,9 @@ export class IncidentStore {
     const stmt = this.db.prepare(`
       INSERT INTO outbox (incident_id, channel, event, payload, created_at, next_attempt_at, attempts)
       VALUES (?, ?, ?, ?, ?, ?, 0)`);
-    const names = route(message, this.channels);
+    // A failing channel's own incident goes through the other channels only.
+    const failing = incidentId === null ? undefined : this.failingChannel.get(incidentId)?.target ?? undefined;
+    const names = route(message, this.channels).filter((n) => n !== failing);
     const payload = JSON.stringify(message);
     for (const name of names) stmt.run(incidentId, name, message.event, payload, now, now);
     return names.length;

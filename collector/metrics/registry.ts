@@ -10,6 +10,8 @@ export interface MetricsOptions {
   /** Epoch ms the snapshot is computed at. */
   now: () => number;
   ingest: IngestStats;
+  /** Registers more families read at every scrape (the collector's self-watch). */
+  live?: (registry: Registry) => void;
   /** How long a snapshot serves scrapes before the state is read again (default 5 s). */
   cacheMs?: number;
 }
@@ -25,7 +27,7 @@ export interface Metrics {
  * apart): one for the state families, formatted once per snapshot, and one for what changes
  * by the second (process metrics, ingest counters), formatted at every scrape.
  */
-export function createMetrics({ read, now, ingest, cacheMs = 5000 }: MetricsOptions): Metrics {
+export function createMetrics({ read, now, ingest, live: registerLive, cacheMs = 5000 }: MetricsOptions): Metrics {
   const state = new Registry();
   const live = new Registry();
   collectDefaultMetrics({ register: live, prefix: `${METRIC_PREFIX}collector_` });
@@ -68,6 +70,8 @@ export function createMetrics({ read, now, ingest, cacheMs = 5000 }: MetricsOpti
       for (const [reason, n] of ingest.rejected) this.inc({ reason }, n);
     },
   });
+
+  registerLive?.(live);
 
   // A burst of scrapes (several Prometheus servers, a Grafana test query) reads SQLite and
   // formats thousands of series once; a report that changed the stored state makes the next

@@ -160,6 +160,8 @@ export interface OutboxSenderOptions {
   retry?: Partial<RetryPolicy>;
   clock?: () => number;
   log?: SenderLog;
+  /** Told each attempt's outcome (a given-up attempt is 'gave-up' only), e.g. for the collector's self-watch. */
+  onOutcome?: (channel: string, outcome: 'sent' | 'failed' | 'gave-up') => void;
 }
 
 export interface DrainResult {
@@ -193,6 +195,7 @@ export class OutboxSender {
   private readonly retry: RetryPolicy;
   private readonly clock: () => number;
   private readonly log?: SenderLog;
+  private readonly onOutcome?: OutboxSenderOptions['onOutcome'];
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   /** Sends in progress per channel, over all drains: the bound a hung receiver cannot exceed. */
@@ -215,6 +218,7 @@ export class OutboxSender {
     this.retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.clock = opts.clock ?? Date.now;
     this.log = opts.log;
+    this.onOutcome = opts.onOutcome;
   }
 
   /** Polls every intervalMs; the timer is unref'd so it never keeps the process alive. */
@@ -307,17 +311,21 @@ export class OutboxSender {
       // retry backs off from the failure, not from when the drain began.
       const ended = at();
       if (outcome === null) {
-        if (markSent(this.db, claim, ended)) result.sent++;
-        else result.lost++;
+        if (markSent(this.db, claim, ended)) {
+          result.sent++;
+          this.onOutcome?.(channel, 'sent');
+        } else result.lost++;
         return;
       }
       const r = markFailed(this.db, claim, ended, outcome.message, outcome.retryable, this.retry);
       const fields = { outboxId: id, channel, attempt: claim.row.attempts + 1, error: outcome.message };
       if (r === 'retry') {
         result.retried++;
+        this.onOutcome?.(channel, 'failed');
         this.log?.warn(fields, 'notification failed; will retry');
       } else if (r === 'gave-up') {
         result.gaveUp++;
+        this.onOutcome?.(channel, 'gave-up');
         this.log?.error(fields, 'notification failed; giving up');
       } else result.lost++;
     } catch (err) {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { AppContext } from '../context';
-import { healthOf } from '../db-health';
 import { httpError } from '../errors';
+import { collectorHealth } from '../self-watch';
 import { createStatusReader, type StatusReport } from '../status';
 import { assetDetailView, type AssetDetailView } from '../view/asset';
 import { overviewView, type OverviewView } from '../view/overview';
@@ -36,10 +36,11 @@ export function statusRoutes(ctx: AppContext): FastifyPluginAsync {
       return { run };
     });
     // 503 with the reason while the database fails: damaged (until a restart), full, read-only,
-    // I/O errors or locked (until the cause is gone or a write succeeds again).
+    // I/O errors or locked (until the cause is gone or a write succeeds again); and, under serve,
+    // while the evaluator has not completed a pass for 3 intervals or the outbox is stuck.
     scope.get('/healthz', async (_req, reply) => {
       ping.get();
-      const health = healthOf(ctx.db).report();
+      const health = collectorHealth(ctx.db, ctx.now());
       return reply.code(health.ok ? 200 : 503).send(health);
     });
   };

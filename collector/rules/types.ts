@@ -39,7 +39,9 @@ export type RuleName =
   | 'datastore-unavailable'
   | 'snapshot-verify-failed'
   | 'copy-chain-broken'
-  | 'copy-chain-cycle';
+  | 'copy-chain-cycle'
+  // Not a rule over the agents' reports: the collector's own outbox (notify/channel-health.ts).
+  | 'notify-channel-failing';
 
 export interface TierPolicyView {
   /** Recovery point objective: the oldest a good copy may be. */
