@@ -28,4 +28,4 @@ export interface IncidentRow {
   ackedBy: string | null;
 }
 
-export const SEVERITY_RANK: Readonly<Record<Severity, number>> = Object.freeze({ info: 0, warning: 1, critical: 2 });
+export { SEVERITY_RANK } from '../rules/severity';

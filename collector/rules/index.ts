@@ -17,7 +17,8 @@ import { snapshotVerifyFailed } from './snapshot-verify';
 import { staleSnapshot } from './stale-snapshot';
 import { storageUndeclared } from './storage-undeclared';
 import { threeTwoOne } from './three-two-one';
-import type { EvaluationInput, Finding, Rule, Severity } from './types';
+import { worseFirst } from './severity';
+import type { EvaluationInput, Finding, Rule } from './types';
 import { verification } from './verification';
 
 export type * from './types';
@@ -65,10 +66,8 @@ export const HOST_RULES: readonly string[] = Object.freeze([
   'datastore-capacity',
 ]);
 
-const RANK: Record<Severity, number> = { critical: 0, warning: 1, info: 2 };
-
 export function sortFindings(all: Finding[]): Finding[] {
-  return all.sort((a, b) => RANK[a.severity] - RANK[b.severity] || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return all.sort((a, b) => worseFirst(a.severity, b.severity) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
 /** All findings for the input at `now`, most severe first, then by key (deterministic). */

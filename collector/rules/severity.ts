@@ -43,3 +43,9 @@ export function isCriticalRule(rule: RuleName): boolean {
 export function severityFor(rule: RuleName, tier: Tier): Severity {
   return BY_TIER[CRITICAL_RULES.has(rule) ? 'critical' : 'warning'][tier];
 }
+
+/** The one severity order: higher is worse. Findings sort worst first; routing's minSeverity and escalation compare with it. */
+export const SEVERITY_RANK: Readonly<Record<Severity, number>> = Object.freeze({ info: 0, warning: 1, critical: 2 });
+
+/** Worst first (for sort). */
+export const worseFirst = (a: Severity, b: Severity): number => SEVERITY_RANK[b] - SEVERITY_RANK[a];
