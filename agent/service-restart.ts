@@ -28,6 +28,8 @@ export function restartAfterEnroll(configFile: string): string {
     unitConfig: resolve(configFile) === DEFAULT_AGENT_CONFIG,
   });
   if (step.action === 'say') return step.text;
+  // A unit that gave up before enrollment (StartLimitBurst) refuses a start until reset.
+  spawnSync('systemctl', ['reset-failed', AGENT_UNIT], { stdio: 'ignore', timeout: 60_000 });
   const r = spawnSync('systemctl', ['restart', AGENT_UNIT], { encoding: 'utf8', timeout: 60_000 });
   if (r.status !== 0) {
     const why = (r.stderr || r.error?.message || `exit ${r.status ?? r.signal}`).trim();
