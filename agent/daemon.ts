@@ -132,7 +132,7 @@ export class Daemon {
     }
     try {
       this.restoreStateDir();
-      const opts: RunJobOptions = { config: this.config, spool: this.spool, trigger, task, onSpooled: () => this.sender.kick(), signal: abort.signal, ...slot };
+      const opts: RunJobOptions = { config: this.config, spool: this.spool, trigger, task, onSpooled: () => this.sender.kick(), signal: abort.signal, log: this.log, ...slot };
       if (backup && trigger !== 'manual') opts.retry = job.retry;
       const { reports, unrecorded } = await runJob(job, opts);
       for (const r of reports) {

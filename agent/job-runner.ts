@@ -10,6 +10,7 @@ import { describeFsError, isNoSpace, writeFileAtomic } from './durable-file';
 import { acquireLock, type Lock } from './file-lock';
 import { buildJobEnv } from './job-env';
 import { LogTail } from './log-tail';
+import { consoleLogger, type Logger } from './logger';
 import { runProcess } from './process-runner';
 import { retryDelay } from './retry';
 import { SpoolWriteError, type Spool } from './spool';
@@ -35,6 +36,8 @@ export interface RunJobOptions {
   attempt?: number;
   /** Given by the daemon for scheduled backups: a failed attempt then says when the next one runs. */
   retry?: RetryPolicy;
+  /** Where the runner's own warnings go (the daemon's logger); lines on stderr by default. */
+  log?: Logger;
 }
 
 export interface JobResult {
@@ -160,7 +163,7 @@ async function operate(job: JobConfig, driver: Driver<unknown>, operation: Opera
     logTail: tail.toString(),
   };
   rec(report);
-  saveLastRun(opts.config.stateDir, report);
+  saveLastRun(opts.config.stateDir, report, opts.log ?? consoleLogger());
   return report;
 }
 
@@ -172,7 +175,7 @@ async function sendInventory(job: JobConfig, driver: Driver<unknown>, opts: RunJ
     rec({ kind: 'inventory', job: job.name, target: job.target.name, snapshots });
   } catch (err) {
     // An inventory that cannot be read is reported by the next run's failure; keep the old one.
-    process.stderr.write(`lifeline-agent warn: job ${job.name}: cannot list the snapshots at ${job.target.name}: ${tail.redactText((err as Error).message)}\n`);
+    (opts.log ?? consoleLogger()).warn(`job ${job.name}: cannot list the snapshots at ${job.target.name}: ${tail.redactText((err as Error).message)}`);
   }
 }
 
@@ -240,7 +243,7 @@ export function lastRunFile(stateDir: string, job: string, operation: Operation)
 
 // The last run of each job and operation, kept locally so `lifeline-agent status` works
 // without the collector. Best effort: the spooled report is what counts.
-function saveLastRun(stateDir: string, report: RunReport): void {
+function saveLastRun(stateDir: string, report: RunReport, log: Logger): void {
   const file = lastRunFile(stateDir, report.job, report.operation);
   const dir = dirname(file);
   const { logTail: _omit, ...summary } = report;
@@ -248,6 +251,6 @@ function saveLastRun(stateDir: string, report: RunReport): void {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeFileAtomic(file, JSON.stringify(summary), { fsync: false });
   } catch (err) {
-    process.stderr.write(`lifeline-agent warn: job ${report.job}: cannot save the last run for \`status\`: ${describeFsError(err, dir)}\n`);
+    log.warn(`job ${report.job}: cannot save the last run for \`status\`: ${describeFsError(err, dir)}`);
   }
 }
