@@ -133,6 +133,8 @@ function create(file: string): Db {
   try {
     const db = new Database(partial);
     try {
+      // Set before the first table, so pruned history can give its space back (collector/history/vacuum.ts).
+      db.pragma('auto_vacuum = INCREMENTAL');
       configure(db);
       migrate(db);
     } finally {

@@ -39,14 +39,17 @@ export function agentClock(receivedAt: number, requestSentAt: number | null | un
 
 /**
  * Returns a function that stores one validated batch in a single transaction: all of it or
- * nothing. (agent, seq) is de-duplicated by the messages table, so a replayed message changes
- * nothing. State that a message replaces (catalog, spool stats, inventory, host facts, the Proxmox and PBS views) is only
+ * nothing. (agent, seq) is de-duplicated by the messages table and, past its window, the agent's
+ * seq floor, so a replayed message changes nothing. State that a message replaces (catalog, spool stats, inventory, host facts, the Proxmox and PBS views) is only
  * replaced by a message with a higher seq, so a late-arriving older message cannot roll it back.
  */
 export function createIngest(db: Db): Ingest {
   const insertMessage = db.prepare(
     `INSERT OR IGNORE INTO messages (agent_id, seq, kind, sent_at, received_at) VALUES (?, ?, ?, ?, ?)`,
   );
+  // Every seq at or below the agent's floor was received before the de-duplication window
+  // (collector/history/prune.ts moved those messages into this one number).
+  const seqFloor = db.prepare<[number], number | null>(`SELECT seq_floor FROM agents WHERE id = ?`).pluck();
   const touch = db.prepare(`UPDATE agents SET last_seen = max(coalesce(last_seen, 0), ?) WHERE id = ?`);
   const hello = db.prepare(
     `UPDATE agents SET version = ?, hostname = ?, timezone = ?, heartbeat_ms = ?, hello_seq = ?
@@ -264,8 +267,10 @@ export function createIngest(db: Db): Ingest {
     let accepted = 0;
     const t = agentClock(receivedAt, requestSentAt);
     let newestSent = -Infinity;
+    const floor = seqFloor.get(agentId) ?? null;
     try {
       for (const m of [...messages].sort((a, b) => a.seq - b.seq)) {
+        if (floor !== null && m.seq <= floor) continue;
         const sentAt = t.believe(ms(m.sentAt));
         if (insertMessage.run(agentId, m.seq, m.kind, sentAt, receivedAt).changes === 0) continue;
         apply(agentId, m, receivedAt, t);

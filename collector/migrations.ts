@@ -314,6 +314,13 @@ export const MIGRATIONS: readonly Migration[] = [
   // 11: copies of copies. A job's source target (`source: { target }`: it copies what that target
   // holds), NULL for a direct backup; the evaluator derives chained copies from it.
   `ALTER TABLE jobs ADD COLUMN source_target TEXT;`,
+  // 12: bounded history (collector/history/). Runs that still carry a log tail, by job, so the
+  // pruner finds the logs to drop without walking the summaries; and per agent the seq at or
+  // below which every message counts as received (the de-duplication table keeps only a window).
+  `
+  CREATE INDEX runs_with_log ON runs (agent_id, job, operation, started_at) WHERE log_tail IS NOT NULL;
+  ALTER TABLE agents ADD COLUMN seq_floor INTEGER;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
