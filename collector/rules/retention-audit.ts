@@ -1,4 +1,5 @@
 import { auditTimes, countKept, hasKeepRule, type RetentionSemantics, type TimesAudit } from '../../shared/retention';
+import { pruneSemanticsOf } from '../../shared/prune-semantics';
 import type { Retention } from '../../shared/retention-policy';
 import type { EvaluationInput, Finding, JobView } from './types';
 import { DAY_MS, isCopyJob, jobFinding, localDateTime, nextDue } from './util';
@@ -7,14 +8,9 @@ const HOUR_MS = 3_600_000;
 /** Bound on simulated runs per job, so a "* * * * *" job cannot stall evaluation. */
 const MAX_SIMULATED_RUNS = 1_500;
 
-// Proxmox prunes like borg: a period already holding a snapshot kept by an earlier rule is
-// skipped without counting (PBS pbs-datastore/src/prune.rs mark_selections; PVE's vzdump
-// prune-backups uses the same marking, PVE::Storage prune_mark_backup_group).
-const BORG_LIKE = new Set(['borg', 'borgmatic', 'vzdump', 'pbs', 'pbs-group']);
-
-/** borg, borgmatic and the Proxmox drivers prune with borg's rules; every other driver with restic's. */
-export function semanticsFor(driver: string): RetentionSemantics {
-  return BORG_LIKE.has(driver) ? 'borg' : 'restic';
+/** How the job's driver prunes (shared/prune-semantics.ts); null for a driver this collector does not know. */
+export function semanticsFor(driver: string): RetentionSemantics | null {
+  return pruneSemanticsOf(driver);
 }
 
 /**
@@ -110,6 +106,18 @@ export function retentionAudit(input: EvaluationInput, now: number): Finding[] {
     const inv = job.inventory;
     if (!inv || !hasKeepRule(job.retention) || !isCopyJob(job)) continue;
     const semantics = semanticsFor(job.driver);
+    if (semantics === null) {
+      out.push(
+        jobFinding('retention-unknown-semantics', job, {
+          title: `${job.job} on ${job.agent}: retention not audited`,
+          detail:
+            `This collector does not know how driver "${job.driver}" prunes (restic's rules or borg's), so the snapshots at ${job.target.name} are not audited against the policy. ` +
+            'Upgrade the collector to the version of the agent.',
+          since: inv.updatedAt,
+        }),
+      );
+      continue;
+    }
     const tz = job.timezone;
     const { newest: n, kept, removeAfterNewest: remove } = auditInventory(inv.times, job.retention, semantics, tz);
     const newest = n < 0 ? null : inv.times[n];

@@ -16,6 +16,7 @@ export type RuleName =
   | 'rpo-target'
   | 'retention-short'
   | 'retention-not-pruned'
+  | 'retention-unknown-semantics'
   | 'verify-failed'
   | 'verify-overdue'
   | 'restore-drill-failed'
