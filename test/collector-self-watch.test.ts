@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { after, test } from 'node:test';
 import { startEvaluatorWorker } from '../collector/evaluate/worker-host';
 import { rulesConfig, tierPolicies } from '../collector/config';
-import { channelFailingFindings, readChannelFailures } from '../collector/notify/channel-health';
+import { channelFailingFindings, channelFailuresReader } from '../collector/notify/channel-health';
 import { IncidentStore } from '../collector/incidents/store';
 import { pingFor } from '../collector/self-check';
 import { FIRST_PASS_GRACE_MS, selfWatchOf, watchProblem, type PassInfo, type WatchArms } from '../collector/self-watch';
@@ -56,7 +56,8 @@ test('a channel is failing after N failed attempts since it last delivered; a la
   insert.run('good', T - 30_000, null, 1, T - 29_000, null);
   insert.run('old', T - 2 * 86_400_000, T, 9, null, 'too old to count');
   const configured = new Set(['bad', 'good', 'old']);
-  const failures = readChannelFailures(c.db, T);
+  const readChannelFailures = channelFailuresReader(c.db);
+  const failures = readChannelFailures(T);
   assert.deepEqual(failures, [{ channel: 'bad', failed: 3, since: T - 60_000, lastError: 'webhook: HTTP 503' }]);
   assert.deepEqual(channelFailingFindings(failures, configured, 4), [], 'under the threshold');
   const [f] = channelFailingFindings(failures, configured, 3);
@@ -66,7 +67,7 @@ test('a channel is failing after N failed attempts since it last delivered; a la
   assert.deepEqual(channelFailingFindings(failures, new Set(['good']), 1), [], 'a channel no longer configured is not an incident');
   // The channel delivers a later row: the failed ones before it no longer count.
   insert.run('bad', T - 10_000, null, 1, T - 9_000, null);
-  assert.deepEqual(readChannelFailures(c.db, T), []);
+  assert.deepEqual(readChannelFailures(T), []);
 });
 
 test("the failing channel's own incident is routed to the other channels only", () => {

@@ -1,7 +1,7 @@
 import type { Db } from '../db';
 import { IncidentStore, type PlanResult } from '../incidents/store';
 import type { ChannelConfig } from '../notify/routing';
-import { channelFailingFindings, readChannelFailures } from '../notify/channel-health';
+import { channelFailingFindings, channelFailuresReader } from '../notify/channel-health';
 import { evaluate, sortFindings } from '../rules';
 import type { Finding, RulesConfig, Tier, TierPolicyView } from '../rules/types';
 import { createGatherer, type JobRow } from './gather';
@@ -54,6 +54,7 @@ export class Evaluator {
   private readonly store: IncidentStore;
   private readonly activeAgents;
   private readonly pruneUsage;
+  private readonly channelFailures;
   private timer?: NodeJS.Timeout;
   // Incremental state: the findings of the last pass, each job's next due time, and when the
   // last (full) pass ran. Only jobs whose agent reported since, or whose due time has come
@@ -78,6 +79,7 @@ export class Evaluator {
     this.store = new IncidentStore(opts.db, { channels: opts.channels, publicUrl: opts.publicUrl });
     this.activeAgents = opts.db.prepare<[number], { name: string }>(`SELECT name FROM agents WHERE last_seen > ?`);
     this.pruneUsage = opts.db.prepare<[number]>('DELETE FROM fs_usage WHERE at < ?');
+    this.channelFailures = channelFailuresReader(opts.db);
   }
 
   /** One pass: incremental (due and changed jobs only) unless `full` or a full pass is due. */
@@ -153,7 +155,7 @@ export class Evaluator {
   private channelFindings(now: number): Finding[] {
     const configured = new Set(this.opts.channels.map((c) => c.name));
     if (configured.size < 2) return []; // with one channel, nobody would hear of it
-    return channelFailingFindings(readChannelFailures(this.opts.db, now), configured, this.opts.channelFailures ?? 3);
+    return channelFailingFindings(this.channelFailures(now), configured, this.opts.channelFailures ?? 3);
   }
 
   /** Evaluates every `everyMs` (timer unref'd, so it never keeps the process alive). */

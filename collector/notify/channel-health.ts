@@ -22,18 +22,18 @@ export interface ChannelFailures {
 /**
  * Per channel, the failed attempts since it last delivered: unsent rows with an error (retrying
  * or given up) that no later row of the channel was delivered after, within the window.
+ * Prepared once (the evaluator reads it on every pass).
  */
-export function readChannelFailures(db: Db, now: number): ChannelFailures[] {
-  return db
-    .prepare(
-      `SELECT o.channel, sum(o.attempts) AS failed, min(o.created_at) AS since,
-         (SELECT x.last_error FROM outbox x WHERE x.channel = o.channel AND x.sent_at IS NULL AND x.last_error IS NOT NULL ORDER BY x.id DESC LIMIT 1) AS lastError
-       FROM outbox o
-       WHERE o.sent_at IS NULL AND o.last_error IS NOT NULL AND o.created_at >= ?
-         AND NOT EXISTS (SELECT 1 FROM outbox s WHERE s.id > o.id AND s.channel = o.channel AND s.sent_at IS NOT NULL)
-       GROUP BY o.channel ORDER BY o.channel`,
-    )
-    .all(now - CHANNEL_FAILURE_WINDOW_MS) as ChannelFailures[];
+export function channelFailuresReader(db: Db): (now: number) => ChannelFailures[] {
+  const stmt = db.prepare<[number], ChannelFailures>(
+    `SELECT o.channel, sum(o.attempts) AS failed, min(o.created_at) AS since,
+       (SELECT x.last_error FROM outbox x WHERE x.channel = o.channel AND x.sent_at IS NULL AND x.last_error IS NOT NULL ORDER BY x.id DESC LIMIT 1) AS lastError
+     FROM outbox o
+     WHERE o.sent_at IS NULL AND o.last_error IS NOT NULL AND o.created_at >= ?
+       AND NOT EXISTS (SELECT 1 FROM outbox s WHERE s.id > o.id AND s.channel = o.channel AND s.sent_at IS NOT NULL)
+     GROUP BY o.channel ORDER BY o.channel`,
+  );
+  return (now) => stmt.all(now - CHANNEL_FAILURE_WINDOW_MS);
 }
 
 /** The failing channels' findings: `threshold` failed attempts or more since the last delivery. Pure. */
