@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { LogTail } from './log-tail';
+import { armStop, killGroup } from './process-group';
 
 export interface ProcessSpec {
   argv: readonly string[];
@@ -29,7 +30,8 @@ export interface ProcessResult {
 
 /**
  * Runs one program in its own process group (argv form, never a shell). Output streams into
- * the log tail; at the timeout the whole group gets SIGTERM, then SIGKILL after the grace.
+ * the log tail; at the timeout the whole group gets SIGTERM, then SIGKILL after the grace
+ * (agent/process-group.ts, shared with the dump-files pipeline).
  */
 export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
   const started = performance.now();
@@ -47,48 +49,19 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
       return;
     }
     if (spec.stdin instanceof Buffer) child.stdin!.end(spec.stdin);
-    let timedOut = false;
     let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
     let settled = false;
     const pgid = child.pid;
-
-    const killGroup = (signal: NodeJS.Signals) => {
-      if (pgid === undefined) return;
-      try {
-        process.kill(-pgid, signal);
-      } catch {
-        // ESRCH: the group is already gone.
-      }
-    };
-
-    let killTimer: NodeJS.Timeout | undefined;
-    const timeoutTimer = setTimeout(() => {
-      timedOut = true;
-      spec.tail.line(`[lifeline] timeout after ${Math.round(spec.timeoutMs / 1000)}s: sending SIGTERM to the process group`);
-      killGroup('SIGTERM');
-      killTimer = setTimeout(() => {
-        spec.tail.line('[lifeline] still running after the grace period: sending SIGKILL');
-        killGroup('SIGKILL');
-      }, spec.killGraceMs);
-    }, spec.timeoutMs);
-
-    const onAbort = () => {
-      spec.tail.line('[lifeline] the agent is stopping: sending SIGTERM to the process group');
-      killGroup('SIGTERM');
-      killTimer ??= setTimeout(() => killGroup('SIGKILL'), spec.killGraceMs);
-    };
-    spec.signal?.addEventListener('abort', onAbort, { once: true });
+    const stopper = armStop({ ...spec, what: 'the process group', kill: (signal) => killGroup(pgid, signal) });
 
     const finish = (spawnError?: string) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timeoutTimer);
-      clearTimeout(killTimer);
-      spec.signal?.removeEventListener('abort', onAbort);
+      stopper.clear();
       resolve({
         exitCode: exited?.code ?? null,
         signal: exited?.signal ?? null,
-        timedOut,
+        timedOut: stopper.timedOut,
         durationMs: Math.round(performance.now() - started),
         spawnError,
       });
@@ -109,9 +82,9 @@ export function runProcess(spec: ProcessSpec): Promise<ProcessResult> {
     child.on('exit', (code, signal) => {
       exited = { code, signal };
       // Leftover background children would keep the pipes open: end the whole group.
-      killGroup('SIGTERM');
+      killGroup(pgid, 'SIGTERM');
       setTimeout(() => {
-        killGroup('SIGKILL');
+        killGroup(pgid, 'SIGKILL');
         finish();
       }, Math.min(spec.killGraceMs, 2000)).unref();
     });

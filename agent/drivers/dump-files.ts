@@ -4,6 +4,7 @@ import { chmodSync, closeSync, openSync, readSync, readdirSync, renameSync, rmSy
 import { join } from 'node:path';
 import { fsyncPath } from '../../shared/fsync';
 import { hasKeepRule, planRetention } from '../../shared/retention';
+import { armStop, killGroup } from '../process-group';
 import type { DriverContext, ExecOptions, OperationOutcome, SnapshotInfo, Zod } from './types';
 
 // What the database drivers share: dump files named `<job>-<UTC YYYYMMDDTHHMMSSZ>.<ext>` in one
@@ -287,9 +288,9 @@ export interface PipelineResult {
 
 /**
  * Runs `stages` as a pipeline whose first stage reads `stdinFile`, which ctx.exec cannot do
- * (its stdin is /dev/null or a Buffer). Same rules as agent/process-runner: argv form, each
- * stage in its own process group, stderr into the log tail, at `deadline` (or when the agent
- * stops) SIGTERM to every group and SIGKILL after the kill grace.
+ * (its stdin is /dev/null or a Buffer). Same rules as agent/process-runner, through the same
+ * agent/process-group.ts: argv form, each stage in its own process group, stderr into the log
+ * tail, at `deadline` (or when the agent stops) SIGTERM to every group and SIGKILL after the grace.
  */
 export function runPipeline(ctx: DriverContext<unknown>, stages: string[][], stdinFile: string, deadline: number, env: NodeJS.ProcessEnv): Promise<PipelineResult> {
   return new Promise((resolve) => {
@@ -297,28 +298,16 @@ export function runPipeline(ctx: DriverContext<unknown>, stages: string[][], std
     const children: ChildProcess[] = [];
     let failure: Omit<PipelineResult, 'stderr'> | undefined;
     const stderr = new LastBytes(2048);
-    let timedOut = false;
     let open = stages.length;
-    let killTimer: NodeJS.Timeout | undefined;
-    const killGroup = (c: ChildProcess, signal: NodeJS.Signals) => {
-      try {
-        if (c.pid) process.kill(-c.pid, signal);
-      } catch {
-        // the group is gone
-      }
-    };
-    const killAll = (signal: NodeJS.Signals) => children.forEach((c) => killGroup(c, signal));
-    const stop = (why: string) => {
-      ctx.tail.line(`[lifeline] ${why}: sending SIGTERM to the pipeline`);
-      killAll('SIGTERM');
-      killTimer ??= setTimeout(() => killAll('SIGKILL'), ctx.killGraceMs);
-    };
-    const timer = setTimeout(() => {
-      timedOut = true;
-      stop('timeout');
-    }, Math.max(1, deadline - Date.now()));
-    const onAbort = () => stop('the agent is stopping');
-    ctx.signal?.addEventListener('abort', onAbort, { once: true });
+    const killAll = (signal: NodeJS.Signals) => children.forEach((c) => killGroup(c.pid, signal));
+    const stopper = armStop({
+      timeoutMs: deadline - Date.now(),
+      killGraceMs: ctx.killGraceMs,
+      tail: ctx.tail,
+      signal: ctx.signal,
+      what: 'the pipeline',
+      kill: killAll,
+    });
     // The first stage to fail is the culprit; the others are then stopped (a stage whose reader
     // died would otherwise wait forever on a full pipe).
     const fail = (argv0: string, r: Omit<PipelineResult, 'timedOut' | 'failed' | 'stderr'>) => {
@@ -327,10 +316,8 @@ export function runPipeline(ctx: DriverContext<unknown>, stages: string[][], std
     };
     const done = () => {
       if (--open > 0) return;
-      clearTimeout(timer);
-      clearTimeout(killTimer);
-      ctx.signal?.removeEventListener('abort', onAbort);
-      resolve({ ...(failure ?? { exitCode: 0, signal: null }), timedOut, stderr: stderr.text() });
+      stopper.clear();
+      resolve({ ...(failure ?? { exitCode: 0, signal: null }), timedOut: stopper.timedOut, stderr: stderr.text() });
     };
     try {
       for (const [i, argv] of stages.entries()) {
@@ -366,7 +353,7 @@ export function runPipeline(ctx: DriverContext<unknown>, stages: string[][], std
           finish();
         });
         child.on('exit', (code, signal) => {
-          killGroup(child, 'SIGTERM'); // leftover background children would keep pipes open
+          killGroup(child.pid, 'SIGTERM'); // leftover background children would keep pipes open
           if (code !== 0) fail(argv[0], { exitCode: code, signal });
         });
         child.on('close', finish);
