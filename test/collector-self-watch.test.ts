@@ -143,3 +143,13 @@ test('the evaluator worker reports each pass to the main thread: metrics after a
   worker = start();
   await waitFor('/healthz 200 again', async () => (await app.inject({ method: 'GET', url: '/healthz' })).statusCode === 200);
 });
+
+test('selfCheck and watchdog in collector.yaml: defaults, durations, and a URL that is not http(s) refused', async () => {
+  const { collectorConfig } = await import('../collector/config');
+  assert.equal(collectorConfig({}).selfCheck, undefined, 'off unless configured');
+  assert.deepEqual(collectorConfig({ selfCheck: { url: 'https://hc-ping.com/0f8e7a52-9b0e-4b53-8c3f-3f1e0e5b7a01' } }).selfCheck, { url: 'https://hc-ping.com/0f8e7a52-9b0e-4b53-8c3f-3f1e0e5b7a01', every: 60_000 });
+  assert.deepEqual(collectorConfig({ selfCheck: { url: 'http://hc.lan/ping/k/collector', every: '5m' }, watchdog: { outboxStuckAfter: '30m', channelFailures: 5 } }).watchdog, { outboxStuckAfter: 1_800_000, channelFailures: 5 });
+  assert.throws(() => collectorConfig({ selfCheck: { url: 'ftp://hc.lan/ping/x' } }), /expected an http:\/\/ or https:\/\/ URL/);
+  assert.throws(() => collectorConfig({ selfCheck: { url: 'https://hc.lan/ping/x', interval: '1m' } }));
+  assert.throws(() => collectorConfig({ watchdog: { channelFailures: 0 } }));
+});
