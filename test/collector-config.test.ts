@@ -51,7 +51,7 @@ test('an empty config gets every default', () => {
     },
     tiers: {},
     incidents: { reminder: 86_400_000, flap: 300_000, evaluateEvery: 60_000 },
-    history: { runs: 90 * 86_400_000, logsPerJob: 200, summaries: 730 * 86_400_000, notifications: 30 * 86_400_000, incidents: 180 * 86_400_000, dedup: 30 * 86_400_000 },
+    history: { runs: 90 * 86_400_000, logsPerJob: 30, summaries: 730 * 86_400_000, notifications: 30 * 86_400_000, incidents: 180 * 86_400_000, dedup: 2 * 86_400_000 },
     reports: { weekly: '0 8 * * 1', monthly: '0 8 1 * *' },
     notifyRetry: { base: 30_000, max: 3_600_000, attempts: 10 },
     watchdog: { outboxStuckAfter: 3_600_000, channelFailures: 3 },

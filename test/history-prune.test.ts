@@ -19,7 +19,7 @@ test('pruneCutoffs: each window counts back from now (table)', () => {
   const cases: { policy: unknown; want: Partial<ReturnType<typeof pruneCutoffs>> }[] = [
     {
       policy: {},
-      want: { logsBefore: now - 90 * DAY, logsPerJob: 200, runsBefore: now - 730 * DAY, notificationsBefore: now - 30 * DAY, incidentsBefore: now - 180 * DAY, messagesBefore: now - 30 * DAY },
+      want: { logsBefore: now - 90 * DAY, logsPerJob: 30, runsBefore: now - 730 * DAY, notificationsBefore: now - 30 * DAY, incidentsBefore: now - 180 * DAY, messagesBefore: now - 2 * DAY },
     },
     { policy: { runs: '7d', summaries: '365d' }, want: { logsBefore: now - 7 * DAY, runsBefore: now - 365 * DAY } },
     { policy: { logsPerJob: 5, dedup: '2d' }, want: { logsPerJob: 5, messagesBefore: now - 2 * DAY } },
@@ -150,17 +150,20 @@ test('a pruning pass on a real database file: logs, summaries, notifications, in
   assert.equal(rest.logsDropped + rest.runsDeleted + rest.messagesDeleted, 0, 'a second pass finds nothing');
   assert.ok(rest.pagesFreed > 0, 'the incremental vacuum freed pages');
 
-  // 'daily': summaries for two years, logs for 90 days (failures and successes alike: fewer than logsPerJob).
+  // 'daily': summaries for two years. Logs: the failures of the last 90 days (every tenth day:
+  // 9) and the successes among the newest 30 runs (the newest, and days 1-29 but 10 and 20: 28).
   const daily = db.prepare(`SELECT min(started_at) AS oldest, count(*) AS n FROM runs WHERE job = 'daily'`).get() as { oldest: number; n: number };
   assert.ok(daily.oldest >= c.runsBefore, 'no summary older than the window');
   assert.equal(daily.n, 730 + 1, 'two years of daily runs and the newest one');
-  assert.equal(withLog(db, 'daily'), 90 + 1);
+  const dailyLogs = (status: string) => db.prepare(`SELECT count(*) FROM runs WHERE job = 'daily' AND log_tail IS NOT NULL AND status = ?`).pluck().get(status);
+  assert.equal(dailyLogs('failure'), 9);
+  assert.equal(dailyLogs('success'), 28);
   assert.equal(db.prepare(`SELECT count(*) FROM runs WHERE job = 'daily' AND log_tail IS NOT NULL AND started_at < ?`).pluck().get(c.logsBefore), 0);
   // The summaries keep what the reports read.
   assert.equal(db.prepare(`SELECT count(*) FROM runs WHERE job = 'daily' AND (duration_ms IS NULL OR bytes_total IS NULL OR status IS NULL)`).pluck().get(), 0);
-  // 'hourly': successes beyond the newest 200 logs lose theirs early; the old failure keeps its log.
+  // 'hourly': successes beyond the newest 30 lose their logs; the old failure keeps its own.
   assert.equal(runsOf(db, 'hourly'), 300);
-  assert.equal(withLog(db, 'hourly'), 200 + 1);
+  assert.equal(withLog(db, 'hourly'), 30 + 1);
   assert.equal(db.prepare(`SELECT status FROM runs WHERE job = 'hourly' AND log_tail IS NOT NULL ORDER BY started_at LIMIT 1`).pluck().get(), 'failure');
   // 'retired': older than every window, but its newest 21 runs stay (the rules' history), without logs.
   assert.equal(runsOf(db, 'retired'), 21);
@@ -175,8 +178,9 @@ test('a pruning pass on a real database file: logs, summaries, notifications, in
   // De-duplication: the old messages became the agent's floor...
   const floor = db.prepare('SELECT seq_floor FROM agents WHERE id = ?').pluck().get(agentId) as number;
   assert.ok(floor >= first.seq, `floor ${floor}`);
-  // Kept: the last 30 days' (300 hourly runs, 30 daily ones and the newest one).
-  assert.equal(count(db, 'messages'), 300 + 30 + 1, `of ${messagesBefore}`);
+  // Kept: what came after the newest message older than 2 days (the hourly runs of the last 48
+  // hours and the newest daily one; the daily runs of days 1 and 2 were sent before those hours).
+  assert.equal(count(db, 'messages'), 48 + 1, `of ${messagesBefore}`);
   assert.equal(db.prepare('SELECT count(*) FROM messages WHERE agent_id = ? AND seq <= ?').pluck().get(agentId, floor), 0);
   // ...and a replay of a trimmed message is still refused and changes nothing, as is a recent one.
   const runsNow = count(db, 'runs');

@@ -5,18 +5,22 @@ const DAY = 86_400_000;
 
 /** What the collector keeps, and for how long (the `history:` section of collector.yaml). */
 export const HISTORY_DEFAULTS = {
-  /** Runs keep their log tail this long (failures always; successes also within `logsPerJob`). */
+  /** Runs keep their log tail at most this long: a failed (or warning, timed-out) run's for all of it. */
   runs: 90 * DAY,
-  /** A successful run's log tail is kept only for the newest this many runs of its job and operation (an hourly job: ~8 days). */
-  logsPerJob: 200,
+  /** A successful run's log tail goes once it is not among the newest this many runs of its job and operation (a daily job: a month, an hourly one: a day and a bit). */
+  logsPerJob: 30,
   /** Runs without their log (the summaries the reports and run history read) are kept this long. */
   summaries: 2 * 365 * DAY,
   /** Sent and given-up notifications are kept this long. */
   notifications: 30 * DAY,
   /** Resolved incidents are kept this long after they resolved. */
   incidents: 180 * DAY,
-  /** Received messages are remembered this long for de-duplication; older seqs are refused by the agent's high-water mark. */
-  dedup: 30 * DAY,
+  /**
+   * Received messages are remembered this long for de-duplication; older ones become their agent's
+   * seq floor (agents send oldest first, so only a retry of a batch already stored, or a message a
+   * second process spooled a moment earlier, arrives out of order: seconds to hours, not days).
+   */
+  dedup: 2 * DAY,
 };
 
 /** The newest runs of each job and operation that are never deleted: the rules' history (job_state keeps the newest 21 backups). */
