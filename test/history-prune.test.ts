@@ -8,6 +8,7 @@ import { createIngest } from '../collector/ingest';
 import { HISTORY_DEFAULTS, pruneCutoffs, vacuumPages, historySchema } from '../collector/history/policy';
 import { createPruner, pruneHistory } from '../collector/history/prune';
 import { enableIncrementalVacuum } from '../collector/history/vacuum';
+import { startHistoryPruner } from '../collector/history/service';
 import type { Db } from '../collector/db';
 import { TestAgent, catalogJob, count, hello, run, tempDb } from './collector-helpers';
 
@@ -208,5 +209,29 @@ test('a database made before incremental vacuum is switched to incremental vacuu
   assert.equal(enableIncrementalVacuum(db), 'switched');
   assert.equal(db.pragma('auto_vacuum', { simple: true }), 2);
   assert.equal(enableIncrementalVacuum(db), 'on');
+  db.close();
+});
+
+test('serve\'s pruner runs a pass on its timer, in steps, and stops', async () => {
+  const { db } = tempDb();
+  const now = Date.parse('2027-03-01T00:00:00Z');
+  const old = incidentRow(db, 'old', now - 300 * DAY, now - 200 * DAY);
+  const open = incidentRow(db, 'open', now - 300 * DAY, null);
+  const warnings: string[] = [];
+  let resolvePass!: (c: { incidentsDeleted: number }) => void;
+  const passed = new Promise<{ incidentsDeleted: number }>((r) => (resolvePass = r));
+  const pruner = startHistoryPruner({
+    db,
+    policy: historySchema.parse({}),
+    log: { warn: (_o, m) => warnings.push(m) },
+    firstAfterMs: 0,
+    now: () => now,
+    onPass: (c) => resolvePass(c),
+  });
+  assert.equal((await passed).incidentsDeleted, 1);
+  await pruner.stop();
+  assert.deepEqual(db.prepare('SELECT id FROM incidents').pluck().all(), [open]);
+  assert.notEqual(old, open);
+  assert.deepEqual(warnings, []);
   db.close();
 });
