@@ -239,7 +239,7 @@ test('a job without facts, or without the ones its commands need, gets a note an
 });
 
 test('every agent driver has a runbook writer', () => {
-  assert.deepEqual(Object.keys(DRIVERS).filter((d) => !RUNBOOK_WRITERS[d]), []);
+  assert.deepEqual(Object.keys(DRIVERS).filter((d) => !Object.hasOwn(RUNBOOK_WRITERS, d)), []);
 });
 
 // ---- hostile facts: run every command with the tools replaced by stubs that record their arguments ----

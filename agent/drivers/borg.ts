@@ -117,7 +117,7 @@ export const borgDriver: Driver<BorgOptions> = {
   options,
   secretFiles: (o) => (o.passphraseFile ? [{ key: 'passphraseFile', path: o.passphraseFile }] : []),
   restoreFacts: (o) =>
-    factsFrom({
+    factsFrom('borg', {
       repository: withoutPassword(o.repository),
       passphraseFile: o.passphraseFile,
       rsh: o.rsh,

@@ -198,7 +198,7 @@ export const borgmaticDriver: Driver<BorgmaticOptions> = {
   // The config may hold encryption_passphrase: it must exist at load and is treated as a secret.
   secretFiles: (o) => [{ key: 'config', path: o.config }],
   // The config names repositories and passphrase: borgmatic itself reads them at restore time.
-  restoreFacts: (o) => factsFrom({ config: o.config, repository: o.repository }),
+  restoreFacts: (o) => factsFrom('borgmatic', { config: o.config, repository: o.repository }),
 
   async backup(ctx) {
     const run = await jsonAction(ctx, ['create', '--json']);

@@ -42,7 +42,7 @@ type CommandOptions = Z.output<ReturnType<typeof options>>;
 export const commandDriver: Driver<CommandOptions> = {
   name: 'command',
   options,
-  restoreFacts: ({ restore, runbook }) => factsFrom({ ...restore, runbook }),
+  restoreFacts: ({ restore, runbook }) => factsFrom('command', { ...restore, runbook }),
   async backup(ctx) {
     const result = await ctx.exec(ctx.options.argv);
     return outcomeFromProcess(result, ctx.options.warningExitCodes);

@@ -131,7 +131,7 @@ export const mongodbDriver: Driver<MongoOptions> = {
   secretFiles: (o) => (o.configFile ? [{ key: 'configFile', path: o.configFile }] : []),
   // The schema refuses a URI with a password; stripping it anyway keeps that a property of this function.
   restoreFacts: (o) =>
-    factsFrom({ dir: o.dir, uri: o.uri && withoutPassword(o.uri), configFile: o.configFile, database: o.database, oplog: o.oplog }),
+    factsFrom('mongodb', { dir: o.dir, uri: o.uri && withoutPassword(o.uri), configFile: o.configFile, database: o.database, oplog: o.oplog }),
   backup,
   inventory: async (ctx) => inventoryOf(ctx.options.dir, ctx.job.name, EXTS),
   prune: async (ctx) => pruneDumps(ctx, ctx.options.dir, EXTS),

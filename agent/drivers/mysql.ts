@@ -145,7 +145,7 @@ export const mysqlDriver: Driver<MysqlOptions> = {
   options,
   secretFiles: (o) => (o.optionsFile ? [{ key: 'optionsFile', path: o.optionsFile }] : []),
   restoreFacts: (o) =>
-    factsFrom({
+    factsFrom('mysql', {
       dir: o.dir,
       database: o.database,
       compress: o.compress,

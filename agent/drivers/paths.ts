@@ -71,7 +71,7 @@ async function volumeMountpoint(ctx: Ctx, name: string): Promise<string | { erro
 export const pathsDriver: Driver<PathsOptions> = {
   name: 'paths',
   options,
-  restoreFacts: (o) => factsFrom({ dir: o.dir, compress: o.compress, paths: o.paths, volumes: o.volumes }),
+  restoreFacts: (o) => factsFrom('paths', { dir: o.dir, compress: o.compress, paths: o.paths, volumes: o.volumes }),
 
   async backup(ctx) {
     const o = ctx.options;

@@ -28,7 +28,7 @@ export const pbsDriver: Driver<PbsOptions> = {
   ],
   // The fingerprint is the server certificate's public hash, needed to connect by hand.
   restoreFacts: (o) =>
-    factsFrom({
+    factsFrom('pbs', {
       repository: o.repository,
       passwordFile: o.passwordFile,
       backupId: backupId(o),

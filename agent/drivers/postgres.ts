@@ -154,7 +154,7 @@ export const postgresDriver: Driver<PgOptions> = {
   options,
   secretFiles: (o) => (o.passFile ? [{ key: 'passFile', path: o.passFile }] : []),
   restoreFacts: (o) =>
-    factsFrom({
+    factsFrom('postgres', {
       dir: o.dir,
       database: o.database,
       all: o.all,

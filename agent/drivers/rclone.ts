@@ -117,7 +117,7 @@ export const rcloneDriver: Driver<RcloneOptions> = {
   options,
   secretFiles: (o) => (o.configFile ? [{ key: 'configFile', path: o.configFile }] : []),
   restoreFacts: (o) =>
-    factsFrom({ destination: publicLocation(o.destination), source: publicLocation(o.source), configFile: o.configFile, mode: o.mode }),
+    factsFrom('rclone', { destination: publicLocation(o.destination), source: publicLocation(o.source), configFile: o.configFile, mode: o.mode }),
 
   async backup(ctx) {
     const o = ctx.options;

@@ -36,7 +36,7 @@ export const resticDriver: Driver<ResticOptions> = {
   secretFiles: (o) => [{ key: 'passwordFile', path: o.passwordFile }],
   // Host, paths and tags pick this job's newest snapshot as `latest` does with the same filters.
   restoreFacts: (o) =>
-    factsFrom({ repository: withoutPassword(o.repository), passwordFile: o.passwordFile, host: o.host ?? hostname(), paths: o.paths, tags: o.tags.join(',') }),
+    factsFrom('restic', { repository: withoutPassword(o.repository), passwordFile: o.passwordFile, host: o.host ?? hostname(), paths: o.paths, tags: o.tags.join(',') }),
 
   async backup(ctx) {
     const { paths, excludes, tags, host } = ctx.options;

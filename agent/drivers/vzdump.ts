@@ -1,5 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import type { RestoreFacts } from '../../shared/restore-facts';
 import type { Retention } from '../../shared/retention-policy';
 import { markReported } from '../proxmox/reported';
 import { claimGuestBackup } from '../proxmox/lifeline-backups';
@@ -218,7 +219,8 @@ export const vzdumpDriver: Driver<VzdumpOptions> = {
 
   restoreFacts(o, job) {
     const vmtype = job ? assetType(job.asset) : null;
-    return { ...(vmtype ? { vmtype } : {}), vmid: String(o.vmid), storage: o.storage };
+    const facts: RestoreFacts<'vzdump'> = { ...(vmtype ? { vmtype } : {}), vmid: String(o.vmid), storage: o.storage };
+    return facts;
   },
 
   checkJob(job, o, config) {

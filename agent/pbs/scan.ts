@@ -1,4 +1,5 @@
 import type { CatalogJob, InventoryMessage, PbsDatastore, PbsMessage, Snapshot, Target, Unsequenced } from '../../shared/protocol';
+import type { RestoreFacts } from '../../shared/restore-facts';
 import { NAME_RE } from '../../shared/protocol-constants';
 import { pveScheduleToCron } from '../../shared/pve-schedule';
 import type { Retention } from '../../shared/retention-policy';
@@ -302,7 +303,7 @@ export function buildPbsScan(inv: PbsInventory, config: PbsScanConfig, now = Dat
             schedule: '',
             timeoutMs: 0,
             retention,
-            restore: { store, backupType: type, backupId: id, pbsHost: inv.host },
+            restore: { store, backupType: type, backupId: id, pbsHost: inv.host } satisfies RestoreFacts<'pbs-group'>,
           },
           `backup group ${group} on ${store}`,
         );

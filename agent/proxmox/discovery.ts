@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { RestoreFacts } from '../../shared/restore-facts';
 import type { CatalogJob, InventoryMessage, ProxmoxMessage, PveBackupJob, PveGuest, PveStorage, Target, Unsequenced } from '../../shared/protocol';
 import { NAME_RE } from '../../shared/protocol-constants';
 import { pveScheduleToCron } from '../../shared/pve-schedule';
@@ -334,7 +335,7 @@ export function buildScan(inv: PveInventory, config: Pick<AgentConfig, 'targets'
       schedule: cron ?? schedule,
       timeoutMs: 0,
       retention: jobRetention(job, conf),
-      restore: { vmtype: guest.type, vmid: String(guest.vmid), storage, storageType: conf?.type ?? 'unknown', node: inv.node },
+      restore: { vmtype: guest.type, vmid: String(guest.vmid), storage, storageType: conf?.type ?? 'unknown', node: inv.node } satisfies RestoreFacts<'vzdump'>,
     });
   }
 

@@ -11,7 +11,7 @@ const prefixGlob = (prefix: string) => `${prefix.replace(/[*?[\]]/g, '[$&]')}*`;
  * `borg extract REPO::ARCHIVE` in an empty directory (borg extracts into the current one). The
  * passphrase comes from the job's passphrase file through BORG_PASSCOMMAND, as the agent does.
  */
-export const borg: RunbookWriter = {
+export const borg: RunbookWriter<'borg'> = {
   needs: ['repository'],
   write(f, { job, snapshot }) {
     // borg splits BORG_PASSCOMMAND like a POSIX shell without $'…': a path with hidden

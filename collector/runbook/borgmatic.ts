@@ -2,7 +2,7 @@ import { restoreDir, shellQuote } from './shell';
 import type { RunbookWriter } from './types';
 
 /** `borgmatic extract` with the job's own config, which names the repositories and passphrase. */
-export const borgmatic: RunbookWriter = {
+export const borgmatic: RunbookWriter<'borgmatic'> = {
   needs: ['config'],
   write(f, { job, snapshot }) {
     const repository = f.repository ? ` --repository ${shellQuote(f.repository)}` : '';

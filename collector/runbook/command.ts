@@ -31,7 +31,7 @@ function proxmox(f: Readonly<Record<string, string>>, snapshotId: string | undef
   };
 }
 
-export const command: RunbookWriter = {
+export const command: RunbookWriter<'command'> = {
   needs: [],
   write(f, { snapshot }) {
     const steps: Steps = f.kind && f.vmid ? proxmox(f, snapshot?.id) : { commands: [], notes: [] };

@@ -11,13 +11,14 @@ import { rclone } from './rclone';
 import { restic } from './restic';
 import { vzdump } from './vzdump';
 import { needsBash } from './shell';
+import type { FactDriver, FactKey } from '../../shared/restore-facts';
 import type { Runbook, RunbookInput, RunbookWriter } from './types';
 
 export type { Runbook, RunbookInput } from './types';
 export { shellQuote } from './shell';
 
-/** One writer per agent driver, by the driver's name. Adding one is one file and one line here. */
-export const RUNBOOK_WRITERS: Readonly<Record<string, RunbookWriter>> = Object.freeze({ restic, borg, borgmatic, postgres, mysql, mongodb, paths, rclone, command, vzdump, pbs, 'pbs-group': pbsGroup });
+/** One writer per driver of shared/restore-facts.ts, by the driver's name. Adding one is one file and one line here. */
+export const RUNBOOK_WRITERS: Readonly<{ [D in FactDriver]: RunbookWriter<D> }> = Object.freeze({ restic, borg, borgmatic, postgres, mysql, mongodb, paths, rclone, command, vzdump, pbs, 'pbs-group': pbsGroup });
 
 const NO_INVENTORY = 'No inventory of this copy has reached the collector yet: where a command needs the newest copy, it finds it when it runs.';
 const BASH =
@@ -37,7 +38,8 @@ function title({ agent, job, driver, snapshot }: RunbookInput): string {
  */
 export function restoreRunbook(input: RunbookInput): Runbook {
   const heading = title(input);
-  const writer = Object.hasOwn(RUNBOOK_WRITERS, input.driver) ? RUNBOOK_WRITERS[input.driver] : undefined;
+  // Looked up by a name the agent sent: each writer reads only its own driver's keys.
+  const writer = Object.hasOwn(RUNBOOK_WRITERS, input.driver) ? (RUNBOOK_WRITERS[input.driver as FactDriver] as RunbookWriter<FactDriver>) : undefined;
   if (!writer) return { title: heading, commands: [], notes: [`No runbook is known for the ${input.driver} driver: restore with the tool's own documentation.`] };
   const facts = input.restore ?? {};
   if (Object.values(facts).some((v) => typeof v === 'string' && v.includes('\0')) || input.snapshot?.id.includes('\0')) return { title: heading, commands: [], notes: [NUL] };
@@ -46,7 +48,7 @@ export function restoreRunbook(input: RunbookInput): Runbook {
     const why = input.restore ? `lack ${missing.join(', ')}` : 'were not sent (an agent older than this collector sends none)';
     return { title: heading, commands: [], notes: [`The job's restore facts ${why}: no command can be written.`] };
   }
-  const { commands, notes } = writer.write(facts, input);
+  const { commands, notes } = writer.write(facts as Readonly<Record<FactKey<FactDriver>, string>>, input);
   if (!commands.length) return { title: heading, commands, notes: notes.length ? notes : ["The job's restore facts describe nothing to restore: no command can be written."] };
   const all = input.snapshot ? notes : [NO_INVENTORY, ...notes];
   return { title: heading, commands, notes: needsBash(commands) ? [...all, BASH] : all };

@@ -3,7 +3,7 @@ import { shellQuote } from './shell';
 import type { RunbookWriter } from './types';
 
 /** `mongorestore --archive=FILE --gzip --drop`, with the job's config file (it holds the password). */
-export const mongodb: RunbookWriter = {
+export const mongodb: RunbookWriter<'mongodb'> = {
   needs: ['dir'],
   write(f, input) {
     const args = [

@@ -3,7 +3,7 @@ import { shellQuote } from './shell';
 import type { RunbookWriter } from './types';
 
 /** A mariadb-dump/mysqldump SQL file, decompressed if it is, fed to the client for the database. */
-export const mysql: RunbookWriter = {
+export const mysql: RunbookWriter<'mysql'> = {
   needs: ['dir', 'database'],
   write(f, input) {
     const client = f.client === 'mysql' ? 'mysql' : 'mariadb';

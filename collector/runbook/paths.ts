@@ -11,7 +11,7 @@ const volumeMember = (volume: string) => `var/lib/docker/volumes/${volume}/_data
  * Archive members are stored relative to / (`etc/hosts`): `tar -x -C DIR` puts them under DIR,
  * `-C /` back in place. Docker volumes are recreated and their part extracted in place.
  */
-export const paths: RunbookWriter = {
+export const paths: RunbookWriter<'paths'> = {
   needs: ['dir'],
   write(f, input) {
     const { job, snapshot } = input;

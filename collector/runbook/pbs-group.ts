@@ -1,3 +1,4 @@
+import type { FactKey, RestoreFacts } from '../../shared/restore-facts';
 import { envPrefix, restoreDir, shellQuote } from './shell';
 import type { RunbookInput, RunbookWriter, Steps } from './types';
 import { verificationNotes } from './verified';
@@ -30,7 +31,8 @@ function guest(f: Readonly<Record<string, string>>, input: RunbookInput): Steps 
   if (!storage) return { commands: [], notes: ['The copy names no target, so the Proxmox VE storage to restore from is unknown: no command can be written.'] };
   if (!VMID.test(f.backupId)) return { commands: [], notes: [`The group's id ${f.backupId} is no Proxmox VMID: no qmrestore or pct restore command can be written.`] };
   const snapshot = input.snapshot && { ...input.snapshot, id: `${storage}:backup/${snapshotPath(f, input.snapshot)}` };
-  const steps = vzdump.write({ vmtype: f.backupType === 'vm' ? 'qemu' : 'lxc', vmid: f.backupId, storage, storageType: 'pbs' }, { ...input, snapshot });
+  const facts: RestoreFacts<'vzdump'> = { vmtype: f.backupType === 'vm' ? 'qemu' : 'lxc', vmid: f.backupId, storage, storageType: 'pbs' };
+  const steps = vzdump.write(facts as Readonly<Record<FactKey<'vzdump'>, string>>, { ...input, snapshot });
   const assumption =
     `Run on a Proxmox VE node. The commands take the PBS storage there to be named ${storage}, like this copy's target, and to read datastore ${f.store}` +
     `${f.namespace ? ` (namespace ${f.namespace})` : ''} on ${f.pbsHost}: if it has another name, put that name before ":backup/" (pvesm status lists the storages).`;
@@ -63,7 +65,7 @@ function host(f: Readonly<Record<string, string>>, input: RunbookInput): Steps {
   };
 }
 
-export const pbsGroup: RunbookWriter = {
+export const pbsGroup: RunbookWriter<'pbs-group'> = {
   needs: ['store', 'backupType', 'backupId', 'pbsHost'],
   write(f, input): Steps {
     if (f.backupType === 'vm' || f.backupType === 'ct') return guest(f, input);

@@ -25,7 +25,7 @@ function snapshotWord(group: string, snapshot: RunbookInput['snapshot']): string
   return group;
 }
 
-export const pbs: RunbookWriter = {
+export const pbs: RunbookWriter<'pbs'> = {
   needs: ['repository', 'passwordFile', 'backupId', 'archives'],
   write(f, input): Steps {
     const { job } = input;

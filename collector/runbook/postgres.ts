@@ -6,7 +6,7 @@ import type { RunbookWriter } from './types';
  * A `pg_dump -Fc` archive goes back with `pg_restore --clean --if-exists -d DB`; a pg_dumpall
  * script (compressed) is fed to psql connected to the postgres database.
  */
-export const postgres: RunbookWriter = {
+export const postgres: RunbookWriter<'postgres'> = {
   needs: ['dir'],
   write(f, input) {
     const bin = (name: string) => shellQuote(f.pgBin ? `${f.pgBin.replace(/\/+$/, '')}/${name}` : name);

@@ -2,7 +2,7 @@ import { envPrefix, restoreDir, shellQuote } from './shell';
 import type { RunbookWriter } from './types';
 
 /** `rclone copy DESTINATION DIR`: the off-site copy has no history, it is restored as it is now. */
-export const rclone: RunbookWriter = {
+export const rclone: RunbookWriter<'rclone'> = {
   needs: ['destination'],
   write(f, { job }) {
     const env = envPrefix({ RCLONE_CONFIG: f.configFile });

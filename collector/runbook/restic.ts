@@ -8,7 +8,7 @@ const CLOUD_BACKEND = /^(s3|b2|azure|gs|swift):/;
  * `restic restore ID --target DIR` (restic 0.14 syntax). Without an inventory, `latest` with
  * the job's host, paths and tags: the repository may hold other jobs' snapshots.
  */
-export const restic: RunbookWriter = {
+export const restic: RunbookWriter<'restic'> = {
   needs: ['repository', 'passwordFile'],
   write(f, { job, snapshot }) {
     const env = envPrefix({ RESTIC_REPOSITORY: f.repository, RESTIC_PASSWORD_FILE: f.passwordFile });

@@ -1,3 +1,5 @@
+import type { FactDriver, FactKey } from '../../shared/restore-facts';
+
 /** What the runbook of one copy is written from: the job, its driver's restore facts, its newest snapshot. */
 export interface RunbookInput {
   driver: string;
@@ -28,10 +30,10 @@ export interface Runbook {
 
 export type Steps = Pick<Runbook, 'commands' | 'notes'>;
 
-/** How one driver's copies are restored by hand. */
-export interface RunbookWriter {
+/** How one driver's copies are restored by hand, from that driver's facts (shared/restore-facts.ts). */
+export interface RunbookWriter<D extends FactDriver = FactDriver> {
   /** Facts without which no exact command can be written. */
-  needs: readonly string[];
-  /** `facts` holds every key of `needs`; the others may be missing. */
-  write(facts: Readonly<Record<string, string>>, input: RunbookInput): Steps;
+  needs: readonly FactKey<D>[];
+  /** `facts` holds every key of `needs`; the others may be missing (typed string, as `needs` cannot narrow them: test them). */
+  write(facts: Readonly<Record<FactKey<D>, string>>, input: RunbookInput): Steps;
 }

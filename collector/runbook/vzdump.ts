@@ -41,7 +41,7 @@ function volidOf(id: string, storage: string): string {
   return id.includes(':') ? id : `${storage}:backup/${id.replace(/^.*\//, '')}`;
 }
 
-export const vzdump: RunbookWriter = {
+export const vzdump: RunbookWriter<'vzdump'> = {
   needs: ['vmtype', 'vmid', 'storage'],
   write(f, input): Steps {
     const { snapshot, pveStorages } = input;
