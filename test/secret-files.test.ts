@@ -263,7 +263,8 @@ test('request logs blank the read token however the query spells its name', () =
 test("the serving collector's log never shows the read token, the admin token or basic credentials", async () => {
   const readToken = secret('log-read.token', 'read-s3cret-42\n', 0o600);
   const adminToken = secret('log-admin.token', 'admin-s3cret-43\n', 0o600);
-  const c = await startCollector(`adminTokenFile: ${adminToken}\naccess:\n  read: token\n  tokenFile: ${readToken}\n`);
+  // logLevel info: a line per request, the log that could show them.
+  const c = await startCollector(`logLevel: info\nadminTokenFile: ${adminToken}\naccess:\n  read: token\n  tokenFile: ${readToken}\n`);
   try {
     for (const [url, headers] of [
       ['/?token=read-s3cret-42', { accept: 'text/html' }],
