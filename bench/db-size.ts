@@ -205,7 +205,7 @@ function simulate(sim: Sim): void {
     console.log(`  growth over the last ${last.day - prev.day} days: bounded ${perDay(last.bounded, prev.bounded)} MiB/day, unbounded ${perDay(last.unbounded, prev.unbounded)} MiB/day`);
     if (last.day < 365) {
       const project = (size: number, prevSize: number) => ((size + ((size - prevSize) / (last.day - prev.day)) * (365 - last.day)) / MiB).toFixed(0);
-      console.log(`  fewer than 365 days simulated (2 cores); linear projection to a year: bounded ~${project(last.bounded, prev.bounded)} MiB, unbounded ~${project(last.unbounded, prev.unbounded)} MiB`);
+      console.log(`  fewer than 365 days simulated (2 cores); the last interval's growth carried to a year: bounded ~${project(last.bounded, prev.bounded)} MiB (an upper bound: its logs still fill their windows), unbounded ~${project(last.unbounded, prev.unbounded)} MiB`);
     }
   }
   // Where the bounded database's bytes are, by table and index (SQLite's dbstat).
