@@ -2,10 +2,9 @@ import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { agentFinder } from '../agents';
 import type { AppContext } from '../context';
-import { httpError, invalidField } from '../errors';
+import { invalidField } from '../errors';
 import { RateLimiter } from '../rate-limit';
-import { verifySignature } from '../verify';
-import { acceptRawBody, parseJson, signedRequest } from './signed-body';
+import { acceptRawBody, authenticated, parseJson } from './signed-body';
 
 /** `{ "check": "doctor", "sentAt": "…" }`: nothing in it is stored; sentAt keeps each body distinct. */
 export const checkBodySchema = z.object({ check: z.literal('doctor'), sentAt: z.iso.datetime() }).strict();
@@ -28,17 +27,8 @@ export function checkRoute(ctx: AppContext): FastifyPluginAsync {
     const findAgent = agentFinder(ctx.db);
     const limiter = new RateLimiter(ctx.config.limits.ratePerSecond, ctx.config.limits.burst);
     scope.post('/api/v1/check', async (req): Promise<CheckAnswer> => {
-      const { agent: name, signature, body } = signedRequest(req);
-      const agent = findAgent(name);
-      if (!agent) throw httpError('E_UNKNOWN_AGENT', JSON.stringify(name));
-      if (!verifySignature(body, signature, agent.publicKey)) throw httpError('E_BAD_SIGNATURE', JSON.stringify(name));
       const now = ctx.now();
-      const wait = limiter.take(agent.name, now);
-      if (wait > 0) {
-        const err = httpError('E_RATE_LIMITED', JSON.stringify(name), wait);
-        err.headers['retry-after'] = String(wait);
-        throw err;
-      }
+      const { agent, body } = authenticated(req, findAgent, limiter, now);
       const parsed = checkBodySchema.safeParse(parseJson(body));
       if (!parsed.success) throw invalidField(parsed.error.issues[0].path, parsed.error.issues[0].message);
       return { agent: agent.name, now };

@@ -7,8 +7,7 @@ import { httpError, invalidField } from '../errors';
 import { createGroupCommit } from '../ingest';
 import { ingestStats } from '../metrics/ingest-stats';
 import { RateLimiter } from '../rate-limit';
-import { verifySignature } from '../verify';
-import { acceptRawBody, parseJson, signedRequest } from './signed-body';
+import { acceptRawBody, authenticated, parseJson } from './signed-body';
 
 /** POST /api/v1/reports: a signed batch of messages from one agent, stored all or nothing. */
 export function reportsRoute(ctx: AppContext): FastifyPluginAsync {
@@ -21,20 +20,9 @@ export function reportsRoute(ctx: AppContext): FastifyPluginAsync {
     scope.addHook('onError', async (_req, _reply, err) => stats.refused(err));
 
     const store = async (req: FastifyRequest): Promise<ReportAck> => {
-      // 1. Authenticate over the exact received bytes before looking inside them.
-      const { agent: name, signature, body } = signedRequest(req);
-      const agent = findAgent(name);
-      if (!agent) throw httpError('E_UNKNOWN_AGENT', JSON.stringify(name));
-      if (!verifySignature(body, signature, agent.publicKey)) throw httpError('E_BAD_SIGNATURE', JSON.stringify(name));
-
-      // 2. Rate limit per authenticated agent, so a forger cannot spend an agent's budget.
+      // 1–2. Authenticate over the exact received bytes, then rate-limit the agent.
       const now = ctx.now();
-      const wait = limiter.take(agent.name, now);
-      if (wait > 0) {
-        const err = httpError('E_RATE_LIMITED', JSON.stringify(name), wait);
-        err.headers['retry-after'] = String(wait);
-        throw err;
-      }
+      const { agent, body } = authenticated(req, findAgent, limiter, now);
 
       // 3–5. Parse and validate everything before storing anything.
       const parsed = reportBodySchema.safeParse(parseJson(body));
@@ -45,7 +33,7 @@ export function reportsRoute(ctx: AppContext): FastifyPluginAsync {
       const { messages, sentAt } = parsed.data;
       const foreign = messages.findIndex((m) => m.agent !== agent.name);
       if (foreign >= 0) {
-        const err = httpError('E_AGENT_MISMATCH', JSON.stringify(messages[foreign].agent), JSON.stringify(name));
+        const err = httpError('E_AGENT_MISMATCH', JSON.stringify(messages[foreign].agent), JSON.stringify(agent.name));
         err.path = formatPath(['messages', foreign, 'agent']);
         err.index = foreign;
         throw err;
