@@ -242,41 +242,49 @@ async function runNow(config: AgentConfig, name: string, task: Task): Promise<nu
   }
   // Ctrl-C stops the job's process group (it runs in its own, out of the terminal's reach) and
   // still reports the run; without this the agent died and left the backup running, unreported.
+  // Once the run is recorded, Ctrl-C only cuts the delivery attempt short (the daemon delivers).
   const abort = new AbortController();
+  let sender: Sender | undefined;
+  const interrupt = () => {
+    abort.abort();
+    void sender?.stop();
+  };
   const release = onStopSignals(
     (sig) => {
       process.stderr.write(`lifeline-agent: ${sig}: stopping ${job.name}, then recording its run\n`);
-      abort.abort();
+      interrupt();
     },
-    (sig) => process.stderr.write(`lifeline-agent: ${sig} again: still stopping ${job.name} and recording its run\n`),
+    (sig) => {
+      process.stderr.write(`lifeline-agent: ${sig} again: still stopping ${job.name} and recording its run\n`);
+      interrupt();
+    },
   );
-  let result;
   try {
-    result = await runJob(job, { config, spool, trigger: 'manual', task, signal: abort.signal });
+    const result = await runJob(job, { config, spool, trigger: 'manual', task, signal: abort.signal });
+    unrecorded.push(...result.unrecorded);
+    for (const r of result.reports) {
+      process.stdout.write(`${job.name} ${r.operation}: ${r.status} in ${r.durationMs} ms${r.exitCode !== null ? `, exit code ${r.exitCode}` : ''}${r.error ? ` — ${r.error}` : ''}\n`);
+    }
+    if (task === 'inventory' && unrecorded.length === 0) process.stdout.write(`${job.name}: inventory of ${job.target.name} spooled\n`);
+    for (const n of notices) process.stderr.write(`lifeline-agent: ${n}\n`);
+    const url = collectorUrl(config);
+    if (url && !abort.signal.aborted) {
+      sender = new Sender({ spool, url, agent: config.name, secretKey: loadKey(config.keyFile).secretKey, batch: config.spool.batch, baseMs: config.retry.min, capMs: config.retry.max, tls: collectorTls(config), log: () => {} });
+      // A down collector is the daemon's problem: give up after two failed tries.
+      const delivered = await sender.flush(10_000, 2);
+      await sender.stop();
+      if (!delivered) process.stderr.write(`${undelivered(url, sender.state())}\n`);
+    }
+    if (unrecorded.length > 0) {
+      const outcome = result.reports.map((r) => `${r.operation} ${r.status}`).join(', ') || 'nothing ran';
+      process.stderr.write(`lifeline-agent: ${unrecorded.length} report(s) of this run could not be recorded, so the collector will never see them (${outcome}): ${unrecorded[0].message}\n`);
+      return EXIT.unrecorded;
+    }
+    const worst = result.reports.reduce<string>((w, r) => (SEVERITY[r.status] > SEVERITY[w] ? r.status : w), 'success');
+    return EXIT_FOR[worst];
   } finally {
     release();
   }
-  unrecorded.push(...result.unrecorded);
-  for (const r of result.reports) {
-    process.stdout.write(`${job.name} ${r.operation}: ${r.status} in ${r.durationMs} ms${r.exitCode !== null ? `, exit code ${r.exitCode}` : ''}${r.error ? ` — ${r.error}` : ''}\n`);
-  }
-  if (task === 'inventory' && unrecorded.length === 0) process.stdout.write(`${job.name}: inventory of ${job.target.name} spooled\n`);
-  for (const n of notices) process.stderr.write(`lifeline-agent: ${n}\n`);
-  const url = collectorUrl(config);
-  if (url) {
-    const sender = new Sender({ spool, url, agent: config.name, secretKey: loadKey(config.keyFile).secretKey, batch: config.spool.batch, baseMs: config.retry.min, capMs: config.retry.max, tls: collectorTls(config), log: () => {} });
-    // A down collector is the daemon's problem: give up after two failed tries.
-    const delivered = await sender.flush(10_000, 2);
-    await sender.stop();
-    if (!delivered) process.stderr.write(`${undelivered(url, sender.state())}\n`);
-  }
-  if (unrecorded.length > 0) {
-    const outcome = result.reports.map((r) => `${r.operation} ${r.status}`).join(', ') || 'nothing ran';
-    process.stderr.write(`lifeline-agent: ${unrecorded.length} report(s) of this run could not be recorded, so the collector will never see them (${outcome}): ${unrecorded[0].message}\n`);
-    return EXIT.unrecorded;
-  }
-  const worst = result.reports.reduce<string>((w, r) => (SEVERITY[r.status] > SEVERITY[w] ? r.status : w), 'success');
-  return EXIT_FOR[worst];
 }
 
 /** Why the report is still in the spool, and whether the daemon can deliver it as things are. */

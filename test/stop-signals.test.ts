@@ -2,16 +2,16 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { AGENT_BIN, Proc, sleep, startCollector, waitFor, writeAgentConfig } from './helpers/processes';
+import { AGENT_BIN, Proc, startCollector, waitFor, writeAgentConfig } from './helpers/processes';
 
 // A second Ctrl-C (or a tty's SIGINT followed by a supervisor's SIGTERM) must not cut a
 // shutdown short. Real processes, real signals.
 
-test('collector: a second SIGINT during shutdown does not interrupt it; the database is closed and its WAL merged', async () => {
+test('collector: a second signal during shutdown does not interrupt it; the database is closed and its WAL merged', async () => {
   const c = await startCollector();
   const done = c.proc.exited;
-  c.proc.child.kill('SIGINT');
-  await sleep(15);
+  // Back to back, as a terminal's SIGINT and a supervisor's SIGTERM arrive: both during the
+  // shutdown (two of the same signal could merge into one before the process sees them).
   c.proc.child.kill('SIGINT');
   c.proc.child.kill('SIGTERM');
   assert.equal(await done, 0, c.proc.output);
@@ -31,11 +31,11 @@ test('agent run: Ctrl-C stops the job (its own process group) and still reports 
   await waitFor('the job running', () => pgrep('sleep 37.25').length > 0, 10_000);
   const done = job.exited;
   job.child.kill('SIGINT');
-  await sleep(15);
-  job.child.kill('SIGINT');
+  job.child.kill('SIGTERM');
   await done;
   assert.equal(job.child.signalCode, null, `not killed by a signal: ${job.output}`);
-  assert.match(job.output, /SIGINT: stopping slow/);
+  assert.match(job.output, /SIG(INT|TERM): stopping slow/);
+  assert.match(job.output, /again: still stopping slow/);
   assert.deepEqual(pgrep('sleep 37.25'), [], 'the backup does not run on, orphaned');
   const spool = join(a.stateDir, 'spool');
   const runs = readdirSync(spool, { recursive: true })
