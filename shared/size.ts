@@ -12,3 +12,15 @@ export function parseSize(input: string | number): number | null {
   const unit = UNITS[m[2].toLowerCase()];
   return unit === undefined ? null : Math.floor(Number(m[1]) * unit);
 }
+
+/** "1.50 GiB", "512 B": binary units, two decimals, for the tools' log lines. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(2)} ${units[i]}`;
+}

@@ -1,12 +1,13 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
+import { formatBytes } from '../../shared/size';
 import { unlinkQuiet, writeFileAtomic } from '../durable-file';
 import { vzdumpStateDir } from '../proxmox/reported';
 import { commandText, type PveTool } from '../proxmox/tools';
 import { lastLines } from './paths-lines';
 import { outcomeFromProcess, type OperationOutcome } from './types';
-import { failure, formatBytes, listBackups, pveOf, seconds, volumeType, type BackupVolume, type DrillOptions, type GuestType, type VzdumpCtx } from './vzdump-pve';
+import { failure, listBackups, pveOf, seconds, volumeType, type BackupVolume, type DrillOptions, type GuestType, type VzdumpCtx } from './vzdump-pve';
 
 // The guest restore drill: the newest backup restored into a scratch VMID, optionally started and
 // waited for, timed, and always destroyed. The time it measures (restore until the guest answers)

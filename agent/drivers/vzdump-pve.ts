@@ -116,15 +116,5 @@ export function volumeType(v: BackupVolume): GuestType | null {
   return null;
 }
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${v} B` : `${v.toFixed(2)} ${units[i]}`;
-}
 
 export const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;

@@ -1,5 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { formatBytes } from '../../shared/size';
 import type { RestoreFacts } from '../../shared/restore-facts';
 import type { Retention } from '../../shared/retention-policy';
 import { markReported } from '../proxmox/reported';
@@ -9,7 +10,7 @@ import { runPipeline, pipelineOutcome } from './dump-files';
 import { lastLines, lineSplitter } from './paths-lines';
 import { restoreDrill } from './vzdump-drill';
 import {
-  assetType, failure, formatBytes, listBackups, options, pveOf, seconds,
+  assetType, failure, listBackups, options, pveOf, seconds,
   type BackupVolume, type VzdumpCtx, type VzdumpOptions,
 } from './vzdump-pve';
 import { outcomeFromProcess, type Driver, type OperationOutcome } from './types';

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Unsequenced } from '../../shared/protocol';
 import { NAME_RE } from '../../shared/protocol-constants';
+import { formatBytes } from '../../shared/size';
 import { describeFsError, isMissing, unlinkQuiet, writeFileAtomic } from '../durable-file';
 import { LOG_TAIL_BYTES, LogTail } from '../log-tail';
 import { Spool, SpoolWriteError } from '../spool';
@@ -447,13 +448,3 @@ class HookRun {
 
 const keyOf = (o: OpenGuest): BackupKey => ({ vmid: o.vmid, storage: o.storage, timeSec: o.backupTimeSec, exact: o.exact !== false });
 
-function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(2)} ${units[i]}`;
-}
