@@ -5,7 +5,7 @@ import { pveScheduleToCron } from '../../shared/pve-schedule';
 import type { Retention } from '../../shared/retention-policy';
 import type { TierId } from '../../shared/tiers';
 import type { AgentConfig, PbsConfig } from '../config';
-import type { PbsDatastoreConfig, PbsGcStatus, PbsInventory, PbsJobConfig, PbsSnapshotItem, PbsTask, PbsUsage } from './types';
+import type { PbsDatastoreConfig, PbsGcStatus, PbsInventory, PbsJobConfig, PbsKeepOptions, PbsSnapshotItem, PbsTask, PbsUsage } from './types';
 
 // The decisions of one PBS scan, from what it read (types.ts), pure so they are tested as
 // tables: the 'pbs' message (usage, forecast, GC per datastore), the catalog jobs — the server
@@ -67,7 +67,7 @@ export function pbsSchedule(event: string | undefined): string {
   return (pveScheduleToCron(text) ?? text).slice(0, 128);
 }
 
-const KEEP: [keyof PbsJobConfig & keyof PbsDatastoreConfig, keyof Retention][] = [
+const KEEP: [keyof PbsKeepOptions, keyof Retention][] = [
   ['keep-last', 'last'],
   ['keep-hourly', 'hourly'],
   ['keep-daily', 'daily'],

@@ -2,19 +2,23 @@
 // items, snake_case task items: REFERENCE-INTEGRATIONS §5), only the fields Lifeline uses. The
 // readers (api.ts, cli.ts) fill a PbsInventory; scan.ts and runs.ts decide from it.
 
-/** `DataStoreConfig` (`GET /config/datastore`, `proxmox-backup-manager datastore list`). */
-export interface PbsDatastoreConfig {
-  name: string;
-  path?: string;
-  'gc-schedule'?: string;
-  /** Older PBS: the datastore's own prune, with the keep-* options below. */
-  'prune-schedule'?: string;
+/** PBS's keep-* prune options, on a datastore (older PBS) or a prune job. */
+export interface PbsKeepOptions {
   'keep-last'?: number;
   'keep-hourly'?: number;
   'keep-daily'?: number;
   'keep-weekly'?: number;
   'keep-monthly'?: number;
   'keep-yearly'?: number;
+}
+
+/** `DataStoreConfig` (`GET /config/datastore`, `proxmox-backup-manager datastore list`). */
+export interface PbsDatastoreConfig extends PbsKeepOptions {
+  name: string;
+  path?: string;
+  'gc-schedule'?: string;
+  /** Older PBS: the datastore's own prune, with its keep-* options. */
+  'prune-schedule'?: string;
   /** e.g. `type=read-only,message=…` or `offline`. */
   'maintenance-mode'?: string;
 }
@@ -54,18 +58,12 @@ export interface PbsTask {
 }
 
 /** A verify, prune or sync job's config (`GET /config/verify|prune|sync`, `… verify-job list` etc.). */
-export interface PbsJobConfig {
+export interface PbsJobConfig extends PbsKeepOptions {
   id: string;
   store: string;
   schedule?: string;
   disable?: boolean | number;
   ns?: string;
-  'keep-last'?: number;
-  'keep-hourly'?: number;
-  'keep-daily'?: number;
-  'keep-weekly'?: number;
-  'keep-monthly'?: number;
-  'keep-yearly'?: number;
 }
 
 /** `SnapshotListItem`. */
