@@ -1,6 +1,7 @@
 import { restoreRunbook } from '../runbook/index';
 import { restoreSnapshot } from '../runbook/verified';
 import type { ChainHop, JobView, SnapshotView } from '../rules/types';
+import type { Runbook } from './asset';
 import { humanDuration, isGood } from '../rules/util';
 
 // The asset page's side of copies of copies: the chain a derived copy came through, and its
@@ -14,14 +15,8 @@ export function chainText(asset: string, via: readonly ChainHop[]): string {
   return [asset, ...via.map((h, i) => `${i === 0 ? h.target.name : h.job} (${where(h.target)})`)].join(' → ');
 }
 
-export interface ChainStep {
-  agent: string;
-  job: string;
-  /** The copy restored from. */
-  target: string;
-  title: string;
-  commands: string[];
-  notes: string[];
+/** One restore of a chain's runbook: a job's runbook (its target: the copy restored from), and its drills' time. */
+export interface ChainStep extends Pick<Runbook, 'agent' | 'job' | 'target' | 'title' | 'commands' | 'notes'> {
   /** What the newest successful restore drill of this job took; null: none measured. */
   expectedMs: number | null;
 }
