@@ -215,7 +215,9 @@ test('a PBS box and a PVE host with the built agents and collector: datastore, s
     [1, new Date((snapshotAt + 900) * 1000).toISOString(), true, 2, ['disk', 'pbs']],
     'the newest copy is the backup task of vm/100, RPO ok, counted once at pbs1',
   );
-  assert.equal(titles.get('three-two-one|vm-100'), 'vm-100 does not meet 3-2-1: 2 of 3 copies, no off-site copy');
+  // The PVE host's job may reach the collector after the PBS incidents opened: wait for its pass.
+  const threeTwoOne = await waitFor('the 3-2-1 incident of vm-100', async () => (await incidents()).find((i) => i.key === 'three-two-one|vm-100'), 30_000);
+  assert.equal(threeTwoOne.title, 'vm-100 does not meet 3-2-1: 2 of 3 copies, no off-site copy');
 
   // 3. The only snapshot of vm/100 fails verification (PBS and, through pvesm, PVE both say so).
   editWorld(pbsFile, (w) => void (w.snapshots.store1[0].verification = { upid: 'UPID:pbsbox:1:1:1:1:verify:store1:root@pam:', state: 'failed' }));
