@@ -72,6 +72,11 @@ for (const [behaviour, jobs, missing] of THREE21) {
   });
 }
 
+test('a 3-2-1 finding is never dated in the future: a new job, not yet succeeded, seen an hour ago', () => {
+  const [f] = threeTwoOne(input({ jobs: [local(NOW - HOUR), offsite(null, { knownSince: NOW - HOUR })] }), NOW);
+  assert.equal(f.since, NOW, 'since NOW - HOUR + RPO would keep the incident closed for a day');
+});
+
 test('3-2-1 detail names the stale off-site copy and dates the problem from when it went stale', () => {
   const [f] = threeTwoOne(input({ jobs: [local(NOW - HOUR), offsite(NOW - 2 * DAY)] }), NOW);
   assert.match(f.detail, /Stale or never succeeded: pg-offsite on pve1 → storagebox \(offsite\)/);

@@ -18,7 +18,9 @@ export function threeTwoOne(input: EvaluationInput, now: number): Finding[] {
     const { missing, freshTargets, stale, offsite } = countCopies(jobs, rpoMs, now, sourceMedia);
     if (missing.length === 0) continue;
     const lapses = stale.map((j) => (j.lastSuccess ?? j.knownSince) + rpoMs);
-    const since = lapses.length ? Math.max(...lapses) : Math.min(...jobs.map((j) => j.knownSince));
+    // Never later than now: a job not yet succeeded, seen less than an RPO ago, would put it in
+    // the future, and an incident is opened only once its finding's `since` has passed.
+    const since = Math.min(now, lapses.length ? Math.max(...lapses) : Math.min(...jobs.map((j) => j.knownSince)));
     out.push({
       key: findingKey('three-two-one', asset),
       rule: 'three-two-one',
