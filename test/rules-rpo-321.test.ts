@@ -72,10 +72,22 @@ for (const [behaviour, jobs, missing] of THREE21) {
   });
 }
 
-test('a 3-2-1 finding is never dated in the future: a new job, not yet succeeded, seen an hour ago', () => {
-  const [f] = threeTwoOne(input({ jobs: [local(NOW - HOUR), offsite(null, { knownSince: NOW - HOUR })] }), NOW);
-  assert.equal(f.since, NOW, 'since NOW - HOUR + RPO would keep the incident closed for a day');
-});
+// A new job not yet succeeded (seen an hour ago) is pending: the finding waits for its grace only
+// if its first run would complete 3-2-1.
+const PENDING: [string, JobView[], number][] = [
+  ['a pending off-site job that would complete 3-2-1 dates the finding at the end of its grace', [local(NOW - HOUR), offsite(null, { knownSince: NOW - HOUR })], NOW - HOUR + RPO1],
+  [
+    'a pending job at the same target as the only copy cannot complete 3-2-1: the finding is dated now',
+    [offsite(NOW - HOUR, { knownSince: NOW - 2 * HOUR }), offsite(null, { job: 'pg-offsite-2', knownSince: NOW - HOUR })],
+    NOW - 2 * HOUR,
+  ],
+];
+for (const [behaviour, jobs, since] of PENDING) {
+  test(behaviour, () => {
+    const [f] = threeTwoOne(input({ jobs }), NOW);
+    assert.equal(f.since, since);
+  });
+}
 
 test('3-2-1 detail names the stale off-site copy and dates the problem from when it went stale', () => {
   const [f] = threeTwoOne(input({ jobs: [local(NOW - HOUR), offsite(NOW - 2 * DAY)] }), NOW);

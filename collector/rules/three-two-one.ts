@@ -1,6 +1,6 @@
 import { countCopies } from './asset-state';
 import { severityFor } from './severity';
-import type { EvaluationInput, Finding } from './types';
+import type { EvaluationInput, Finding, JobView } from './types';
 import { assetTier, copyJobs, findingKey, humanDuration, jobsByAsset } from './util';
 
 /**
@@ -17,10 +17,13 @@ export function threeTwoOne(input: EvaluationInput, now: number): Finding[] {
     const sourceMedia = input.assets?.find((a) => a.asset === asset)?.sourceMedia ?? 'disk';
     const { missing, freshTargets, stale, offsite } = countCopies(jobs, rpoMs, now, sourceMedia);
     if (missing.length === 0) continue;
-    const lapses = stale.map((j) => (j.lastSuccess ?? j.knownSince) + rpoMs);
-    // Never later than now: a job not yet succeeded, seen less than an RPO ago, would put it in
-    // the future, and an incident is opened only once its finding's `since` has passed.
-    const since = Math.min(now, lapses.length ? Math.max(...lapses) : Math.min(...jobs.map((j) => j.knownSince)));
+    // A job not yet succeeded and seen less than an RPO ago is pending, not missing: if its first
+    // run would complete 3-2-1, the finding is dated when its grace ends (a future `since` keeps
+    // the incident closed until then); if 3-2-1 fails even with it, the problem is here already.
+    const pending = stale.filter((j) => j.lastSuccess === null && j.knownSince + rpoMs > now);
+    const since = pending.length && countCopies(jobs.map((j) => (pending.includes(j) ? { ...j, lastSuccess: now } : j)), rpoMs, now, sourceMedia).ok
+      ? Math.max(...pending.map((j) => j.knownSince + rpoMs))
+      : lapsedSince(stale.filter((j) => !pending.includes(j)), jobs, rpoMs);
     out.push({
       key: findingKey('three-two-one', asset),
       rule: 'three-two-one',
@@ -37,4 +40,10 @@ export function threeTwoOne(input: EvaluationInput, now: number): Finding[] {
     });
   }
   return out;
+}
+
+/** When the copies that are missing went missing: the latest lapse, or when the asset was first seen. */
+function lapsedSince(lapsed: JobView[], jobs: JobView[], rpoMs: number): number {
+  const lapses = lapsed.map((j) => (j.lastSuccess ?? j.knownSince) + rpoMs);
+  return lapses.length ? Math.max(...lapses) : Math.min(...jobs.map((j) => j.knownSince));
 }
