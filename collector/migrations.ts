@@ -321,6 +321,12 @@ export const MIGRATIONS: readonly Migration[] = [
   CREATE INDEX runs_with_log ON runs (agent_id, job, operation, started_at) WHERE log_tail IS NOT NULL;
   ALTER TABLE agents ADD COLUMN seq_floor INTEGER;
   `,
+  // 13: stored deadlines (as Healthchecks stores alert_after): when each job's findings can next
+  // change with no new report (the rules' nextCheckAt); NULL: not evaluated yet, due now.
+  `
+  ALTER TABLE jobs ADD COLUMN check_at INTEGER;
+  CREATE INDEX jobs_check_at ON jobs (check_at) WHERE active = 1;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
