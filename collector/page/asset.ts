@@ -28,7 +28,7 @@ export function renderAsset(v: AssetDetailView): string {
 ${table('copies', 'Copies', v.copies.map((c) => copyRow(c, now)), 'No copies.')}</section>
 ${snapshotsSection(v.snapshots)}
 <section aria-labelledby="charts-h"><h2 id="charts-h">Duration and size</h2><div class="charts">
-${lineChart({ id: 'chart-duration', title: 'Backup duration', format: (ms) => (ms < 60_000 ? `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)}s` : duration(ms)), series: v.series.map((s) => ({ label: s.label, points: s.points.flatMap((p) => (p.durationMs === null ? [] : [{ t: p.t, v: p.durationMs }])) })) })}
+${lineChart({ id: 'chart-duration', title: 'Backup duration', format: duration, series: v.series.map((s) => ({ label: s.label, points: s.points.flatMap((p) => (p.durationMs === null ? [] : [{ t: p.t, v: p.durationMs }])) })) })}
 ${lineChart({ id: 'chart-size', title: 'Backup size', format: (n) => bytes(Math.round(n)), series: v.series.map((s) => ({ label: s.label, points: s.points.flatMap((p) => (p.bytesTotal === null ? [] : [{ t: p.t, v: p.bytesTotal }])) })) })}
 </div></section>
 <section aria-labelledby="runs-h"><h2 id="runs-h">Backup runs</h2>

@@ -1,3 +1,4 @@
+import { humanTimeTag } from './format';
 import { esc, escAttr } from './html';
 import { TABLES, type TableKind } from './tables';
 
@@ -23,7 +24,7 @@ export function layout(o: { title: string; section: Section; generatedAt: string
 <a class="skip" href="#main">Skip to content</a>
 <header><span class="brand">Lifeline</span><nav aria-label="Main">${nav}</nav></header>
 <main id="main" tabindex="-1" data-refresh="30">${o.main}</main>
-<footer><p>Generated <span id="generated">${esc(o.generatedAt)}</span> · <a href="${escAttr(o.json)}">JSON</a></p></footer>
+<footer><p>Generated <span id="generated">${humanTimeTag(o.generatedAt)}</span> · <a href="${escAttr(o.json)}">JSON</a></p></footer>
 </body></html>`;
 }
 

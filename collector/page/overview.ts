@@ -31,10 +31,10 @@ ${table('assets', `Tier ${t.tier} assets`, t.assets.map((a) => assetRow(a, now))
 function assetRow(a: AssetRow, now: number): string {
   const risky = a.risks.length > 0;
   // Terse on purpose (1,000 rows): symbol + word/number in every cell, colour only for trouble.
-  const age = a.ageMs === null ? '✖ none' : `${a.rpoOk ? '✔' : '✖'} ${short(a.ageMs)} / ${short(a.rpoMs)}`;
+  const age = a.ageMs === null ? '✖ none' : `${a.rpoOk ? '✔' : '✖'} ${duration(a.ageMs)} / ${duration(a.rpoMs)}`;
   const b = a.badge;
   const r = a.lastRun;
-  const last = r ? `${statusText(r.status)} ${short(now - Date.parse(r.at))} ago` : '– none';
+  const last = r ? `${statusText(r.status)} ${ago(r.at, now)}` : '– none';
   const why = risky ? `<br><small>${esc(a.risks.join('; '))}</small>` : '';
   const guest = a.guestName === null ? '' : ` <small class="guest">${esc(a.guestName)}</small>`;
   return (
@@ -46,12 +46,6 @@ function assetRow(a: AssetRow, now: number): string {
 
 const cell = (cls: string, text: string) => (cls ? `<td class="${cls}">${text}</td>` : `<td>${text}</td>`);
 const trouble = (cls: string) => (cls === 'ok' ? '' : cls);
-
-/** The largest unit only ("11h", "3d"): enough at a glance, and short. */
-function short(ms: number): string {
-  const m = Math.round(Math.abs(ms) / 60_000);
-  return m < 60 ? `${m}m` : m < 2880 ? `${Math.round(m / 60)}h` : `${Math.round(m / 1440)}d`;
-}
 
 /** The coverage audit per Proxmox VE agent; nothing at all without one. */
 function proxmoxSection(rows: readonly ProxmoxRow[]): string {

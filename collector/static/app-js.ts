@@ -29,7 +29,7 @@ export const APP_JS = `(function () {
         if (again) again.value = keep;
         var g = doc.getElementById('generated');
         var g0 = document.getElementById('generated');
-        if (g && g0) g0.textContent = g.textContent;
+        if (g && g0) g0.replaceWith(document.adoptNode(g));
       })
       .catch(function () { /* keep the page as it is; the next tick retries */ });
   }
