@@ -327,6 +327,22 @@ export const MIGRATIONS: readonly Migration[] = [
   ALTER TABLE jobs ADD COLUMN check_at INTEGER;
   CREATE INDEX jobs_check_at ON jobs (check_at) WHERE active = 1;
   `,
+  // 14: checks (collector/checks/), jobs without an agent: each is a job of the pseudo-agent
+  // 'checks', fed by Healthchecks-style pings and Proxmox/Duplicati notifications. This table
+  // finds it by its secret UUID and keeps the open start a completion pairs with (Healthchecks'
+  // last_start and last_start_rid). A job's own grace (NULL: rules.grace), set for checks.
+  `
+  CREATE TABLE checks (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    spec TEXT NOT NULL,
+    source TEXT NOT NULL CHECK (source IN ('config', 'api')),
+    start_run TEXT,
+    start_rid TEXT,
+    created_at INTEGER NOT NULL
+  );
+  ALTER TABLE jobs ADD COLUMN grace_ms INTEGER;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
