@@ -151,6 +151,10 @@ const pbsSectionSchema = z
   })
   .strict();
 
+// ZFS on this host (agent/zfs/pools.ts): where zpool is, for the pools in the host facts
+// (default: found in PATH, /usr/sbin or /sbin).
+const zfsSectionSchema = z.object({ zpool: absolutePath.optional() }).strict();
+
 export const agentConfigSchema = z
   .object({
     agent: z
@@ -180,6 +184,7 @@ export const agentConfigSchema = z
     jobs: z.array(jobSchema).default([]),
     proxmox: proxmoxSchema.optional(),
     pbs: pbsSectionSchema.optional(),
+    zfs: zfsSectionSchema.optional(),
   })
   .strict();
 
@@ -282,6 +287,8 @@ export interface JobConfig extends Omit<ParsedJob, 'target' | 'schedule' | 'rete
   target: Target;
   schedule: string;
   retention: Retention;
+  /** The tier's RPO (a driver that watches copies others make judges their age against it). */
+  rpoMs?: number;
 }
 
 export interface AgentConfig {
@@ -304,6 +311,8 @@ export interface AgentConfig {
   proxmox?: ProxmoxConfig;
   /** Set on a Proxmox Backup Server (the `pbs:` section). */
   pbs?: PbsConfig;
+  /** The `zfs:` section. */
+  zfs?: { zpool?: string };
 }
 
 export interface PbsConfig {
@@ -345,7 +354,7 @@ export function resolveAgentConfig(cfg: ParsedAgentConfig, file: string): AgentC
   const targets = new Map(cfg.targets.map((t) => [t.name, t]));
   const jobs = cfg.jobs.map((j): JobConfig => {
     const tier = tiers[j.tier as TierId];
-    return { ...j, target: targets.get(j.target)!, schedule: j.schedule ?? tier.schedule, retention: j.retention ?? tier.retention, retry: j.retry ?? tier.retry };
+    return { ...j, target: targets.get(j.target)!, schedule: j.schedule ?? tier.schedule, retention: j.retention ?? tier.retention, retry: j.retry ?? tier.retry, rpoMs: tier.rpoMs };
   });
   const stateDir = cfg.agent.stateDir;
   return deepFreeze({
@@ -365,6 +374,7 @@ export function resolveAgentConfig(cfg: ParsedAgentConfig, file: string): AgentC
     jobs,
     ...(cfg.proxmox ? { proxmox: resolveProxmox(cfg.proxmox) } : {}),
     ...(cfg.pbs ? { pbs: resolvePbs(cfg.pbs) } : {}),
+    ...(cfg.zfs ? { zfs: cfg.zfs.zpool ? { zpool: cfg.zfs.zpool } : {} } : {}),
   });
 }
 

@@ -323,7 +323,7 @@ export class Daemon {
     if (this.collectingHostFacts || this.stopping) return;
     this.collectingHostFacts = true;
     try {
-      const facts = await collectHostFacts({ clockOffsetMs: this.sender.clockOffsetMs() });
+      const facts = await collectHostFacts({ clockOffsetMs: this.sender.clockOffsetMs(), ...(this.config.zfs?.zpool ? { zpool: this.config.zfs.zpool } : {}) });
       if (this.stopping) return;
       this.enqueue(facts);
     } catch (err) {

@@ -5,7 +5,8 @@
 // 700 KB budget, and its fsSize()/diskLayout()/blockDevices() spawn `df`, `lsblk`, `smartctl`
 // and friends on every call. What we need is a few syscalls and file reads: statfs costs
 // microseconds, and nothing at all runs between collections (the daemon keeps one timer). The
-// only child process is `smartctl -H -j` per disk, and only where smartctl is installed.
+// only child processes are `smartctl -H -j` per disk, and `zpool list`/`zpool status`, each only
+// where installed.
 //
 // Type-only imports from shared/protocol: the daemon must not load the schema library
 // (see agent/config-loader.ts).
@@ -15,6 +16,7 @@ import { statfs } from 'node:fs/promises';
 import { loadavg, uptime } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Disk, Filesystem, HostMessage, Unsequenced } from '../shared/protocol';
+import { collectPools, findZpool } from './zfs/pools';
 
 export interface MountEntry {
   /** What is mounted: /dev/sda1, rpool/data, nas:/export, tmpfs… */
@@ -255,12 +257,15 @@ export interface HostFactsOptions {
   mountsFile?: string;
   sysBlock?: string;
   now?: () => Date;
+  /** zpool to use (agent.yaml's `zfs.zpool`); default: looked up in PATH. null: no ZFS pools. */
+  zpool?: string | null;
 }
 
 /** One `host` message for this machine. Never throws for a missing source: it reports less. */
 export async function collectHostFacts(opts: HostFactsOptions): Promise<Unsequenced<HostMessage>> {
   const smartctl = opts.smartctl === undefined ? findSmartctl() : opts.smartctl;
-  const [filesystems, disks] = await Promise.all([collectFilesystems(opts.mountsFile), collectDisks(smartctl, opts.sysBlock)]);
+  const zpool = opts.zpool === undefined ? findZpool() : opts.zpool;
+  const [filesystems, disks, zfs] = await Promise.all([collectFilesystems(opts.mountsFile), collectDisks(smartctl, opts.sysBlock), zpool ? collectPools(zpool) : null]);
   const facts: Unsequenced<HostMessage> = {
     kind: 'host',
     filesystems,
@@ -270,5 +275,7 @@ export async function collectHostFacts(opts: HostFactsOptions): Promise<Unsequen
     collectedAt: (opts.now?.() ?? new Date()).toISOString(),
   };
   if (opts.clockOffsetMs !== null && Number.isInteger(opts.clockOffsetMs)) facts.clockOffsetMs = opts.clockOffsetMs;
+  // zpool failing (no /dev/zfs, the module not loaded) reports no pools rather than no facts.
+  if (zfs && !zfs.error) facts.pools = zfs.pools;
   return facts;
 }

@@ -174,6 +174,26 @@ export const diskSchema = z.object({
   detail: text(1024).optional(),
 });
 
+// A ZFS pool (agent/zfs/pools.ts): `zpool list -H -p` numbers and what `zpool status` says of
+// its health, since `zpool status -x` exits 0 even for a degraded pool (REFERENCE-INTEGRATIONS §7).
+export const zpoolSchema = z.object({
+  name: text(256),
+  sizeBytes: count,
+  allocBytes: count,
+  freeBytes: count,
+  capacityPct: z.number().min(0).max(100),
+  /** ONLINE, DEGRADED, FAULTED, OFFLINE, REMOVED, UNAVAIL (SUSPENDED from `zpool status`). */
+  health: text(32),
+  /** Largest READ, WRITE and CKSUM counts of any device in the pool. */
+  errors: z.object({ read: count, write: count, checksum: count }),
+  /** The `status:` paragraph of `zpool status`, when it printed one. */
+  status: text(1024).optional(),
+  /** Devices not ONLINE or with errors (`sdb UNAVAIL`). */
+  devices: z.array(text(256)).max(20).optional(),
+  /** The `errors:` line when it is not "No known data errors". */
+  dataErrors: text(512).optional(),
+});
+
 // Fields beyond `filesystems` are optional so that messages of older agents stay valid.
 export const hostSchema = z.object({
   ...base,
@@ -185,6 +205,8 @@ export const hostSchema = z.object({
   /** Collector clock minus agent clock, from the collector's last HTTP `Date` header. */
   clockOffsetMs: z.number().int().optional(),
   collectedAt: isoTime.optional(),
+  /** ZFS pools, where zpool is installed (or `zfs.zpool` in agent.yaml names it). */
+  pools: z.array(zpoolSchema).max(100).optional(),
 });
 
 // What the agent on a Proxmox VE host sees of the cluster (agent/proxmox/discovery.ts), for the
@@ -316,6 +338,7 @@ export type PbsDatastore = z.infer<typeof pbsDatastoreSchema>;
 export type Snapshot = z.infer<typeof snapshotSchema>;
 export type Disk = z.infer<typeof diskSchema>;
 export type Filesystem = z.infer<typeof filesystemSchema>;
+export type Zpool = z.infer<typeof zpoolSchema>;
 export type ReportBody = z.infer<typeof reportBodySchema>;
 
 /** A message before the spool gives it its sequence number and send time. */

@@ -25,6 +25,8 @@ export const PRUNE_SEMANTICS: Readonly<Record<string, RetentionSemantics>> = Obj
   // Neither prunes: an inventory against a keep policy reads as restic would keep it.
   rclone: 'restic',
   command: 'restic',
+  // Lifeline's own destroy of its lifeline-… snapshots (shared/retention.ts, restic's rules).
+  zfs: 'restic',
 });
 
 /** The driver's semantics, or null for a driver this build does not know. */

@@ -20,6 +20,7 @@ export const RESTORE_FACT_KEYS = {
   pbs: ['repository', 'passwordFile', 'backupId', 'namespace', 'archives', 'keyFile', 'encryptionPasswordFile', 'fingerprint'],
   // Listed by the agent on a Backup Server (agent/pbs/scan.ts).
   'pbs-group': ['store', 'backupType', 'backupId', 'pbsHost', 'authId', 'passwordFile', 'namespace', 'archives', 'fingerprint'],
+  zfs: ['dataset', 'recursive', 'snapshots', 'replicaHost', 'replicaDataset', 'remoteZfs'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type FactDriver = keyof typeof RESTORE_FACT_KEYS;

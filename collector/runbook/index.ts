@@ -10,6 +10,7 @@ import { postgres } from './postgres';
 import { rclone } from './rclone';
 import { restic } from './restic';
 import { vzdump } from './vzdump';
+import { zfs } from './zfs';
 import { needsBash } from './shell';
 import type { FactDriver, FactKey } from '../../shared/restore-facts';
 import type { Runbook, RunbookInput, RunbookWriter } from './types';
@@ -18,7 +19,7 @@ export type { Runbook, RunbookInput } from './types';
 export { shellQuote } from './shell';
 
 /** One writer per driver of shared/restore-facts.ts, by the driver's name. Adding one is one file and one line here. */
-export const RUNBOOK_WRITERS: Readonly<{ [D in FactDriver]: RunbookWriter<D> }> = Object.freeze({ restic, borg, borgmatic, postgres, mysql, mongodb, paths, rclone, command, vzdump, pbs, 'pbs-group': pbsGroup });
+export const RUNBOOK_WRITERS: Readonly<{ [D in FactDriver]: RunbookWriter<D> }> = Object.freeze({ restic, borg, borgmatic, postgres, mysql, mongodb, paths, rclone, command, vzdump, pbs, 'pbs-group': pbsGroup, zfs });
 
 const NO_INVENTORY = 'No inventory of this copy has reached the collector yet: where a command needs the newest copy, it finds it when it runs.';
 const BASH =
