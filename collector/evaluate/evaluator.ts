@@ -2,10 +2,9 @@ import type { Db } from '../db';
 import { IncidentStore, type PlanResult } from '../incidents/store';
 import type { ChannelConfig } from '../notify/routing';
 import { channelFailingFindings, channelFailuresReader } from '../notify/channel-health';
-import { evaluate, sortFindings } from '../rules';
-import type { Finding, RulesConfig, Tier, TierPolicyView } from '../rules/types';
+import { evaluate, nextCheckAt, sortFindings } from '../rules';
+import type { EvaluationInput, Finding, RulesConfig, Tier, TierPolicyView } from '../rules/types';
 import { createGatherer, type JobRow } from './gather';
-import { recheckAt } from './recheck';
 
 export interface EvaluatorOptions {
   db: Db;
@@ -56,13 +55,14 @@ export class Evaluator {
   private readonly pruneUsage;
   private readonly channelFailures;
   private timer?: NodeJS.Timeout;
-  // Incremental state: the findings of the last pass, each job's next due time, and when the
-  // last (full) pass ran. Only jobs whose agent reported since, or whose due time has come
-  // (and the other jobs of their assets), are read and evaluated again.
+  private readonly dueJobs;
+  private readonly storeCheckAt;
+  // Incremental state: the findings of the last pass and when the last (full) pass ran. Only
+  // jobs whose agent reported since, or whose stored check_at has come (and the other jobs of
+  // their assets), are read and evaluated again.
   private findings = new Map<string, Finding>();
   // The host rules' findings (every agent, its Proxmox view) run on every pass: replaced whole.
   private hostFindings: Finding[] = [];
-  private readonly recheck = new Map<string, number>();
   // The job list of the last pass and each row's key (the gatherer hands the same list until it changes).
   private jobs: JobRow[] = [];
   private keys = new Map<JobRow, string>();
@@ -80,12 +80,22 @@ export class Evaluator {
     this.activeAgents = opts.db.prepare<[number], { name: string }>(`SELECT name FROM agents WHERE last_seen > ?`);
     this.pruneUsage = opts.db.prepare<[number]>('DELETE FROM fs_usage WHERE at < ?');
     this.channelFailures = channelFailuresReader(opts.db);
+    // NULL: never evaluated (a new or changed job), due now.
+    this.dueJobs = opts.db.prepare<[number], { agentId: number; job: string }>(
+      `SELECT agent_id AS agentId, name AS job FROM jobs WHERE active = 1 AND (check_at IS NULL OR check_at <= ?)`,
+    );
+    const update = opts.db.prepare<[number | null, number, string]>('UPDATE jobs SET check_at = ? WHERE agent_id = ? AND name = ?');
+    this.storeCheckAt = opts.db.transaction((due: Map<JobRow, number>) => {
+      // SQLite stores no Infinity in an INTEGER column as such: "never by time alone" is the largest safe time.
+      for (const [row, at] of due) update.run(Number.isFinite(at) ? at : Number.MAX_SAFE_INTEGER, row.agentId, row.job);
+    });
   }
 
   /** One pass: incremental (due and changed jobs only) unless `full` or a full pass is due. */
   pass(now: number, full = false): PassResult {
     const started = performance.now();
-    full ||= this.lastPassAt === null || now - this.lastFullAt >= (this.opts.fullEveryMs ?? 3_600_000);
+    // A clock stepped back leaves the stored deadlines ahead of it: everything is looked at again.
+    full ||= this.lastPassAt === null || now < this.lastPassAt || now - this.lastFullAt >= (this.opts.fullEveryMs ?? 3_600_000);
     const jobs = this.gatherer.listJobs();
     const listChanged = jobs !== this.jobs;
     if (listChanged) {
@@ -95,15 +105,12 @@ export class Evaluator {
       this.chain = chainAssets(jobs);
     }
     const existing = this.existing;
-    const keys = this.keys;
     let wanted: JobRow[] = jobs;
     if (!full) {
       const reported = new Set(this.activeAgents.all(this.lastPassAt!).map((a) => a.name));
+      const due = new Set(this.dueJobs.all(now).map((d) => `${d.agentId}\0${d.job}`));
       const assets = new Set<string>();
-      for (const j of jobs) {
-        const due = this.recheck.get(keys.get(j)!);
-        if (reported.has(j.agent) || due === undefined || due <= now) assets.add(j.asset);
-      }
+      for (const j of jobs) if (reported.has(j.agent) || due.has(`${j.agentId}\0${j.job}`)) assets.add(j.asset);
       // Copies of copies: an asset's derived copies are read from its own jobs and the link jobs,
       // and a link's finding names every asset with a copy at its source: all of them together.
       if (this.chain.size && [...this.chain].some((a) => assets.has(a))) for (const a of this.chain) assets.add(a);
@@ -132,16 +139,7 @@ export class Evaluator {
       if (replaced) this.findings.delete(key);
     }
     for (const f of fresh) this.findings.set(f.key, f);
-    for (const j of evaluated) if (!j.derivedVia) this.recheck.set(jobKey(j.agent, j.job), recheckAt(j, this.opts.tiers, this.opts.rules, now));
-    // A derived copy going past its asset's RPO is looked at through its link job (on the chain).
-    for (const j of evaluated) {
-      const link = j.derivedVia?.at(-1);
-      if (!link || j.lastSuccess === null) continue;
-      const stale = j.lastSuccess + this.opts.tiers[j.tier].rpoMs + 1;
-      const key = jobKey(link.agent, link.job);
-      if (stale > now && stale < (this.recheck.get(key) ?? Infinity)) this.recheck.set(key, stale);
-    }
-    if (listChanged) for (const key of this.recheck.keys()) if (!existing.has(key)) this.recheck.delete(key);
+    this.storeCheckAt(this.deadlines(wanted, { ...input, jobs: evaluated }, now));
 
     const findings = sortFindings([...this.findings.values(), ...this.hostFindings]);
     const plan = this.store.evaluate(findings, now, { reminderMs: this.opts.reminderMs, flapMs: this.opts.flapMs });
@@ -149,6 +147,21 @@ export class Evaluator {
     this.lastPassAt = now;
     if (full) this.lastFullAt = now;
     return { ...plan, findings, evaluatedJobs: wanted.length, full, ms: performance.now() - started };
+  }
+
+  /**
+   * Each evaluated job's check_at: the earliest time a rule's answer about it changes by time
+   * alone. A derived copy (copies of copies) is looked at through its link job, on the chain.
+   */
+  private deadlines(rows: readonly JobRow[], input: EvaluationInput, now: number): Map<JobRow, number> {
+    const rowOf = new Map(rows.map((r) => [this.keys.get(r)!, r]));
+    const out = new Map<JobRow, number>();
+    for (const j of input.jobs) {
+      const via = j.derivedVia?.at(-1);
+      const row = rowOf.get(via ? jobKey(via.agent, via.job) : jobKey(j.agent, j.job));
+      if (row) out.set(row, Math.min(out.get(row) ?? Infinity, nextCheckAt(j, input, now)));
+    }
+    return out;
   }
 
   /** The collector's own failing notify channels (read from the outbox on every pass, like the host rules). */

@@ -43,6 +43,14 @@ export function isFresh(job: JobView, rpoMs: number, now: number): boolean {
   return job.lastSuccess !== null && now - job.lastSuccess <= rpoMs;
 }
 
+/**
+ * When the job's copy goes past its asset's RPO (or, never having succeeded, when the RPO has
+ * passed since the job became known): the moment isFresh and the RPO rules change their answer.
+ */
+export function freshUntil(job: JobView, input: EvaluationInput): number {
+  return (job.lastSuccess ?? job.knownSince) + input.tiers[assetTier(input, job.asset)].rpoMs + 1;
+}
+
 /** 3-2-1 counting for one asset's jobs; only copies fresh within `rpoMs` count. */
 export function countCopies(jobs: readonly JobView[], rpoMs: number, now: number, sourceMedia = 'disk'): CopyCount {
   const fresh = jobs.filter((j) => isFresh(j, rpoMs, now));

@@ -1,6 +1,6 @@
-import { isFresh } from './asset-state';
+import { freshUntil, isFresh } from './asset-state';
 import { linkBroken, linkCycle, linkJobs } from './derived-copies';
-import type { EvaluationInput, Finding, JobView, Tier } from './types';
+import type { EvaluationInput, Finding, JobView, NextCheckAt, Tier } from './types';
 import { DAY_MS, assetTier, humanDuration, isCopyJob, isFailed, jobFinding, localDateTime } from './util';
 
 /**
@@ -11,6 +11,8 @@ import { DAY_MS, assetTier, humanDuration, isCopyJob, isFailed, jobFinding, loca
  * links of several agents copying into each other (each agent refuses its own cycles at load).
  * Reads the derived copies the gatherer added (derived-copies.ts).
  */
+export const copyChainCheckAt: NextCheckAt = (job, input) => (isCopyJob(job) ? freshUntil(job, input) : Infinity);
+
 export function copyChain(input: EvaluationInput, now: number): Finding[] {
   const links = linkJobs(input.jobs);
   if (links.length === 0) return [];

@@ -1,4 +1,4 @@
-import type { EvaluationInput, Finding, JobView, RunView } from './types';
+import type { EvaluationInput, Finding, JobView, NextCheckAt, RunView } from './types';
 import { isCopyJob, isDerived, isFailed, jobFinding, lastSuccessText, localDateTime } from './util';
 
 function errorText(run: RunView): string {
@@ -25,6 +25,9 @@ export function retryWaitUntil(job: JobView, input: Pick<EvaluationInput, 'tiers
  * attempt with a planned retry raises nothing until the retry is overdue (see retryWaitUntil):
  * the operator hears of a failure when the last attempt has failed.
  */
+/** A failure waiting for its retry is raised once the wait is over. */
+export const failedRunCheckAt: NextCheckAt = (job, input) => (retryWaitUntil(job, input) ?? Infinity) + 1;
+
 export function failedRun(input: EvaluationInput, now: number): Finding[] {
   const out: Finding[] = [];
   for (const job of input.jobs) {

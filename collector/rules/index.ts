@@ -3,68 +3,72 @@ import { agentSpool } from './agent-spool';
 import { anomalies } from './anomalies';
 import { capacity } from './capacity';
 import { clockSkew } from './clock-skew';
-import { copyChain } from './copy-chain';
+import { copyChain, copyChainCheckAt } from './copy-chain';
 import { datastoreCapacity } from './datastore-capacity';
-import { failedRun } from './failed-run';
+import { failedRun, failedRunCheckAt } from './failed-run';
 import { guestCoverage } from './guest-coverage';
-import { missedRun } from './missed-run';
-import { restoreDrill } from './restore-drill';
-import { retentionAudit } from './retention-audit';
-import { rpo } from './rpo';
-import { runningTooLong } from './running-too-long';
+import { missedRun, missedRunCheckAt } from './missed-run';
+import { restoreDrill, restoreDrillCheckAt } from './restore-drill';
+import { retentionAudit, retentionAuditCheckAt } from './retention-audit';
+import { rpo, rpoCheckAt } from './rpo';
+import { runningTooLong, runningTooLongCheckAt } from './running-too-long';
 import { smart } from './smart';
 import { snapshotVerifyFailed } from './snapshot-verify';
 import { staleSnapshot } from './stale-snapshot';
 import { storageUndeclared } from './storage-undeclared';
-import { threeTwoOne } from './three-two-one';
+import { threeTwoOne, threeTwoOneCheckAt } from './three-two-one';
 import { worseFirst } from './severity';
-import type { EvaluationInput, Finding, Rule } from './types';
-import { verification } from './verification';
+import type { EvaluationInput, Finding, JobView, RuleEntry } from './types';
+import { verification, verificationCheckAt } from './verification';
+import { zfsPool } from './zfs-pool';
 
 export type * from './types';
 export { DEFAULT_RULES_CONFIG } from './types';
 export { severityFor } from './severity';
 
-/** Every rule module, by name. Adding a rule is one file and one line here. */
-export const RULES: Readonly<Record<string, Rule>> = Object.freeze({
-  'missed-run': missedRun,
-  'running-too-long': runningTooLong,
-  'failed-run': failedRun,
-  rpo,
-  'retention-audit': retentionAudit,
-  verification,
-  'restore-drill': restoreDrill,
-  capacity,
-  smart,
-  'agent-silent': agentSilent,
-  'clock-skew': clockSkew,
-  'agent-spool': agentSpool,
-  anomalies,
-  'three-two-one': threeTwoOne,
-  'guest-coverage': guestCoverage,
-  'storage-undeclared': storageUndeclared,
-  'stale-snapshot': staleSnapshot,
-  'datastore-capacity': datastoreCapacity,
-  'snapshot-verify': snapshotVerifyFailed,
-  'copy-chain': copyChain,
+/**
+ * Every rule module, by name. Adding a rule is one file and one line here: a job rule whose answer
+ * changes with time alone names its nextCheckAt (the evaluator looks at the job again then); a
+ * host rule reads every agent and runs on every pass.
+ */
+export const RULES: Readonly<Record<string, RuleEntry>> = Object.freeze({
+  'missed-run': { check: missedRun, nextCheckAt: missedRunCheckAt },
+  'running-too-long': { check: runningTooLong, nextCheckAt: runningTooLongCheckAt },
+  'failed-run': { check: failedRun, nextCheckAt: failedRunCheckAt },
+  rpo: { check: rpo, nextCheckAt: rpoCheckAt },
+  'retention-audit': { check: retentionAudit, nextCheckAt: retentionAuditCheckAt },
+  verification: { check: verification, nextCheckAt: verificationCheckAt },
+  'restore-drill': { check: restoreDrill, nextCheckAt: restoreDrillCheckAt },
+  capacity: { check: capacity, host: true },
+  smart: { check: smart, host: true },
+  'agent-silent': { check: agentSilent, host: true },
+  'clock-skew': { check: clockSkew, host: true },
+  'agent-spool': { check: agentSpool, host: true },
+  anomalies: { check: anomalies },
+  'three-two-one': { check: threeTwoOne, nextCheckAt: threeTwoOneCheckAt },
+  'guest-coverage': { check: guestCoverage, host: true },
+  'storage-undeclared': { check: storageUndeclared, host: true },
+  'stale-snapshot': { check: staleSnapshot, host: true },
+  'datastore-capacity': { check: datastoreCapacity, host: true },
+  'snapshot-verify': { check: snapshotVerifyFailed },
+  'copy-chain': { check: copyChain, nextCheckAt: copyChainCheckAt },
+  'zfs-pool': { check: zfsPool, host: true },
 });
 
-/**
- * Rules about a whole host: they read every agent (and its Proxmox view), and jobs only for what
- * they are (tier, asset, schedule), never their history. They run on every pass, over all agents,
- * and their findings are replaced as a whole each time.
- */
-export const HOST_RULES: readonly string[] = Object.freeze([
-  'capacity',
-  'smart',
-  'agent-silent',
-  'clock-skew',
-  'agent-spool',
-  'guest-coverage',
-  'storage-undeclared',
-  'stale-snapshot',
-  'datastore-capacity',
-]);
+/** Rules about a whole host (every agent, its Proxmox and PBS views; jobs only for what they are). */
+export const HOST_RULES: readonly string[] = Object.freeze(Object.keys(RULES).filter((name) => RULES[name].host));
+
+const DEADLINES = Object.values(RULES).flatMap((r) => (r.nextCheckAt ? [r.nextCheckAt] : []));
+
+/** When any rule's answer about the job can next change by time alone (see NextCheckAt); Infinity: never. */
+export function nextCheckAt(job: JobView, input: EvaluationInput, now: number): number {
+  let at = Infinity;
+  for (const due of DEADLINES) {
+    const t = due(job, input, now);
+    if (t > now && t < at) at = t;
+  }
+  return at;
+}
 
 export function sortFindings(all: Finding[]): Finding[] {
   return all.sort((a, b) => worseFirst(a.severity, b.severity) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
@@ -72,6 +76,6 @@ export function sortFindings(all: Finding[]): Finding[] {
 
 /** All findings for the input at `now`, most severe first, then by key (deterministic). */
 export function evaluate(input: EvaluationInput, now: number, only?: 'host' | 'jobs'): Finding[] {
-  const rules = Object.entries(RULES).filter(([name]) => only === undefined || HOST_RULES.includes(name) === (only === 'host'));
-  return sortFindings(rules.flatMap(([, rule]) => rule(input, now)));
+  const rules = Object.values(RULES).filter((r) => only === undefined || Boolean(r.host) === (only === 'host'));
+  return sortFindings(rules.flatMap((r) => r.check(input, now)));
 }

@@ -1,4 +1,4 @@
-import type { EvaluationInput, Finding } from './types';
+import type { EvaluationInput, Finding, NextCheckAt } from './types';
 import { humanDuration, isCopyJob, isDerived, jobFinding, lastSuccessText, localDateTime, localTime, nextDue } from './util';
 
 /**
@@ -6,6 +6,13 @@ import { humanDuration, isCopyJob, isDerived, jobFinding, lastSuccessText, local
  * saw the job) has not started within the grace. It fires for a dead agent too, because it
  * needs nothing from the agent. Strictly after the grace: a run at due + grace is on time.
  */
+/** The run due after the last start, once its grace has passed. */
+export const missedRunCheckAt: NextCheckAt = (job, input) => {
+  if (isDerived(job)) return Infinity;
+  const due = nextDue(job.schedule, job.lastBackup?.startedAt ?? job.knownSince, job.timezone);
+  return due === null ? Infinity : due + input.config.graceMs + 1;
+};
+
 export function missedRun(input: EvaluationInput, now: number): Finding[] {
   const out: Finding[] = [];
   for (const job of input.jobs) {

@@ -1,5 +1,5 @@
-import type { EvaluationInput, Finding } from './types';
-import { overdueFinding, overdueSince } from './verification';
+import type { EvaluationInput, Finding, NextCheckAt } from './types';
+import { nextOverdueAt, overdueFinding, overdueSince } from './verification';
 import { humanDuration, isCopyJob, isFailed, jobFinding, localDateTime } from './util';
 
 /**
@@ -7,6 +7,8 @@ import { humanDuration, isCopyJob, isFailed, jobFinding, localDateTime } from '.
  * tier's RTO ('restore-drill-slow'; exactly the RTO is within), or none ran since its last due
  * time + verifyGraceMs ('restore-drill-overdue'). Server (maintenance) jobs have no copy to restore.
  */
+export const restoreDrillCheckAt: NextCheckAt = (job, input, now) => nextOverdueAt(job, job.restoreTestSchedule, input.config.verifyGraceMs, now);
+
 export function restoreDrill(input: EvaluationInput, now: number): Finding[] {
   const out: Finding[] = [];
   for (const job of input.jobs) {

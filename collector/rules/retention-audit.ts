@@ -1,7 +1,7 @@
 import { auditTimes, countKept, hasKeepRule, type RetentionSemantics, type TimesAudit } from '../../shared/retention';
 import { pruneSemanticsOf } from '../../shared/prune-semantics';
 import type { Retention } from '../../shared/retention-policy';
-import type { EvaluationInput, Finding, JobView } from './types';
+import type { EvaluationInput, Finding, JobView, NextCheckAt } from './types';
 import { DAY_MS, isCopyJob, jobFinding, localDateTime, nextDue } from './util';
 
 const HOUR_MS = 3_600_000;
@@ -100,6 +100,9 @@ function auditInventory(times: readonly number[], policy: Retention, semantics: 
  *   the latest backup), the policy would still remove some: prune is not running.
  * Server (maintenance) jobs keep no snapshots of their own: skipped.
  */
+/** The audit's window ends at min(now, the inventory's time) − grace: it moves only while the inventory is ahead of now. */
+export const retentionAuditCheckAt: NextCheckAt = (job, _input, now) => (job.inventory && job.inventory.updatedAt > now ? now + 1 : Infinity);
+
 export function retentionAudit(input: EvaluationInput, now: number): Finding[] {
   const out: Finding[] = [];
   for (const job of input.jobs) {

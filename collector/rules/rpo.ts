@@ -1,6 +1,6 @@
-import { isFresh, newestCopy } from './asset-state';
+import { freshUntil, isFresh, newestCopy } from './asset-state';
 import { severityFor } from './severity';
-import type { EvaluationInput, Finding } from './types';
+import type { EvaluationInput, Finding, NextCheckAt } from './types';
 import { assetTier, copyJobs, findingKey, humanDuration, jobFinding, jobsByAsset, localDateTime } from './util';
 
 /**
@@ -13,6 +13,8 @@ import { assetTier, copyJobs, findingKey, humanDuration, jobFinding, jobsByAsset
  * that never succeeded counts from when the collector first saw it. Server (maintenance) jobs
  * make no copies and are not counted.
  */
+export const rpoCheckAt: NextCheckAt = (job, input) => freshUntil(job, input);
+
 export function rpo(input: EvaluationInput, now: number): Finding[] {
   const out: Finding[] = [];
   for (const [asset, jobs] of jobsByAsset(copyJobs(input.jobs))) {

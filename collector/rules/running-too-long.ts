@@ -1,4 +1,4 @@
-import type { EvaluationInput, Finding } from './types';
+import type { EvaluationInput, Finding, JobView, NextCheckAt, RulesConfig } from './types';
 import { humanDuration, isGood, jobFinding, localDateTime, median } from './util';
 
 /**
@@ -6,16 +6,24 @@ import { humanDuration, isGood, jobFinding, localDateTime, median } from './util
  * The median is trusted only with minRunsForAnomaly runs; before that only the timeout counts.
  * A timeout of 0 means none.
  */
+/** How long the job's running backup may run: its timeout, or runningFactor × its median, if lower. */
+function runningLimit(job: JobView, config: RulesConfig): { limit: number; med: number | null; timeout: number } {
+  const durations = job.recentBackups.filter(isGood).flatMap((r) => (r.durationMs === null ? [] : [r.durationMs]));
+  const med = durations.length >= config.minRunsForAnomaly ? median(durations) : null;
+  const timeout = job.timeoutMs > 0 ? job.timeoutMs : Number.POSITIVE_INFINITY;
+  return { limit: Math.min(timeout, med === null ? Number.POSITIVE_INFINITY : config.runningFactor * med), med, timeout };
+}
+
+export const runningTooLongCheckAt: NextCheckAt = (job, input) =>
+  job.lastBackup?.status === 'running' ? job.lastBackup.startedAt + runningLimit(job, input.config).limit + 1 : Infinity;
+
 export function runningTooLong(input: EvaluationInput, now: number): Finding[] {
-  const { runningFactor, minRunsForAnomaly } = input.config;
+  const { runningFactor } = input.config;
   const out: Finding[] = [];
   for (const job of input.jobs) {
     const run = job.lastBackup;
     if (!run || run.status !== 'running') continue;
-    const durations = job.recentBackups.filter(isGood).flatMap((r) => (r.durationMs === null ? [] : [r.durationMs]));
-    const med = durations.length >= minRunsForAnomaly ? median(durations) : null;
-    const timeout = job.timeoutMs > 0 ? job.timeoutMs : Number.POSITIVE_INFINITY;
-    const limit = Math.min(timeout, med === null ? Number.POSITIVE_INFINITY : runningFactor * med);
+    const { limit, med, timeout } = runningLimit(job, input.config);
     if (!Number.isFinite(limit) || now - run.startedAt <= limit) continue;
     const why =
       med !== null && runningFactor * med < timeout

@@ -1,6 +1,6 @@
-import { countCopies } from './asset-state';
+import { countCopies, freshUntil } from './asset-state';
 import { severityFor } from './severity';
-import type { EvaluationInput, Finding, JobView } from './types';
+import type { EvaluationInput, Finding, JobView, NextCheckAt } from './types';
 import { assetTier, copyJobs, findingKey, humanDuration, jobsByAsset } from './util';
 
 /**
@@ -9,6 +9,9 @@ import { assetTier, copyJobs, findingKey, humanDuration, jobsByAsset } from './u
  * the fresh targets' media; off-site = a fresh copy at an off-site target. Server (maintenance)
  * jobs make no copies and are not counted.
  */
+/** A copy going stale, or a never-succeeded job's grace ending (it stops being pending). */
+export const threeTwoOneCheckAt: NextCheckAt = (job, input) => (job.lastSuccess === null ? freshUntil(job, input) - 1 : freshUntil(job, input));
+
 export function threeTwoOne(input: EvaluationInput, now: number): Finding[] {
   const out: Finding[] = [];
   for (const [asset, jobs] of jobsByAsset(copyJobs(input.jobs))) {

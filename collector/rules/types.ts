@@ -401,6 +401,23 @@ export interface EvaluationInput {
 
 export type Rule = (input: EvaluationInput, now: number) => Finding[];
 
+/**
+ * When a rule's answer about this job can next change with nothing new reported (epoch ms):
+ * the evaluator stores the earliest over the rules per job and looks at the job again then.
+ * Infinity: never by time alone. Pure; times at or before `now` are ignored.
+ */
+export type NextCheckAt = (job: JobView, input: EvaluationInput, now: number) => number;
+
+/**
+ * A rule in the registry. A job rule whose answer depends on time says when (nextCheckAt); a
+ * host rule reads every agent and runs on every pass, so it needs none.
+ */
+export interface RuleEntry {
+  check: Rule;
+  nextCheckAt?: NextCheckAt;
+  host?: true;
+}
+
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;

@@ -1,5 +1,5 @@
-import type { EvaluationInput, Finding, JobView, RuleName, RunView } from './types';
-import { humanDuration, isCopyJob, isFailed, jobFinding, localDateTime, previousDue } from './util';
+import type { EvaluationInput, Finding, JobView, NextCheckAt, RuleName, RunView } from './types';
+import { humanDuration, isCopyJob, isFailed, jobFinding, localDateTime, nextDue, previousDue } from './util';
 
 /**
  * When a scheduled check (verify or restore drill) is overdue: the newest scheduled time at or
@@ -12,6 +12,15 @@ export function overdueSince(job: JobView, schedule: string, last: RunView | nul
   if (last && last.startedAt >= due) return null;
   return due;
 }
+
+/** When overdueSince moves to the next scheduled time (it names the newest due before now − grace). */
+export function nextOverdueAt(job: JobView, schedule: string | null, graceMs: number, now: number): number {
+  if (!schedule || !isCopyJob(job)) return Infinity;
+  const due = nextDue(schedule, now - graceMs - 1, job.timezone);
+  return due === null ? Infinity : due + graceMs + 1;
+}
+
+export const verificationCheckAt: NextCheckAt = (job, input, now) => nextOverdueAt(job, job.verifySchedule, input.config.verifyGraceMs, now);
 
 export function overdueFinding(rule: RuleName, what: string, job: JobView, schedule: string, last: RunView | null, due: number, graceMs: number): Finding {
   return jobFinding(rule, job, {
