@@ -15,6 +15,11 @@ import { incidentRoutes } from './routes/incidents';
 import { statusRoutes } from './routes/status';
 import { pageRoutes } from './routes/pages';
 import { readAccess, redactUrl } from './routes/access';
+import { pingRoutes } from './routes/ping';
+import { intakeRoutes } from './routes/intake';
+import { checksAdminRoutes } from './routes/checks-admin';
+import { CheckStore } from './checks/store';
+import { redactIntakePath } from './checks/ping';
 
 export interface BuildOptions {
   config: CollectorConfig;
@@ -31,6 +36,7 @@ export interface BuildOptions {
 export function buildApp({ config, db, now = Date.now, logger: logging = false, https }: BuildOptions): FastifyInstance {
   const logger = logging ? { level: config.logLevel } : false;
   syncConfigAgents(db, config.agents, now());
+  new CheckStore(db, config.rules.grace).syncConfig(config.checks, now());
   const ctx: AppContext = { config, db, now };
   // Fastify types an HTTPS instance apart; routes and hooks are the same for both.
   const app = (https
@@ -59,6 +65,9 @@ export function buildApp({ config, db, now = Date.now, logger: logging = false, 
   app.register(pageRoutes(ctx));
   app.register(incidentRoutes(ctx));
   app.register(metricsRoute(ctx));
+  app.register(pingRoutes(ctx));
+  app.register(intakeRoutes(ctx));
+  app.register(checksAdminRoutes(ctx));
   return app;
 }
 
@@ -66,7 +75,7 @@ export function buildApp({ config, db, now = Date.now, logger: logging = false, 
 class OneLineLog extends LogController {
   override incomingRequest(): void {}
   override requestCompleted(error: Error | null | undefined, req: FastifyRequest, reply: FastifyReply): void {
-    const line = { method: req.method, url: redactUrl(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
+    const line = { method: req.method, url: redactIntakePath(redactUrl(req.url)), status: reply.statusCode, ms: Math.round(reply.elapsedTime) };
     if (error) reply.log.error({ ...line, err: error }, 'request failed');
     else reply.log.info(line, 'request');
   }

@@ -9,6 +9,7 @@ import { DEFAULT_TIERS, TIER_IDS, type TierId } from '../shared/tiers';
 import { notifyConfigSchema, notifySecretFiles } from './notify/config';
 import { tlsProblem } from './tls';
 import { historySchema } from './history/policy';
+import { checkListProblems, checkSchema, intakeSchema } from './checks/schema';
 import { DEFAULT_RULES_CONFIG, type RulesConfig, type TierPolicyView } from './rules/types';
 
 export const DEFAULT_COLLECTOR_CONFIG = '/etc/lifeline/collector.yaml';
@@ -123,6 +124,9 @@ export const collectorConfigSchema = z
     history: historySchema,
     // HTTPS with this certificate and key (PEM); `lifeline-collector tls generate` makes a self-signed pair.
     tls: z.object({ certFile: absolutePath, keyFile: absolutePath }).strict().optional(),
+    // Jobs without an agent, fed by pings and notifications (collector/checks/), and those routes' secrets.
+    checks: z.array(checkSchema).default([]),
+    intake: intakeSchema,
   })
   .strict();
 
@@ -145,11 +149,13 @@ const checkAgents: ExtraCheck = (data) => {
 // Secrets the collector reads later must be readable now, and private: a refusal at start, not
 // at 3 a.m. and not a token every user of the host can read. One check for every such file.
 const checkSecretFiles: ExtraCheck = (data) => {
-  const d = (typeof data === 'object' && data !== null ? data : {}) as { adminTokenFile?: unknown; access?: unknown; notify?: unknown; tls?: unknown };
+  const d = (typeof data === 'object' && data !== null ? data : {}) as { adminTokenFile?: unknown; access?: unknown; notify?: unknown; tls?: unknown; intake?: unknown };
   const files: NamedSecretFile[] = [{ path: ['adminTokenFile'], file: d.adminTokenFile }];
   if (typeof d.tls === 'object' && d.tls !== null) files.push({ path: ['tls', 'keyFile'], file: (d.tls as { keyFile?: unknown }).keyFile });
   const access = (typeof d.access === 'object' && d.access !== null ? d.access : {}) as Record<string, unknown>;
   for (const key of ['tokenFile', 'usersFile']) files.push({ path: ['access', key], file: access[key] });
+  const intake = (typeof d.intake === 'object' && d.intake !== null ? d.intake : {}) as Record<string, unknown>;
+  for (const key of ['pingKeyFile', 'proxmoxSecretFile']) files.push({ path: ['intake', key], file: intake[key] });
   if (Array.isArray(d.notify)) {
     d.notify.forEach((entry, i) => {
       for (const { key, path } of notifySecretFiles(entry)) files.push({ path: ['notify', i, key], file: path });
@@ -169,7 +175,7 @@ const checkTls: ExtraCheck = (data) => {
 };
 
 export function loadCollectorConfig(file: string): CollectorConfig {
-  return loadConfigFile(file, collectorConfigSchema, (data) => [...checkAgents(data), ...checkSecretFiles(data), ...checkTls(data)]);
+  return loadConfigFile(file, collectorConfigSchema, (data) => [...checkAgents(data), ...checkListProblems((data as { checks?: unknown } | null)?.checks), ...checkSecretFiles(data), ...checkTls(data)]);
 }
 
 /** Builds a config from a plain object (tests, defaults); throws ZodError on invalid input. */

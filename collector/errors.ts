@@ -29,6 +29,11 @@ const defs = {
   E_ADMIN_TOKEN: { status: 401, message: 'admin actions need "Authorization: Bearer <admin token>"' },
   E_READ_AUTH: { status: 401, message: 'reading needs %s (access.read in collector.yaml)' },
   E_BAD_REQUEST: { status: 400, message: '%s' },
+  // Checks (collector/checks/) and their intake routes.
+  E_INTAKE_DISABLED: { status: 403, message: '%s intake is disabled: set intake.%s in collector.yaml' },
+  E_INTAKE_SECRET: { status: 401, message: 'missing or wrong %s header (intake.%s)' },
+  E_CHECK_RATE_LIMITED: { status: 429, message: 'this check is reporting too fast; retry after %s s' },
+  E_CHECK_CONFLICT: { status: 409, message: 'a check with this %s already exists' },
   // The database cannot store or answer now (full disk, read-only, I/O error, damage, a lock):
   // 503 with Retry-After; agents keep their spool and try again. E_INTERNAL is for bugs only.
   E_CANNOT_STORE: { status: 503, message: 'the collector cannot store reports now: %s' },

@@ -52,7 +52,7 @@ export function readAccess(ctx: AppContext, warn: (message: string) => void = ()
     await app.register(fastifyCookie);
     const allowed = access.read === 'token' ? tokenCheck(readFileSync(access.tokenFile!, 'utf8').trim()) : basicCheck(access.usersFile!, warn);
     app.addHook('onRequest', async (req, reply) => {
-      if ((req.method !== 'GET' && req.method !== 'HEAD') || OPEN_PATHS.has(req.url.split('?')[0])) return;
+      if ((req.method !== 'GET' && req.method !== 'HEAD') || OPEN_PATHS.has(req.url.split('?')[0]) || /^\/(ping|intake)\//.test(req.url)) return;
       if (!(await allowed(req, reply))) {
         const err = httpError('E_READ_AUTH', access.read === 'token' ? 'a read token: "Authorization: Bearer <token>" or ?token=' : 'a user name and password');
         if (access.read === 'basic') err.headers['www-authenticate'] = 'Basic realm="Lifeline", charset="UTF-8"';
