@@ -169,7 +169,7 @@ test('the overview page shows the verdict, the 3-2-1 badge and the asset link', 
   assert.match(html, /<td class="bad">✖ 2\/2\/0<\/td>/);
   assert.match(html, /<a href="\/assets\/etc">etc<\/a>/);
   const asset = (await c.app.inject({ method: 'GET', url: '/assets/etc' })).body;
-  assert.match(asset, /3-2-1 ✖ not met: 2 copies, 2 media \(disk, usb\), 0 off-site/);
+  assert.match(asset, /<span class="nowrap">3-2-1<\/span> ✖ not met: 2 copies, 2 media \(disk, usb\), 0 off-site/);
   assert.match(asset, /<svg viewBox="0 0 640 220" role="img" aria-labelledby="chart-durationt chart-durationd"><title id="chart-durationt">Backup duration<\/title>/);
   assert.match(asset, /class="log" href="\/api\/v1\/runs\/[0-9a-f-]+\/log"/);
 });

@@ -1,8 +1,10 @@
+import { RECENT_RUNS } from '../view/overview';
 import type { AssetDetailView, CopyRow, DrillRow, Runbook, RunRow, SnapshotRow } from '../view/asset';
-import { lineChart } from './chart';
+import { lineChart, niceBytesMax, niceDurationMax } from './chart';
 import { ago, bytes, duration, statusClass, statusText, time, until } from './format';
 import { esc, escAttr } from './html';
 import { layout, table } from './layout';
+import { runStrip } from './overview';
 
 // One asset: can it come back, from where, and how. Logs are fetched on demand, not inlined.
 
@@ -11,6 +13,8 @@ export function renderAsset(v: AssetDetailView): string {
   const b = v.badge;
   const ok = v.risks.length === 0;
   const name = esc(v.asset);
+  const finished = v.series.some((s) => s.points.length > 0);
+  const recent = v.runs.filter((r) => r.status !== 'running').slice(0, RECENT_RUNS).reverse();
   const verdict = v.serverJobsOnly
     ? 'Kept by server jobs only (garbage collection, verify, prune, sync): no copies of its own'
     : ok
@@ -20,16 +24,17 @@ export function renderAsset(v: AssetDetailView): string {
 <p class="verdict ${ok ? 'ok' : 'bad'}" id="verdict"><span aria-hidden="true">${ok ? '✔' : '✖'}</span> <strong>${verdict}</strong></p>
 <ul class="facts">
 <li>Tier ${v.tier} · RPO ${duration(v.rpoMs)} · RTO ${duration(v.rtoMs)}</li>
-<li>Newest good copy: ${v.ageMs === null ? 'none' : `${duration(v.ageMs)} old (${v.rpoOk ? '✔ within' : '✖ beyond'} RPO)`}</li>
-<li id="badge" class="${b.ok ? 'ok' : 'bad'}">3-2-1 ${b.ok ? '✔ met' : '✖ not met'}: ${b.copies} copies, ${b.media.length} media (${esc(b.media.join(', '))}), ${b.offsite} off-site${b.missing.length ? ` — ${esc(b.missing.join(', '))}` : ''}</li>
+${recent.length ? `<li>Recent backups: ${runStrip(recent.map((r) => ({ status: r.status, job: r.job, at: r.startedAt })))}</li>
+` : ''}<li>Newest good copy: ${v.ageMs === null ? 'none' : `${duration(v.ageMs)} old (${v.rpoOk ? '✔ within' : '✖ beyond'} RPO)`}</li>
+<li id="badge" class="${b.ok ? 'ok' : 'bad'}"><span class="nowrap">3-2-1</span> ${b.ok ? '✔ met' : '✖ not met'}: ${b.copies} copies, ${b.media.length} media (${esc(b.media.join(', '))}), ${b.offsite} off-site${b.missing.length ? ` — ${esc(b.missing.join(', '))}` : ''}</li>
 <li>Open incidents: ${v.openIncidents.length ? v.openIncidents.map((i) => `<a href="/incidents#incident-${i.id}">${esc(i.title)}</a> (${esc(i.severity)}${i.acknowledged ? ', acknowledged' : ''})`).join('; ') : 'none'}</li>
 </ul>
 <section aria-labelledby="copies-h"><h2 id="copies-h">Copies</h2>
 ${table('copies', 'Copies', v.copies.map((c) => copyRow(c, now)), 'No copies.')}</section>
 ${snapshotsSection(v.snapshots)}
 <section aria-labelledby="charts-h"><h2 id="charts-h">Duration and size</h2><div class="charts">
-${lineChart({ id: 'chart-duration', title: 'Backup duration', format: duration, series: v.series.map((s) => ({ label: s.label, points: s.points.flatMap((p) => (p.durationMs === null ? [] : [{ t: p.t, v: p.durationMs }])) })) })}
-${lineChart({ id: 'chart-size', title: 'Backup size', format: (n) => bytes(Math.round(n)), series: v.series.map((s) => ({ label: s.label, points: s.points.flatMap((p) => (p.bytesTotal === null ? [] : [{ t: p.t, v: p.bytesTotal }])) })) })}
+${lineChart({ id: 'chart-duration', title: 'Backup duration', format: duration, nice: niceDurationMax, empty: finished ? 'The finished runs reported no duration.' : undefined, series: v.series.map((s) => ({ label: s.label, points: s.points.flatMap((p) => (p.durationMs === null ? [] : [{ t: p.t, v: p.durationMs }])) })) })}
+${lineChart({ id: 'chart-size', title: 'Backup size', format: (n) => bytes(Math.round(n)), nice: niceBytesMax, empty: finished ? 'The finished runs reported no size.' : undefined, series: v.series.map((s) => ({ label: s.label, points: s.points.flatMap((p) => (p.bytesTotal === null ? [] : [{ t: p.t, v: p.bytesTotal }])) })) })}
 </div></section>
 <section aria-labelledby="runs-h"><h2 id="runs-h">Backup runs</h2>
 ${table('runs', 'Backup runs, newest first', v.runs.map(runRow), 'No backup has run yet.')}</section>

@@ -4,7 +4,9 @@ import { esc, escAttr } from './html';
 import { layout, table } from './layout';
 
 // Incidents with acknowledge and mute. The actions call the admin API with the token typed
-// here: /static/app.js sends it in the Authorization header and never stores it.
+// here: /static/app.js sends it in the Authorization header and never stores it. The field sits
+// in a form (browsers expect a password field in one); it has no name, so submitting it with
+// Enter never puts the token in a URL, and the script stops that submit anyway.
 
 const SEVERITY: Record<string, string> = { critical: '✖ critical', warning: '⚠ warning', info: 'ℹ info' };
 const sevClass = (s: string) => (s === 'critical' ? 'bad' : s === 'warning' ? 'warn' : 'ok');
@@ -12,8 +14,8 @@ const sevClass = (s: string) => (s === 'critical' ? 'bad' : s === 'warning' ? 'w
 export function renderIncidents(v: IncidentsView): string {
   const main = `<h1>Incidents</h1>
 <section aria-labelledby="admin-h" class="admin"><h2 id="admin-h">Admin actions</h2>
-<p><label for="admin-token">Admin token</label> <input id="admin-token" type="password" autocomplete="off" spellcheck="false"></p>
-<p><small>Sent with each action below and never stored. Acknowledging and muting need JavaScript.</small></p>
+<form id="admin-form" action="/incidents" method="get"><p><label for="admin-token">Admin token</label> <input id="admin-token" type="password" autocomplete="off" spellcheck="false"></p>
+<p><small>Sent with each action below and never stored. Acknowledging and muting need JavaScript.</small></p></form>
 <p id="action-result" role="status" aria-live="polite"></p></section>
 <section aria-labelledby="open-h"><h2 id="open-h">Open (${v.open.length})</h2>
 ${table('open', 'Open incidents, most severe first', v.open.map(openRow), 'No open incidents.')}</section>

@@ -1,31 +1,126 @@
-import type { AgentRow, AssetRow, DatastoreRow, OverviewView, PbsRow, ProxmoxRow, ServerJobRow, TierSection } from '../view/overview';
-import { ago, bytes, duration, statusClass, statusText, time, until } from './format';
+import type { AgentRow, AssetRow, DatastoreRow, FleetView, OverviewQuery, OverviewView, PbsRow, ProxmoxRow, RecentRun, ServerJobRow, TierSection } from '../view/overview';
+import { ago, bytes, duration, plural, statusClass, statusText, time, until } from './format';
 import { esc, escAttr } from './html';
 import { layout, table } from './layout';
 
 // The overview: the verdict first, then each tier's assets, then the agents. Rows are kept
-// terse (1,000 assets must stay under 200 KB); the asset page has the detail.
+// terse; the asset page has the detail. A fleet (past FLEET_ASSETS assets, or filtered) leads
+// with every asset at risk, then counts per tier, then one page of the healthy rest.
 
 export function renderOverview(v: OverviewView): string {
   const now = Date.parse(v.generatedAt);
   const c = v.counts;
   const inc = c.openIncidents;
+  const body = v.fleet ? fleetSections(v.fleet, now) : tierSections(v.tiers, now);
+  const agentsNote = v.fleet
+    ? `<p>${plural(v.agents.length, 'agent')} shown of ${v.fleet.agents.matching} matching (${v.fleet.agents.silent} silent), silent ones first.</p>\n`
+    : '';
   const main = `<h1>Backup status</h1>
 <p class="verdict ${v.verdict.ok ? 'ok' : 'bad'}" id="verdict"><span aria-hidden="true">${v.verdict.ok ? '✔' : '✖'}</span> <strong>${esc(v.verdict.text)}</strong></p>
-<ul class="counts"><li>${n(c.assets, 'asset')}</li><li>${v.verdict.atRisk} at risk</li><li>${n(c.jobs, 'job')}</li><li>${n(c.agents, 'agent')}</li><li><a href="/incidents">${inc.critical} critical, ${inc.warning} warning, ${inc.info} info incidents</a></li></ul>
-${v.tiers.map((t) => tierSection(t, now)).join('\n')}
+<ul class="counts"><li>${plural(c.assets, 'asset')}</li><li>${v.verdict.atRisk} at risk</li><li>${plural(c.jobs, 'job')}</li><li>${plural(c.agents, 'agent')}</li><li><a href="/incidents">${inc.critical} critical, ${inc.warning} warning, ${inc.info} info incidents</a></li></ul>
+${body}
 ${proxmoxSection(v.proxmox)}${pbsSection(v.pbs, now)}<section aria-labelledby="agents-h"><h2 id="agents-h">Agents</h2>
-${table('agents', 'Agents', v.agents.map((a) => agentRow(a, now)), 'No agent is configured or enrolled yet.')}</section>`;
+${agentsNote}${table('agents', 'Agents', v.agents.map((a) => agentRow(a, now)), v.fleet ? 'No agent matches the filter.' : 'No agent is configured or enrolled yet.')}</section>`;
   return layout({ title: 'Backup status', section: 'overview', generatedAt: v.generatedAt, json: '/api/v1/overview', main });
 }
 
-const n = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
+const objectives = (t: { rpoMs: number; rtoMs: number }) => `RPO ${duration(t.rpoMs)} · RTO ${duration(t.rtoMs)}`;
 
-function tierSection(t: TierSection, now: number): string {
-  const head = `Tier ${t.tier} <small>RPO ${duration(t.rpoMs)} · RTO ${duration(t.rtoMs)}</small>`;
-  if (t.assets.length === 0) return `<section aria-labelledby="tier${t.tier}"><h2 id="tier${t.tier}">${head}</h2><p>No assets in this tier.</p></section>`;
-  return `<section aria-labelledby="tier${t.tier}"><h2 id="tier${t.tier}">${head}</h2>
-${table('assets', `Tier ${t.tier} assets`, t.assets.map((a) => assetRow(a, now)), '')}</section>`;
+/** A section per tier with assets; the tiers without any share one line. */
+function tierSections(tiers: readonly TierSection[], now: number): string {
+  const empty = tiers.filter((t) => t.assets.length === 0);
+  const none = empty.length
+    ? `<p class="no-assets">No assets in ${list(empty.map((t) => `tier ${t.tier} <small>(${objectives(t)})</small>`))}.</p>`
+    : '';
+  return tiers
+    .filter((t) => t.assets.length > 0)
+    .map(
+      (t) => `<section aria-labelledby="tier${t.tier}"><h2 id="tier${t.tier}">Tier ${t.tier} <small>${objectives(t)}</small></h2>
+${table('assets', `Tier ${t.tier} assets`, t.assets.map((a) => assetRow(a, now)), '')}</section>`,
+    )
+    .concat(none ? [none] : [])
+    .join('\n');
+}
+
+/** "a", "a or b", "a, b or c". */
+const list = (items: string[]) => (items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} or ${items[items.length - 1]}`);
+
+function fleetSections(f: FleetView, now: number): string {
+  const q = f.query;
+  const tiers = f.tiers.map(
+    (t) => `<tr><th scope="row">Tier ${t.tier}</th><td>${objectives(t)}</td><td>${t.assets}</td>${cell(t.atRisk ? 'bad' : '', `${t.atRisk ? '✖' : '✔'} ${t.atRisk}`)}<td>${t.assets - t.atRisk}</td></tr>`,
+  );
+  const h = f.healthy;
+  return `${filterForm(q)}
+<section aria-labelledby="risk-h"><h2 id="risk-h">At risk (${f.atRisk.length}${isFiltered(q) ? ' matching' : ''})</h2>
+${table('fleet', 'Assets at risk, by tier and name', f.atRisk.map((a) => fleetRow(a, now)), isFiltered(q) ? 'No asset at risk matches the filter.' : 'No asset is at risk.')}</section>
+<section aria-labelledby="tiers-h"><h2 id="tiers-h">Tiers</h2>
+${table('tierSummary', 'Assets per tier', tiers, '')}</section>
+<section aria-labelledby="healthy-h"><h2 id="healthy-h">Healthy (${h.matching}${isFiltered(q) ? ' matching' : ''}) <small>page ${h.page} of ${h.pages}</small></h2>
+${table('fleet', `Healthy assets, page ${h.page} of ${h.pages}`, h.rows.map((a) => fleetRow(a, now)), 'No healthy asset matches the filter.')}
+${pager(q, h.page, h.pages)}</section>`;
+}
+
+const isFiltered = (q: OverviewQuery) => q.tier !== null || q.agent !== '' || q.name !== '';
+
+/** A plain GET form: the filter works without JavaScript, and its URL can be shared. */
+function filterForm(q: OverviewQuery): string {
+  const tiers = ['', '1', '2', '3', '4']
+    .map((t) => `<option value="${t}"${String(q.tier ?? '') === t ? ' selected' : ''}>${t === '' ? 'all' : `tier ${t}`}</option>`)
+    .join('');
+  return `<form class="filter" method="get" action="/" role="search" aria-label="Filter assets">
+<label>Tier <select name="tier">${tiers}</select></label>
+<label>Agent <input name="agent" value="${escAttr(q.agent)}" autocomplete="off" spellcheck="false"></label>
+<label>Asset <input name="name" value="${escAttr(q.name)}" autocomplete="off" spellcheck="false"></label>
+<button type="submit">Filter</button>${isFiltered(q) ? ' <a href="/">Show all</a>' : ''}</form>`;
+}
+
+/** The URL of the overview with this filter at this page. */
+export function overviewHref(q: OverviewQuery, page: number): string {
+  const p = new URLSearchParams();
+  if (q.tier !== null) p.set('tier', String(q.tier));
+  if (q.agent) p.set('agent', q.agent);
+  if (q.name) p.set('name', q.name);
+  if (page > 1) p.set('page', String(page));
+  const s = p.toString();
+  return s ? `/?${s}` : '/';
+}
+
+function pager(q: OverviewQuery, page: number, pages: number): string {
+  if (pages <= 1) return '';
+  const link = (to: number, text: string, rel: string) => `<a href="${escAttr(overviewHref(q, to))}" rel="${rel}">${text}</a>`;
+  const prev = page > 1 ? link(page - 1, '← previous page', 'prev') : '';
+  const next = page < pages ? link(page + 1, 'next page →', 'next') : '';
+  return `<nav class="pager" aria-label="Pages of healthy assets">${[prev, `page ${page} of ${pages}`, next].filter(Boolean).join(' · ')}</nav>`;
+}
+
+/** Terser than the homelab row (a fleet lists every asset at risk): no next run, no strip. */
+function fleetRow(a: AssetRow, now: number): string {
+  const risky = a.risks.length > 0;
+  const age = a.ageMs === null ? '✖ none' : `${a.rpoOk ? '✔' : '✖'} ${duration(a.ageMs)} / ${duration(a.rpoMs)}`;
+  const b = a.badge;
+  const r = a.lastRun;
+  const why = risky ? `<br><small>${esc(a.risks.join('; '))}</small>` : '';
+  return (
+    `<tr${risky ? ' class="risk"' : ''}><th scope="row"><a href="/assets/${escAttr(encodeURIComponent(a.asset))}">${esc(a.asset)}</a>${why}</th><td>${a.tier}</td>` +
+    `${cell(a.rpoOk ? '' : 'bad', age)}${cell(b.ok ? '' : 'bad', `${b.ok ? '✔' : '✖'} ${b.copies}/${b.media.length}/${b.offsite}`)}` +
+    `${cell(r ? trouble(statusClass(r.status)) : 'warn', r ? `${statusText(r.status)} ${ago(r.at, now)}` : '– none')}<td>${a.openIncidents}</td></tr>`
+  );
+}
+
+const MARKS: Record<string, [string, string]> = { success: ['ok', '✔'], warning: ['warn', '⚠'], failure: ['bad', '✖'], timeout: ['bad', '✖'], skipped: ['skip', '↷'] };
+
+/** The recent runs as marks, oldest first: a symbol and a colour each, and one label for screen readers. */
+export function runStrip(recent: readonly RecentRun[]): string {
+  if (recent.length === 0) return '';
+  const counts = new Map<string, number>();
+  for (const r of recent) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+  const label = `Last ${plural(recent.length, 'run')}, oldest first: ${recent.map((r) => r.status).join(', ')}`;
+  const marks = recent.map((r) => {
+    const [cls, sym] = MARKS[r.status] ?? ['skip', '?'];
+    return `<i class="m-${cls}">${sym}</i>`;
+  });
+  return `<span class="strip" role="img" aria-label="${escAttr(label)}">${marks.join('')}</span>`;
 }
 
 function assetRow(a: AssetRow, now: number): string {
@@ -34,7 +129,7 @@ function assetRow(a: AssetRow, now: number): string {
   const age = a.ageMs === null ? '✖ none' : `${a.rpoOk ? '✔' : '✖'} ${duration(a.ageMs)} / ${duration(a.rpoMs)}`;
   const b = a.badge;
   const r = a.lastRun;
-  const last = r ? `${statusText(r.status)} ${ago(r.at, now)}` : '– none';
+  const last = `${r ? `${statusText(r.status)} ${ago(r.at, now)}` : '– none'}${a.recent.length ? `<br>${runStrip(a.recent)}` : ''}`;
   const why = risky ? `<br><small>${esc(a.risks.join('; '))}</small>` : '';
   const guest = a.guestName === null ? '' : ` <small class="guest">${esc(a.guestName)}</small>`;
   return (
@@ -52,7 +147,7 @@ function proxmoxSection(rows: readonly ProxmoxRow[]): string {
   if (rows.length === 0) return '';
   const share = (part: number, total: number) => cell(part < total ? 'bad' : '', `${part < total ? '✖' : '✔'} ${part} of ${total}`);
   const body = rows.map((r) => {
-    const left = [r.templates ? n(r.templates, 'template') : '', r.excluded ? `${r.excluded} excluded` : ''].filter(Boolean).join(', ') || '–';
+    const left = [r.templates ? plural(r.templates, 'template') : '', r.excluded ? `${r.excluded} excluded` : ''].filter(Boolean).join(', ') || '–';
     const snaps = r.staleSnapshots ? `⚠ ${r.staleSnapshots} stale` : '✔ none stale';
     const undated = r.undatedSnapshots ? `, ${r.undatedSnapshots} without a time` : '';
     return (

@@ -3,6 +3,8 @@
 
 export const TABLES = {
   assets: ['Asset', 'Newest copy (age / RPO)', '3-2-1 (copies/media/off-site)', 'Last run', 'Next run', 'Open incidents'],
+  fleet: ['Asset', 'Tier', 'Newest copy (age / RPO)', '3-2-1 (copies/media/off-site)', 'Last run', 'Open incidents'],
+  tierSummary: ['Tier', 'RPO / RTO', 'Assets', 'At risk', 'Healthy'],
   agents: ['Agent', 'Host', 'Version', 'Last seen', 'Disk usage'],
   proxmox: ['Agent', 'Node', 'Guests', 'With a tier', 'Backed up', 'Not counted', 'Snapshots'],
   copies: ['Job → target', 'Location', 'Media', 'Newest snapshot', 'Snapshots', 'Last success', 'Next run', 'Counts for 3-2-1'],
@@ -16,6 +18,10 @@ export const TABLES = {
   mutes: ['Asset', 'Until', 'Reason', 'Actions'],
   resolved: ['Severity', 'Incident', 'Asset / job', 'Opened', 'Resolved'],
   tiers: ['Tier', 'Success rate', 'Storage (trend)', 'Average duration'],
+  reportAssets: ['Asset', 'Tier', 'RPO met', 'Worst gap', 'Retention', '3-2-1 now / all period', 'Last restore drill vs RTO', 'Verifications'],
+  failures: ['Runs', 'Cause', 'Jobs', 'Last'],
+  capacity: ['Agent', 'Filesystem / datastore', 'Used', 'Change, trend', 'Projected full'],
+  drPlan: ['Step', 'Asset', 'Newest off-site copy (age / RPO)', 'Expected restore time vs RTO', 'Plan'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type TableKind = keyof typeof TABLES;

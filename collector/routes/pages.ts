@@ -8,9 +8,10 @@ import { renderReports } from '../page/reports';
 import { buildReport } from '../reports';
 import { APP_CSS } from '../static/app-css';
 import { APP_JS } from '../static/app-js';
+import { ICON_SVG } from '../static/icon';
 import { assetDetailView } from '../view/asset';
 import { incidentsView } from '../view/incidents';
-import { overviewView } from '../view/overview';
+import { overviewView, parseOverviewQuery } from '../view/overview';
 import { createViewSource } from '../view/source';
 
 // Script and style only from this origin, nothing inline: an agent-supplied string that
@@ -33,7 +34,10 @@ export function pageRoutes(ctx: AppContext): FastifyPluginAsync {
     const asset = (reply: FastifyReply, type: string, body: string) =>
       reply.type(type).header('x-content-type-options', 'nosniff').header('cache-control', 'max-age=300').send(body);
 
-    scope.get('/', async (_req, reply) => html(reply, renderOverview(overviewView(source.overview(), ctx.now()))));
+    // ?tier=&agent=&name=&page=: the fleet view's filter (a plain GET form, no script needed).
+    scope.get('/', async (req, reply) =>
+      html(reply, renderOverview(overviewView(source.overview(), ctx.now(), parseOverviewQuery((req.query ?? {}) as Record<string, unknown>)))),
+    );
     scope.get('/assets/:asset', async (req, reply) => {
       const { asset: name } = req.params as { asset: string };
       const input = source.asset(name);
@@ -47,9 +51,10 @@ export function pageRoutes(ctx: AppContext): FastifyPluginAsync {
     });
     scope.get('/reports', async (_req, reply) => {
       const now = ctx.now();
-      return html(reply, renderReports([buildReport(ctx.db, 'week', now), buildReport(ctx.db, 'month', now)], new Date(now).toISOString()));
+      return html(reply, renderReports([buildReport(ctx.db, ctx.config, 'week', now), buildReport(ctx.db, ctx.config, 'month', now)], new Date(now).toISOString()));
     });
     scope.get('/static/app.js', async (_req, reply) => asset(reply, 'text/javascript; charset=utf-8', APP_JS));
     scope.get('/static/app.css', async (_req, reply) => asset(reply, 'text/css; charset=utf-8', APP_CSS));
+    for (const url of ['/static/icon.svg', '/favicon.ico']) scope.get(url, async (_req, reply) => asset(reply, 'image/svg+xml', ICON_SVG));
   };
 }

@@ -2,7 +2,7 @@
 // inline style). Colours keep at least 4.5:1 contrast on their backgrounds.
 import { cardCss } from '../page/tables';
 
-export const APP_CSS = `:root{color-scheme:light}
+export const APP_CSS = `:root{color-scheme:light dark}
 *{box-sizing:border-box}
 body{font:16px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1a1a1a;background:#fff;overflow-wrap:anywhere}
 header{display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;align-items:center;padding:.6rem 1rem;background:#14213d;color:#fff}
@@ -46,5 +46,35 @@ button:hover{background:#eef2ff}
 input{font:inherit;padding:.35rem;border:1px solid #555;border-radius:4px;max-width:100%}
 footer{color:#444;font-size:.9rem;margin:2rem 0}
 @media (max-width:600px){body{font-size:15px}th,td{padding:.3rem}}
+.nowrap{white-space:nowrap}
+.strip{display:inline-flex;flex-wrap:wrap;gap:2px;margin-top:.2rem}
+.strip i{font-style:normal;display:inline-block;min-width:1.3em;text-align:center;border-radius:3px;color:#fff;font-size:.8rem;line-height:1.4}
+.m-ok{background:#0a6b2d}.m-bad{background:#a4141b}.m-warn{background:#7a4d00}.m-skip{background:#555}
+.no-assets{color:#444}
+.filter{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:flex-end;margin:1rem 0}
+.filter label{display:flex;flex-direction:column;font-size:.9rem}
+select{font:inherit;padding:.3rem;border:1px solid #555;border-radius:4px;background:#fff;color:inherit}
+.pager{margin:0 0 1.5rem}
 ${cardCss()}
+@media (prefers-color-scheme:dark){
+:root{color-scheme:dark}
+body{color:#e6e6e6;background:#121417}
+header{background:#0b1220}
+a{color:#8ab4ff}
+.skip:focus{background:#121417;color:#fff}
+.verdict{color:#e6e6e6}
+.verdict.ok{background:#0f2a1a;border-color:#5fd38a}
+.verdict.bad{background:#3a1114;border-color:#ff8a8a}
+.ok{color:#5fd38a}.bad{color:#ff9b9b}.warn{color:#f0b44c}
+small,.no-assets,footer{color:#b8b8b8}
+th,td{border-bottom-color:#3a3f47}
+thead th{border-bottom-color:#9aa0a6}
+tr.risk th{border-left-color:#ff8a8a}
+pre{background:#1e2228;border-color:#3a3f47}
+.chart text{fill:#d0d0d0}
+button,input,select{background:#1e2228;color:#e6e6e6;border-color:#9aa0a6}
+button:hover{background:#2a3140}
+mark{background:#f0b44c;color:#121417}
+}
+@media (prefers-color-scheme:dark) and (max-width:600px){.cards tr{border-bottom-color:#3a3f47}.cards tr.risk{border-left-color:#ff8a8a}}
 `;

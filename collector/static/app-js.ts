@@ -98,6 +98,11 @@ export const APP_JS = `(function () {
       .catch(function (err) { button.disabled = false; say('Failed: ' + err.message); });
   }
 
+  // Enter in the token field submits nothing: the token only travels with an action.
+  document.addEventListener('submit', function (e) {
+    if (e.target instanceof Element && e.target.id === 'admin-form') e.preventDefault();
+  });
+
   document.addEventListener('click', function (e) {
     var t = e.target;
     if (!(t instanceof Element)) return;

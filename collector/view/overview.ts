@@ -60,11 +60,22 @@ export interface AssetSummary {
   risks: string[];
 }
 
+/** One finished backup in an asset's strip of recent runs. */
+export interface RecentRun {
+  status: RunState;
+  job: string;
+  at: string;
+}
+
 export interface AssetRow extends AssetSummary {
   /** The worst newest backup among the asset's jobs. */
   lastRun: LastRunSummary | null;
   nextRunAt: string | null;
   openIncidents: number;
+  /** The asset's newest finished backups over all its jobs, oldest first (up to RECENT_RUNS). */
+  recent: RecentRun[];
+  /** The agents running its jobs. */
+  agents: string[];
 }
 
 export interface TierSection {
@@ -124,8 +135,32 @@ export interface PbsRow {
   jobs: ServerJobRow[];
 }
 
+/** The overview page's filter (query parameters ?tier=&agent=&name=&page=); empty strings: no filter. */
+export interface OverviewQuery {
+  tier: Tier | null;
+  agent: string;
+  name: string;
+  /** 1-based page of the healthy assets. */
+  page: number;
+}
+
+/**
+ * A fleet (more than FLEET_ASSETS assets) or a filtered view: every at-risk asset matching the
+ * filter, always; the healthy rest counted per tier and paged; the agents matching the filter,
+ * silent ones first, up to PAGE_ROWS.
+ */
+export interface FleetView {
+  query: OverviewQuery;
+  atRisk: AssetRow[];
+  healthy: { matching: number; page: number; pages: number; rows: AssetRow[] };
+  tiers: { tier: Tier; rpoMs: number; rtoMs: number; assets: number; atRisk: number }[];
+  agents: { matching: number; silent: number };
+}
+
 export interface OverviewView {
   generatedAt: string;
+  /** Set on the page of a fleet or when a filter is given; `tiers[].assets` are empty then. */
+  fleet?: FleetView;
   verdict: Verdict;
   counts: { assets: number; jobs: number; agents: number; openIncidents: Record<IncidentRow['severity'], number> };
   tiers: TierSection[];
@@ -141,25 +176,106 @@ const TIERS: Tier[] = [1, 2, 3, 4];
 // Worst first: the asset's summary shows the newest backup that needs attention.
 const STATUS_RANK: Record<RunState, number> = { failure: 0, timeout: 0, warning: 1, running: 2, skipped: 3, success: 4 };
 const SHOWN_REASONS = 3;
+/** Marks in an asset's strip of recent runs. */
+export const RECENT_RUNS = 10;
+/** Past this many assets the page leads with what is at risk and pages the healthy rest. */
+export const FLEET_ASSETS = 300;
+/** Healthy assets (and agents) per page in the fleet view. */
+export const PAGE_ROWS = 100;
 
-export function overviewView(input: OverviewInput, now: number): OverviewView {
+export const NO_FILTER: OverviewQuery = { tier: null, agent: '', name: '', page: 1 };
+const filtered = (q: OverviewQuery) => q.tier !== null || q.agent !== '' || q.name !== '';
+
+/**
+ * The overview. Without `query` (the JSON API) every asset in full; with it (the page), past
+ * FLEET_ASSETS assets or with a filter, the fleet view: full rows only for what is shown, so
+ * 60,000 assets cost a pass over their states and a few hundred rows.
+ */
+export function overviewView(input: OverviewInput, now: number, query?: OverviewQuery): OverviewView {
   const { evaluation } = input;
   const incidentsByAsset = new Map<string, number>();
   for (const i of input.openIncidents) if (i.asset !== null) incidentsByAsset.set(i.asset, (incidentsByAsset.get(i.asset) ?? 0) + 1);
   const names = guestNames(evaluation);
-  const rows = assetStates(evaluation, now)
-    .map((s) => assetRow(s, names.get(s.asset) ?? null, incidentsByAsset.get(s.asset) ?? 0, now))
-    .sort((a, b) => Number(a.risks.length === 0) - Number(b.risks.length === 0) || a.asset.localeCompare(b.asset));
+  const states = assetStates(evaluation, now);
+  const toRow = (s: AssetState) => assetRow(s, names.get(s.asset) ?? null, incidentsByAsset.get(s.asset) ?? 0, now);
   const openIncidents = { critical: 0, warning: 0, info: 0 };
   for (const i of input.openIncidents) openIncidents[i.severity]++;
-  return {
+  const base = {
     generatedAt: new Date(now).toISOString(),
-    verdict: verdict(rows),
-    counts: { assets: rows.length, jobs: evaluation.jobs.filter((j) => !j.derivedVia).length, agents: input.agents.length, openIncidents },
-    tiers: TIERS.map((tier) => ({ tier, ...evaluation.tiers[tier], assets: rows.filter((r) => r.tier === tier) })),
-    agents: agentRows(input.agents, evaluation, now),
+    counts: { assets: states.length, jobs: evaluation.jobs.filter((j) => !j.derivedVia).length, agents: input.agents.length, openIncidents },
     proxmox: coverageCounts(evaluation, now).map((c) => ({ ...c, updatedAt: new Date(c.updatedAt).toISOString() })),
     pbs: pbsRows(evaluation, now),
+  };
+  if (query && (states.length > FLEET_ASSETS || filtered(query))) {
+    const risky = states.map((s) => ({ s, risks: riskReasons(s) }));
+    const allAgents = agentRows(input.agents, evaluation, now);
+    const fleet = fleetView(risky, allAgents, evaluation, query, (s) => toRow(s));
+    const shownAgents = allAgents.filter((a) => matches(a.name, query.agent)).sort((a, b) => Number(b.silent) - Number(a.silent) || a.name.localeCompare(b.name));
+    return {
+      ...base,
+      fleet,
+      verdict: verdict(risky.map((r) => ({ asset: r.s.asset, risks: r.risks }))),
+      tiers: TIERS.map((tier) => ({ tier, ...evaluation.tiers[tier], assets: [] })),
+      agents: shownAgents.slice(0, PAGE_ROWS),
+    };
+  }
+  const rows = states.map(toRow).sort((a, b) => Number(a.risks.length === 0) - Number(b.risks.length === 0) || a.asset.localeCompare(b.asset));
+  return {
+    ...base,
+    verdict: verdict(rows),
+    tiers: TIERS.map((tier) => ({ tier, ...evaluation.tiers[tier], assets: rows.filter((r) => r.tier === tier) })),
+    agents: agentRows(input.agents, evaluation, now),
+  };
+}
+
+const matches = (text: string, needle: string) => needle === '' || text.toLowerCase().includes(needle.toLowerCase());
+
+/** The fleet view's selection: pure, given each asset's state and risks. */
+export function fleetView(
+  assets: readonly { s: AssetState; risks: string[] }[],
+  agents: readonly AgentRow[],
+  evaluation: EvaluationInput,
+  query: OverviewQuery,
+  toRow: (s: AssetState) => AssetRow,
+): FleetView {
+  const byName = (a: { s: AssetState }, b: { s: AssetState }) => a.s.tier - b.s.tier || a.s.asset.localeCompare(b.s.asset);
+  const names = guestNames(evaluation);
+  const hit = (a: { s: AssetState }) =>
+    (query.tier === null || a.s.tier === query.tier) &&
+    (matches(a.s.asset, query.name) || matches(names.get(a.s.asset) ?? '', query.name)) &&
+    (query.agent === '' || a.s.jobs.some((j) => matches(j.agent, query.agent)));
+  const tiers = TIERS.map((tier) => ({ tier, ...evaluation.tiers[tier], assets: 0, atRisk: 0 }));
+  const risky: { s: AssetState }[] = [];
+  const healthy: { s: AssetState }[] = [];
+  for (const a of assets) {
+    const t = tiers[a.s.tier - 1];
+    t.assets++;
+    if (a.risks.length) t.atRisk++;
+    if (hit(a)) (a.risks.length ? risky : healthy).push(a);
+  }
+  const pages = Math.max(1, Math.ceil(healthy.length / PAGE_ROWS));
+  const page = Math.min(Math.max(1, Math.floor(query.page) || 1), pages);
+  // Only the shown page is sorted in full: a partial selection would do, a sort of 60,000 names is a few ms.
+  healthy.sort(byName);
+  return {
+    query: { ...query, page },
+    atRisk: risky.sort(byName).map((a) => toRow(a.s)),
+    healthy: { matching: healthy.length, page, pages, rows: healthy.slice((page - 1) * PAGE_ROWS, page * PAGE_ROWS).map((a) => toRow(a.s)) },
+    tiers,
+    agents: { matching: agents.filter((a) => matches(a.name, query.agent)).length, silent: agents.filter((a) => a.silent).length },
+  };
+}
+
+/** Reads the page's query parameters; anything unreadable is no filter (a page is never an error). */
+export function parseOverviewQuery(q: Record<string, unknown>): OverviewQuery {
+  const str = (v: unknown) => (typeof v === 'string' ? v.trim().slice(0, 200) : '');
+  const tier = Number(str(q.tier));
+  const page = Number(str(q.page));
+  return {
+    tier: tier === 1 || tier === 2 || tier === 3 || tier === 4 ? tier : null,
+    agent: str(q.agent),
+    name: str(q.name),
+    page: Number.isInteger(page) && page > 0 ? page : 1,
   };
 }
 
@@ -231,7 +347,34 @@ function assetRow(s: AssetState, guestName: string | null, openIncidents: number
     nextRunAt: iso(nextExpected(s.jobs, now)),
     openIncidents,
     risks: riskReasons(s),
+    recent: recentRuns(s.jobs),
+    agents: [...new Set(s.jobs.map((j) => j.agent))].sort(),
   };
+}
+
+/** The newest RECENT_RUNS finished backups over the jobs (running ones have no outcome yet), oldest first. */
+export function recentRuns(jobs: readonly JobView[]): RecentRun[] {
+  const all: RecentRun[] = [];
+  for (const j of jobs) {
+    if (j.derivedVia) continue;
+    for (const r of j.recentBackups.slice(0, RECENT_RUNS)) {
+      if (r.status === 'running') continue;
+      all.push({ status: r.status, job: j.job, at: new Date(r.finishedAt ?? r.startedAt).toISOString() });
+    }
+  }
+  return all.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0)).slice(0, RECENT_RUNS).reverse();
+}
+
+// Mounts that hold no data of the operator's: kernel and runtime trees, snap images, container
+// layers. The agent drops them by filesystem type (agent/host-facts.ts); the page drops them by
+// path too, for agents of older versions and hosts whose types it does not know.
+const PSEUDO_MOUNTS = ['/proc', '/sys', '/dev', '/run', '/snap', '/var/lib/docker', '/var/lib/containers', '/var/lib/snapd', '/var/lib/kubelet'];
+
+/** The filesystems worth showing in the disk list: real sizes, no pseudo or container mounts. */
+export function shownFilesystems<F extends { mount: string; sizeBytes: number }>(fs: readonly F[]): F[] {
+  const under = (m: string, d: string) => m === d || m.startsWith(`${d}/`);
+  // udisks mounts removable disks under /run/media: real disks.
+  return fs.filter((f) => f.sizeBytes > 0 && (under(f.mount, '/run/media') || !PSEUDO_MOUNTS.some((d) => under(f.mount, d))));
 }
 
 function worstLastRun(jobs: readonly JobView[]): LastRunSummary | null {
@@ -270,7 +413,7 @@ function agentRows(agents: readonly AgentIdentity[], evaluation: EvaluationInput
       lastSeen: iso(lastSeen),
       // The agent-silent rule's test; an agent never heard from is not silent but "never seen".
       silent: lastSeen !== null && heartbeatMs > 0 && now - lastSeen > heartbeatMs * evaluation.config.silentHeartbeats,
-      filesystems: (v?.filesystems ?? []).map((f) => ({
+      filesystems: shownFilesystems(v?.filesystems ?? []).map((f) => ({
         mount: f.mount,
         sizeBytes: f.sizeBytes,
         usedBytes: f.usedBytes,
