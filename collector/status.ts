@@ -1,4 +1,8 @@
+import type { CollectorConfig } from './config';
+import { rulesConfig, tierPolicies } from './config';
 import type { Db } from './db';
+import { createGatherer } from './evaluate/gather';
+import type { InventoryView, RunView } from './rules/types';
 import type { PbsMessage, RunStatus } from '../shared/protocol';
 
 export interface StatusReport {
@@ -41,6 +45,8 @@ export interface StatusIncident {
   openedAt: string;
   acknowledged: boolean;
 }
+
+type InventorySummary = NonNullable<StatusJob['inventory']>;
 
 export interface StatusJob {
   agent: string;
@@ -99,71 +105,19 @@ export interface LastRun {
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-interface JobRow {
-  agent: string;
-  name: string;
-  asset: string;
-  tier: number;
-  driver: string;
-  role: StatusJob['role'];
-  sourceTarget: string | null;
-  targetName: string;
-  targetLocation: string;
-  targetMedia: string;
-  schedule: string;
-  runId: string | null;
-  status: LastRun['status'];
-  startedAt: number;
-  finishedAt: number | null;
-  exitCode: number | null;
-  durationMs: number | null;
-  bytesAdded: number | null;
-  bytesTotal: number | null;
-  files: number | null;
-  snapshotId: string | null;
-  hasLog: number;
-}
-
-type OtherRow = { agent: string; job: string; operation: string; status: LastRun['status']; startedAt: number; finishedAt: number | null; durationMs: number | null; files: number | null; bytesTotal: number | null; error: string | null };
 type IncidentRow = { id: number; rule: string; severity: string; agent: string | null; job: string | null; asset: string | null; target: string | null; title: string; detail: string; since: number; openedAt: number; ackedAt: number | null };
-type InventorySummary = NonNullable<StatusJob['inventory']>;
 
 /**
  * GET /api/v1/status: every job's newest runs, inventory summary, agents and open incidents.
- * Statements are prepared once; an inventory is re-summarized only when it changed.
+ * The jobs come from the gatherer the evaluator, the page and the metrics read (one read model:
+ * its cache re-reads only the jobs that changed); the rest is this API's own shaping.
  */
-export function createStatusReader(db: Db): (now: number) => StatusReport {
+export function createStatusReader(db: Db, config: CollectorConfig): (now: number) => StatusReport {
+  const gatherer = createGatherer(db);
+  const tiers = tierPolicies(config);
+  const rules = rulesConfig(config);
   const agents = db.prepare<[], { name: string; lastSeen: number | null; version: string | null; hostname: string | null; source: string }>(
     `SELECT name, last_seen AS lastSeen, version, hostname, source FROM agents WHERE source <> 'removed' ORDER BY name`,
-  );
-  // The last run is the one that started last (runs_by_job index), whether finished or not.
-  const jobs = db.prepare<[], JobRow>(
-    `SELECT a.name AS agent, j.name, j.asset, j.tier, j.driver, j.role, j.source_target AS sourceTarget, j.target_name AS targetName,
-            j.target_location AS targetLocation, j.target_media AS targetMedia, j.schedule,
-            r.run_id AS runId, r.status, r.started_at AS startedAt, r.finished_at AS finishedAt,
-            r.exit_code AS exitCode, r.duration_ms AS durationMs, r.bytes_added AS bytesAdded,
-            r.bytes_total AS bytesTotal, r.files, r.snapshot_id AS snapshotId, (r.log_tail IS NOT NULL AND r.log_tail <> '') AS hasLog
-     FROM jobs j
-     JOIN agents a ON a.id = j.agent_id
-     LEFT JOIN runs r ON r.id = (
-       SELECT id FROM runs WHERE agent_id = j.agent_id AND job = j.name AND operation = 'backup' ORDER BY started_at DESC, id DESC LIMIT 1)
-     WHERE j.active = 1 AND a.source <> 'removed'
-     ORDER BY a.name, j.name`,
-  );
-  // The newest of each other operation per job: one index seek each (runs_by_job), never a scan of all runs.
-  const others = db.prepare<[], OtherRow>(
-    `SELECT a.name AS agent, r.job, r.operation, r.status, r.started_at AS startedAt, r.finished_at AS finishedAt,
-            r.duration_ms AS durationMs, r.files, r.bytes_total AS bytesTotal, r.error
-     FROM jobs j JOIN agents a ON a.id = j.agent_id
-     CROSS JOIN (SELECT 'prune' AS op UNION ALL SELECT 'verify' UNION ALL SELECT 'restore-test') o
-     JOIN runs r ON r.id = (SELECT id FROM runs WHERE agent_id = j.agent_id AND job = j.name AND operation = o.op ORDER BY started_at DESC, id DESC LIMIT 1)
-     WHERE j.active = 1 AND a.source <> 'removed'`,
-  );
-  const inventoryVersions = db.prepare<[], { agentId: number; agent: string; job: string; target: string; seq: number; updatedAt: number }>(
-    `SELECT i.agent_id AS agentId, a.name AS agent, i.job, i.target, i.seq, i.updated_at AS updatedAt FROM inventory i JOIN agents a ON a.id = i.agent_id`,
-  );
-  const inventorySnapshots = db.prepare<[number, string, string], { snapshots: string }>(
-    'SELECT snapshots FROM inventory WHERE agent_id = ? AND job = ? AND target = ?',
   );
   const openIncidents = db.prepare<[], IncidentRow>(
     `SELECT id, rule, severity, agent, job, asset, target, title, detail, since, opened_at AS openedAt, acked_at AS ackedAt
@@ -173,65 +127,39 @@ export function createStatusReader(db: Db): (now: number) => StatusReport {
   const pbs = db.prepare<[], { agent: string; body: string; updatedAt: number }>(
     `SELECT a.name AS agent, p.body, p.updated_at AS updatedAt FROM pbs p JOIN agents a ON a.id = p.agent_id WHERE a.source <> 'removed' ORDER BY a.name`,
   );
-  // Parsing every inventory (up to hundreds of snapshots each) on every request was the bulk of the time.
-  const summaries = new Map<string, { version: string; summary: InventorySummary }>();
-
-  function inventories(): Map<string, InventorySummary> {
-    const out = new Map<string, InventorySummary>();
-    for (const inv of inventoryVersions.all()) {
-      const key = `${inv.agent}\0${inv.job}`;
-      const version = `${inv.target}\0${inv.seq}\0${inv.updatedAt}`;
-      let cached = summaries.get(key);
-      if (cached?.version !== version) {
-        const { snapshots } = inventorySnapshots.get(inv.agentId, inv.job, inv.target)!;
-        cached = { version, summary: summarize(snapshots, inv.updatedAt) };
-        summaries.set(key, cached);
-      }
-      out.set(key, cached.summary);
-    }
-    return out;
-  }
+  // A listing is summarized once per parsed inventory (the gatherer hands the same object until it changes).
+  const summaries = new WeakMap<InventoryView, InventorySummary>();
+  const summaryOf = (inv: InventoryView) => {
+    let s = summaries.get(inv);
+    if (!s) summaries.set(inv, (s = summarize(inv)));
+    return s;
+  };
 
   return (now) =>
     db.transaction((): StatusReport => {
-      const operations = new Map<string, OperationSummary>();
-      for (const { agent, job, operation, startedAt, finishedAt, ...rest } of others.all()) {
-        operations.set(`${agent}\0${job}\0${operation}`, { ...rest, startedAt: iso(startedAt)!, finishedAt: iso(finishedAt) });
-      }
-      const inv = inventories();
+      // Jobs as their agents declared them: copies of copies are the asset page's, not rows here.
+      const jobs = gatherer
+        .gather(tiers, rules)
+        .jobs.filter((j) => !j.derivedVia)
+        .sort((a, b) => (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : a.job < b.job ? -1 : a.job > b.job ? 1 : 0));
       return {
         generatedAt: new Date(now).toISOString(),
         agents: agents.all().map((a) => ({ ...a, lastSeen: iso(a.lastSeen) })),
-        jobs: jobs.all().map((r): StatusJob => ({
-          agent: r.agent,
-          name: r.name,
-          asset: r.asset,
-          tier: r.tier,
-          driver: r.driver,
-          role: r.role,
-          target: { name: r.targetName, location: r.targetLocation, media: r.targetMedia },
-          ...(r.sourceTarget !== null ? { source: { target: r.sourceTarget } } : {}),
-          schedule: r.schedule,
-          lastRun:
-            r.runId === null
-              ? null
-              : {
-                  runId: r.runId,
-                  status: r.status,
-                  startedAt: iso(r.startedAt)!,
-                  finishedAt: iso(r.finishedAt),
-                  exitCode: r.exitCode,
-                  durationMs: r.durationMs,
-                  bytesAdded: r.bytesAdded,
-                  bytesTotal: r.bytesTotal,
-                  files: r.files,
-                  snapshotId: r.snapshotId,
-                  hasLog: r.hasLog === 1,
-                },
-          lastPrune: operations.get(`${r.agent}\0${r.name}\0prune`) ?? null,
-          lastVerify: operations.get(`${r.agent}\0${r.name}\0verify`) ?? null,
-          lastRestoreTest: operations.get(`${r.agent}\0${r.name}\0restore-test`) ?? null,
-          inventory: inv.get(`${r.agent}\0${r.name}`) ?? null,
+        jobs: jobs.map((j): StatusJob => ({
+          agent: j.agent,
+          name: j.job,
+          asset: j.asset,
+          tier: j.tier,
+          driver: j.driver,
+          role: j.role ?? 'backup',
+          target: { ...j.target },
+          ...(j.sourceTarget !== undefined ? { source: { target: j.sourceTarget } } : {}),
+          schedule: j.schedule,
+          lastRun: j.lastBackup && lastRun(j.lastBackup),
+          lastPrune: j.lastPrune && operation(j.lastPrune),
+          lastVerify: j.lastVerify && operation(j.lastVerify),
+          lastRestoreTest: j.lastRestoreTest && operation(j.lastRestoreTest),
+          inventory: j.inventory && summaryOf(j.inventory),
         })),
         incidents: openIncidents
           .all()
@@ -241,22 +169,51 @@ export function createStatusReader(db: Db): (now: number) => StatusReport {
     })();
 }
 
-function summarize(snapshotsJson: string, updatedAt: number): InventorySummary {
+function lastRun(r: RunView): LastRun {
+  return {
+    runId: r.runId,
+    status: r.status as LastRun['status'],
+    startedAt: iso(r.startedAt)!,
+    finishedAt: iso(r.finishedAt),
+    exitCode: r.exitCode ?? null,
+    durationMs: r.durationMs,
+    bytesAdded: r.bytesAdded,
+    bytesTotal: r.bytesTotal,
+    files: r.files ?? null,
+    snapshotId: r.snapshotId ?? null,
+    hasLog: r.hasLog ?? false,
+  };
+}
+
+function operation(r: RunView): OperationSummary {
+  return {
+    status: r.status as LastRun['status'],
+    startedAt: iso(r.startedAt)!,
+    finishedAt: iso(r.finishedAt),
+    durationMs: r.durationMs,
+    files: r.files ?? null,
+    bytesTotal: r.bytesTotal,
+    error: r.error,
+  };
+}
+
+function summarize(inv: InventoryView): InventorySummary {
   let newest = -Infinity;
   let oldest = Infinity;
   let count = 0;
   const states = { ok: 0, failed: 0, unverified: 0 };
-  for (const x of JSON.parse(snapshotsJson) as { time: string; verified?: string }[]) {
-    const t = Date.parse(x.time);
-    if (!Number.isFinite(t)) continue;
+  const verified = inv.verified();
+  inv.times.forEach((t, i) => {
+    if (!Number.isFinite(t)) return;
     count++;
     if (t > newest) newest = t;
     if (t < oldest) oldest = t;
-    if (x.verified === 'ok') states.ok++;
-    else if (x.verified === 'failed') states.failed++;
+    const state = verified?.[i] ?? null;
+    if (state === 'ok') states.ok++;
+    else if (state === 'failed') states.failed++;
     else states.unverified++;
-  }
-  const summary: InventorySummary = { snapshots: count, newest: count ? iso(newest) : null, oldest: count ? iso(oldest) : null, updatedAt: iso(updatedAt)! };
+  });
+  const summary: InventorySummary = { snapshots: count, newest: count ? iso(newest) : null, oldest: count ? iso(oldest) : null, updatedAt: iso(inv.updatedAt)! };
   return states.ok + states.failed > 0 ? { ...summary, verification: states } : summary;
 }
 

@@ -135,7 +135,7 @@ test('status shows the newest prune, verify and restore drill apart from the bac
     agent.msg(run('etc', backup)),
     agent.msg(run('etc', drill, { operation: 'restore-test', status: 'success', durationMs: 4200, files: 12, bytesTotal: 9000 })),
     agent.msg(run('etc', randomUUID(), { operation: 'verify', status: 'failure', error: 'repository contains errors' })),
-    agent.msg({ kind: 'inventory', job: 'etc', target: 'usb-ssd', snapshots: [{ id: 'a', time: '2025-01-01T02:00:00.000Z' }, { id: 'b', time: '2025-01-03T02:00:00.000Z' }] }),
+    agent.msg({ kind: 'inventory', job: 'etc', target: 'usb-ssd', snapshots: [{ id: 'a', time: '2025-01-01T02:00:00.000Z' }, { id: 'b', time: '2025-01-01T02:30:00.000Z' }] }),
   ];
   await c.app.inject(agent.report({ messages: batch }));
   const [job] = (await c.app.inject({ method: 'GET', url: '/api/v1/status' })).json().jobs;
@@ -146,5 +146,5 @@ test('status shows the newest prune, verify and restore drill apart from the bac
   assert.equal(job.lastVerify.status, 'failure');
   assert.equal(job.lastVerify.error, 'repository contains errors');
   assert.equal(job.lastPrune, null);
-  assert.deepEqual({ ...job.inventory, updatedAt: undefined }, { snapshots: 2, newest: '2025-01-03T02:00:00.000Z', oldest: '2025-01-01T02:00:00.000Z', updatedAt: undefined });
+  assert.deepEqual({ ...job.inventory, updatedAt: undefined }, { snapshots: 2, newest: '2025-01-01T02:30:00.000Z', oldest: '2025-01-01T02:00:00.000Z', updatedAt: undefined });
 });

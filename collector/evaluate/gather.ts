@@ -48,7 +48,7 @@ interface ContentRow {
   invAt: number | null;
 }
 
-type RunRow = [number, string, RunView['operation'], RunView['status'], number, number | null, number | null, number | null, number | null, string | null, number | null, number | null];
+type RunRow = [number, string, RunView['operation'], RunView['status'], number, number | null, number | null, number | null, number | null, string | null, number | null, number | null, number | null, number | null, string | null, number];
 
 /** What a job's history adds to its view. */
 type History = Pick<JobView, 'lastBackup' | 'lastOutcome' | 'lastSuccess' | 'recentBackups' | 'lastVerify' | 'lastRestoreTest' | 'lastPrune' | 'inventory'>;
@@ -96,7 +96,8 @@ function newGatherer(db: Db) {
   // as arrays: over thousands of jobs, one object per run instead of two.
   const runs = db
     .prepare<[string], RunRow>(
-      `SELECT id, run_id, operation, status, started_at, finished_at, duration_ms, bytes_added, bytes_total, error, retry_at, attempt
+      `SELECT id, run_id, operation, status, started_at, finished_at, duration_ms, bytes_added, bytes_total, error, retry_at, attempt,
+              exit_code, files, snapshot_id, (log_tail IS NOT NULL AND log_tail <> '')
        FROM runs WHERE id IN (SELECT value FROM json_each(?))`,
     )
     .raw(true);
@@ -229,8 +230,8 @@ function newGatherer(db: Db) {
       for (const k of [s.backups[0], outcome, s.lastVerify, s.lastRestoreTest, s.lastPrune]) if (k) ids.push(k.id);
     }
     const byId = new Map<number, RunView>();
-    for (const [id, runId, operation, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal, error, retryAt, attempt] of ids.length ? runs.all(JSON.stringify(ids)) : []) {
-      byId.set(id, { runId, operation, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal, error, retryAt, attempt });
+    for (const [id, runId, operation, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal, error, retryAt, attempt, exitCode, files, snapshotId, hasLog] of ids.length ? runs.all(JSON.stringify(ids)) : []) {
+      byId.set(id, { runId, operation, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal, error, retryAt, attempt, exitCode, files, snapshotId, hasLog: hasLog === 1 });
     }
     const view = (k: RunKey | undefined | null) => (k ? (byId.get(k.id) ?? null) : null);
     for (const { r, state, outcome } of read) {

@@ -15,7 +15,7 @@ export function statusRoutes(ctx: AppContext): FastifyPluginAsync {
   return async (scope) => {
     const ping = ctx.db.prepare('SELECT 1');
     const source = createViewSource(ctx.db, ctx.config);
-    const status = createStatusReader(ctx.db);
+    const status = createStatusReader(ctx.db, ctx.config);
     scope.addHook('onSend', async (_req, reply) => {
       reply.header('x-content-type-options', 'nosniff');
     });

@@ -77,6 +77,12 @@ export interface RunView {
   retryAt?: number | null;
   /** Which attempt at its scheduled slot this was (1 = the scheduled run). */
   attempt?: number | null;
+  // What only the status API shows of a run (the gatherer reads them with the rest).
+  exitCode?: number | null;
+  files?: number | null;
+  snapshotId?: string | null;
+  /** Whether a log tail is kept for it (GET /api/v1/runs/:runId/log). */
+  hasLog?: boolean;
 }
 
 /** What the rules compare of a past backup: its outcome and numbers (no ids or texts). */
