@@ -216,7 +216,7 @@ test('the title names the job, agent and snapshot with its UTC time, or the newe
 // ---- no facts, no commands ----
 
 test('an unknown driver gets a note and no invented command', () => {
-  for (const driver of ['zfs', '__proto__', 'toString']) {
+  for (const driver of ['tape', '__proto__', 'toString']) {
     const book = restoreRunbook(input(driver, { repository: '/srv/x' }, null));
     assert.deepEqual(book.commands, []);
     assert.match(book.notes.join(' '), /No runbook is known/);
@@ -251,12 +251,13 @@ const FACT_KEYS = [
   'destination', 'source', 'mode', 'kind', 'vmid', 'storage', 'dumpdir', 'storageType', 'node',
   'backupId', 'namespace', 'keyFile', 'encryptionPasswordFile', 'fingerprint',
   'store', 'pbsHost', 'authId',
+  'dataset', 'recursive', 'snapshots', 'replicaHost', 'replicaDataset', 'remoteZfs',
 ];
 // vzdump's vmtype only picks one of two commands and is never written into one.
 // pbs archives must read name.pxar:/path to give a command; the path is only written in notes.
 // pbs-group's backupType picks the command (a host group: proxmox-backup-client; vm/ct need a numeric VMID).
 const PICKED: Record<string, Record<string, string>> = { vzdump: { vmtype: 'qemu' }, pbs: { archives: `etc.pxar:${EVIL}` }, 'pbs-group': { backupType: 'host' } };
-const STUBBED = ['restic', 'borg', 'borgmatic', 'pg_restore', 'psql', 'mariadb', 'mysql', 'mongorestore', 'tar', 'rclone', 'qmrestore', 'pct', 'pvesm', 'docker', 'zstd', 'gzip', 'mkdir', 'cd', 'ls', 'grep', 'proxmox-backup-client'];
+const STUBBED = ['restic', 'borg', 'borgmatic', 'pg_restore', 'psql', 'mariadb', 'mysql', 'mongorestore', 'tar', 'rclone', 'qmrestore', 'pct', 'pvesm', 'docker', 'zstd', 'gzip', 'mkdir', 'cd', 'ls', 'grep', 'proxmox-backup-client', 'zfs', 'ssh'];
 const STUBS = STUBBED.map((t) => `${t}() { printf '%s\\0' ${t} "$@" >> "$ARGS"; }`).join('\n');
 
 for (const driver of Object.keys(RUNBOOK_WRITERS)) {

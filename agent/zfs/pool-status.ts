@@ -52,7 +52,7 @@ export interface PoolStatus {
 function count(field: string): number {
   const m = /^(\d+(?:\.\d+)?)([KMGTPE]?)$/.exec(field);
   if (!m) return 0;
-  const power = 'KMGTPE'.indexOf(m[2]) + 1;
+  const power = m[2] ? 'KMGTPE'.indexOf(m[2]) + 1 : 0;
   return Math.round(Number(m[1]) * 1000 ** power);
 }
 
