@@ -17,7 +17,7 @@ export function scheduleReports(db: Db, config: CollectorConfig, onQueued: () =>
     .map(([period, schedule]) =>
       cronFor(schedule, undefined, () => {
         const now = Date.now();
-        if (store.enqueue(reportMessage(buildReport(db, period, now), config.publicUrl), now) > 0) onQueued();
+        if (store.enqueue(reportMessage(buildReport(db, config, period, now), config.publicUrl), now) > 0) onQueued();
       }),
     );
 }

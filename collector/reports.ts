@@ -1,112 +1,110 @@
 import { markdownText } from '../shared/display-text';
+import type { CollectorConfig } from './config';
 import type { Db } from './db';
 import type { NotificationMessage } from './notify/types';
+import { bytes, duration } from './page/format';
+import { shownFilesystems } from './view/overview';
+import { reportView, type AssetReport, type CapacityRow, type Report, type ReportPeriod } from './view/report';
+import type { FailureGroup } from './view/report-period';
+import { createReportSource } from './view/report-source';
 
-// Weekly and monthly reports, as the seeds ask: success rate per tier, storage and its trend,
-// duration trend, verifications and restore drills done, open incidents. Server jobs (a PBS
-// datastore's GC, verify, prune, sync: role 'maintenance') make no copies: left out of the tiers'
-// backup figures; their failures show among the incidents.
+// Weekly and monthly reports (view/report.ts) as JSON, Markdown and the notification the report
+// schedule sends. Sizes nobody reported read "unknown", never "0 B".
 
-export type ReportPeriod = 'week' | 'month';
-const DAY = 86_400_000;
-const PERIOD_MS: Record<ReportPeriod, number> = { week: 7 * DAY, month: 30 * DAY };
+export type { AssetReport, CapacityRow, Report, ReportPeriod, TierReport } from './view/report';
 
-export interface TierReport {
-  tier: number;
-  runs: number;
-  succeeded: number;
-  successRate: number | null;
-  /** Newest size of each job's copy, summed, now and at the start of the period. */
-  storageBytes: number;
-  storageBytesBefore: number;
-  avgDurationMs: number | null;
-  avgDurationMsBefore: number | null;
+const sources = new WeakMap<Db, ReturnType<typeof createReportSource>>();
+
+/** The report for the period ending at `now`. */
+export function buildReport(db: Db, config: CollectorConfig, period: ReportPeriod, now: number): Report {
+  let source = sources.get(db);
+  if (!source) sources.set(db, (source = createReportSource(db, config)));
+  return reportView(source.read(period, now), shownFilesystems);
 }
 
-export interface Report {
-  period: ReportPeriod;
-  from: string;
-  to: string;
-  tiers: TierReport[];
-  verifications: { passed: number; failed: number };
-  restoreDrills: { passed: number; failed: number; slowestMs: number | null };
-  openIncidents: { critical: number; warning: number; info: number; titles: string[] };
+/** Assets listed in a notification; the page and the JSON list them all. */
+const MESSAGE_ASSETS = 40;
+
+export const pct = (x: number | null): string => (x === null ? '–' : `${(x * 100).toFixed(1)} %`);
+/** " (+25.0 %)" against the period before; nothing when either side is unknown or zero. */
+export const trend = (now: number | null, before: number | null): string =>
+  now === null || before === null || before === 0 ? '' : ` (${now >= before ? '+' : ''}${(((now - before) / before) * 100).toFixed(1)} %)`;
+const yesNo = (ok: boolean | null) => (ok === null ? '? unknown' : ok ? '✔ yes' : '✖ no');
+const day = (iso: string | null) => (iso === null ? '–' : iso.slice(0, 10));
+const utc = (iso: string) => `${iso.slice(0, 16).replace('T', ' ')} UTC`;
+
+/** "85.7 % of the time (RPO 1d)". */
+export const rpoText = (a: AssetReport): string => (a.rpo.metShare === null ? 'newer than the period' : `${pct(a.rpo.metShare)} of the time`);
+export const retentionText = (a: AssetReport): string => (a.retention.state === 'gaps' ? `✖ ${a.retention.findings.length} finding${a.retention.findings.length === 1 ? '' : 's'}` : a.retention.state === 'ok' ? '✔ ok' : '– not audited');
+export function drillText(a: AssetReport): string {
+  const d = a.drills.last;
+  const measured =
+    d === null
+      ? '✖ no restore drill yet'
+      : d.status !== 'success' && d.status !== 'warning'
+        ? `✖ ${d.status} (${d.job})`
+        : d.rtoOk === null
+          ? `? ${d.job}: no time measured`
+          : `${d.rtoOk ? '✔' : '✖'} ${duration(d.durationMs)} ${d.rtoOk ? 'within' : 'beyond'} the ${duration(a.rtoMs)} RTO`;
+  return `${measured}; ${a.drills.passed} passed, ${a.drills.failed} failed in the period`;
 }
-
-/** The report for the period ending at `now`, from the stored runs and incidents. */
-export function buildReport(db: Db, period: ReportPeriod, now: number): Report {
-  const from = now - PERIOD_MS[period];
-  const before = from - PERIOD_MS[period];
-  const tiers = db
-    .prepare<[number, number, number, number, number, number], Omit<TierReport, 'successRate'>>(
-      `SELECT j.tier,
-              count(r.id) AS runs,
-              coalesce(sum(r.status IN ('success', 'warning')), 0) AS succeeded,
-              (SELECT coalesce(sum(b.bytes_total), 0) FROM jobs j2, runs b
-                 WHERE j2.tier = j.tier AND j2.active = 1 AND j2.role <> 'maintenance' AND b.id = (SELECT id FROM runs WHERE agent_id = j2.agent_id AND job = j2.name AND operation = 'backup' AND bytes_total IS NOT NULL AND started_at < ? ORDER BY started_at DESC LIMIT 1)) AS storageBytes,
-              (SELECT coalesce(sum(b.bytes_total), 0) FROM jobs j2, runs b
-                 WHERE j2.tier = j.tier AND j2.active = 1 AND j2.role <> 'maintenance' AND b.id = (SELECT id FROM runs WHERE agent_id = j2.agent_id AND job = j2.name AND operation = 'backup' AND bytes_total IS NOT NULL AND started_at < ? ORDER BY started_at DESC LIMIT 1)) AS storageBytesBefore,
-              avg(r.duration_ms) AS avgDurationMs,
-              (SELECT avg(p.duration_ms) FROM runs p JOIN jobs j3 ON j3.agent_id = p.agent_id AND j3.name = p.job
-                 WHERE j3.tier = j.tier AND j3.role <> 'maintenance' AND p.operation = 'backup' AND p.started_at >= ? AND p.started_at < ?) AS avgDurationMsBefore
-       FROM jobs j LEFT JOIN runs r ON r.agent_id = j.agent_id AND r.job = j.name AND r.operation = 'backup'
-            AND r.status <> 'running' AND r.status <> 'skipped' AND r.started_at >= ? AND r.started_at < ?
-       WHERE j.active = 1 AND j.role <> 'maintenance'
-       GROUP BY j.tier ORDER BY j.tier`,
-    )
-    .all(now, from, before, from, from, now)
-    .map((t) => ({ ...t, successRate: t.runs > 0 ? t.succeeded / t.runs : null }));
-  const ops = (op: string) =>
-    db
-      .prepare<[string, number, number], { passed: number; failed: number; slowest: number | null }>(
-        `SELECT coalesce(sum(status = 'success'), 0) AS passed, coalesce(sum(status IN ('failure', 'timeout')), 0) AS failed, max(duration_ms) AS slowest
-         FROM runs WHERE operation = ? AND started_at >= ? AND started_at < ?`,
-      )
-      .get(op, from, now)!;
-  const verify = ops('verify');
-  const drills = ops('restore-test');
-  const open = db
-    .prepare<[], { severity: 'critical' | 'warning' | 'info'; title: string }>(
-      `SELECT severity, title FROM incidents WHERE resolved_at IS NULL ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, opened_at`,
-    )
-    .all();
-  return {
-    period,
-    from: new Date(from).toISOString(),
-    to: new Date(now).toISOString(),
-    tiers,
-    verifications: { passed: verify.passed, failed: verify.failed },
-    restoreDrills: { passed: drills.passed, failed: drills.failed, slowestMs: drills.slowest },
-    openIncidents: {
-      critical: open.filter((i) => i.severity === 'critical').length,
-      warning: open.filter((i) => i.severity === 'warning').length,
-      info: open.filter((i) => i.severity === 'info').length,
-      titles: open.slice(0, 20).map((i) => i.title),
-    },
-  };
+export function verifyText(a: AssetReport): string {
+  const v = a.verifications.last;
+  const last = v === null ? 'none yet' : `last ${v.status} ${day(v.at)}`;
+  return `${a.verifications.passed} passed, ${a.verifications.failed} failed (${last})`;
 }
+export const failureJobs = (g: FailureGroup): string => g.jobs.slice(0, 5).join(', ') + (g.jobs.length > 5 ? ` and ${g.jobs.length - 5} more` : '');
+export const growthText = (c: CapacityRow): string => (c.growthPerDayBytes === null ? '–' : `${c.growthPerDayBytes >= 0 ? '+' : '−'}${bytes(Math.abs(c.growthPerDayBytes))}/day`);
+export const usageText = (c: CapacityRow): string =>
+  c.usedBytes === null ? 'unknown' : `${bytes(c.usedBytes)} of ${bytes(c.sizeBytes)}${c.sizeBytes ? ` (${pct(c.usedBytes / c.sizeBytes)})` : ''}`;
 
-const gib = (b: number) => `${(b / 2 ** 30).toFixed(1)} GiB`;
-const pct = (x: number | null) => (x === null ? '–' : `${(x * 100).toFixed(1)} %`);
-const mins = (ms: number | null) => (ms === null ? '–' : `${(ms / 60_000).toFixed(1)} min`);
-const trend = (now: number, before: number) => (before === 0 ? '' : ` (${now >= before ? '+' : ''}${(((now - before) / before) * 100).toFixed(1)} %)`);
-
-export function reportMarkdown(r: Report): string {
-  const rows = r.tiers.map(
-    (t) => `| ${t.tier} | ${pct(t.successRate)} (${t.succeeded}/${t.runs}) | ${gib(t.storageBytes)}${trend(t.storageBytes, t.storageBytesBefore)} | ${mins(t.avgDurationMs)} (before: ${mins(t.avgDurationMsBefore)}) |`,
+export function reportMarkdown(r: Report, maxAssets = Infinity): string {
+  const md = markdownText;
+  const tiers = r.tiers.map(
+    (t) =>
+      `| ${t.tier} | ${pct(t.successRate)} (${t.succeeded}/${t.runs}) | ${bytes(t.storageBytes)}${trend(t.storageBytes, t.storageBytesBefore)} | ${duration(t.avgDurationMs)} (before: ${duration(t.avgDurationMsBefore)}) |`,
   );
+  const assets = r.assets
+    .slice(0, maxAssets)
+    .map(
+      (a) =>
+        `| ${md(a.asset)} | ${a.tier} | ${rpoText(a)} (RPO ${duration(a.rpoMs)}), now ${a.rpo.okNow ? '✔' : '✖'} | ${duration(a.rpo.worstGapMs)} | ${retentionText(a)} | ${yesNo(a.threeTwoOne.now)}${a.threeTwoOne.missing.length ? ` (${md(a.threeTwoOne.missing.join(', '))})` : ''} / ${yesNo(a.threeTwoOne.throughPeriod)} | ${drillText(a)} | ${verifyText(a)} |`,
+    );
+  const more = r.assets.length > assets.length ? [`… and ${r.assets.length - assets.length} more assets: see the reports page.`] : [];
+  const findings = r.assets.flatMap((a) => a.retention.findings.map((f) => `- ${md(f)}`));
+  const failures = r.failures.map((g) => `- ${g.count}× ${md(g.cause)} — ${md(failureJobs(g))} (${g.operations.join(', ')}); last ${utc(new Date(g.lastAt).toISOString())}`);
+  const capacity = r.capacity.map(
+    (c) => `| ${md(c.agent)} | ${md(c.name)} | ${usageText(c)} | ${c.changeBytes === null ? '–' : `${c.changeBytes >= 0 ? '+' : '−'}${bytes(Math.abs(c.changeBytes))}`}, ${growthText(c)} | ${day(c.projectedFullAt)} |`,
+  );
+  const advice = r.capacity.flatMap((c) => (c.recommendation ? [`- ⚠ ${md(c.recommendation)}`] : []));
   const o = r.openIncidents;
   return [
     `**Backups, ${r.period === 'week' ? 'weekly' : 'monthly'} report** (${r.from.slice(0, 10)} – ${r.to.slice(0, 10)})`,
     '',
     '| tier | success rate | storage (trend) | average duration |',
     '|---|---|---|---|',
-    ...rows,
+    ...tiers,
     '',
-    `Verifications: ${r.verifications.passed} passed, ${r.verifications.failed} failed. Restore drills: ${r.restoreDrills.passed} passed, ${r.restoreDrills.failed} failed${r.restoreDrills.slowestMs !== null ? `, slowest ${mins(r.restoreDrills.slowestMs)}` : ''}.`,
+    '**Assets**',
+    '',
+    ...(r.assets.length
+      ? ['| asset | tier | RPO met | worst gap | retention | 3-2-1 now / all period | last restore drill vs RTO | verifications |', '|---|---|---|---|---|---|---|---|', ...assets, ...more]
+      : ['No assets.']),
+    ...(findings.length ? ['', 'Retention findings:', ...findings] : []),
+    '',
+    `**Failed runs by cause** (${r.failures.reduce((n, g) => n + g.count, 0)})`,
+    '',
+    ...(failures.length ? failures : ['None.']),
+    '',
+    '**Capacity**',
+    '',
+    ...(capacity.length ? ['| agent | filesystem / datastore | used | change, trend | projected full |', '|---|---|---|---|---|', ...capacity] : ['No usage reported.']),
+    ...(advice.length ? ['', ...advice] : []),
+    '',
+    `Verifications: ${r.verifications.passed} passed, ${r.verifications.failed} failed. Restore drills: ${r.restoreDrills.passed} passed, ${r.restoreDrills.failed} failed${r.restoreDrills.slowestMs !== null ? `, slowest ${duration(r.restoreDrills.slowestMs)}` : ''}.`,
     `Open incidents: ${o.critical} critical, ${o.warning} warning, ${o.info} info.`,
     // Incident titles quote agent text (mounts, devices, errors): escaped for Markdown.
-    ...o.titles.map((t) => `- ${markdownText(t)}`),
+    ...o.titles.map((t) => `- ${md(t)}`),
   ].join('\n');
 }
 
@@ -116,7 +114,7 @@ export function reportMessage(r: Report, publicUrl?: string): NotificationMessag
     event: 'report',
     severity: worst,
     title: `Lifeline ${r.period === 'week' ? 'weekly' : 'monthly'} backup report`,
-    body: reportMarkdown(r),
+    body: reportMarkdown(r, MESSAGE_ASSETS),
     tags: ['bar_chart'],
     ...(publicUrl ? { clickUrl: publicUrl } : {}),
   };

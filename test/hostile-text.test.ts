@@ -218,7 +218,7 @@ const decodeHeader = (v: string) => v.replace(/=\?UTF-8\?B\?([^?]*)\?=/g, (_, b6
 
 test('incident and report notifications escape agent markup and carry no raw control or bidi character on any channel', async () => {
   const c = await hostile();
-  const messages = [...outbox(c.db), reportMessage(buildReport(c.db, 'week', c.clock.now), 'https://lifeline.lan/')];
+  const messages = [...outbox(c.db), reportMessage(buildReport(c.db, collectorConfig(), 'week', c.clock.now), 'https://lifeline.lan/')];
   assert.ok(messages.length >= 3, `incidents queued: ${messages.map((m) => m.title).join(' | ')}`);
   assert.ok(messages.some((m) => m.body.includes('&lt;script&gt;')), 'an incident quotes the agent error');
   const sent: { headers: Record<string, string>; body: string }[] = [];

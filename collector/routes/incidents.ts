@@ -36,7 +36,7 @@ export function incidentRoutes(ctx: AppContext): FastifyPluginAsync {
     scope.get('/api/v1/reports/:period', async (req) => {
       const period = (req.params as { period: string }).period;
       if (period !== 'week' && period !== 'month') throw httpError('E_NO_SUCH', 'report period', JSON.stringify(period));
-      const report = buildReport(ctx.db, period, ctx.now());
+      const report = buildReport(ctx.db, ctx.config, period, ctx.now());
       return { report, markdown: reportMarkdown(report) };
     });
     scope.post('/api/v1/incidents/:id/ack', async (req) => {
