@@ -85,7 +85,10 @@ export async function judgeReplica(ctx: ZfsContext): Promise<OperationOutcome> {
   ctx.tail.line(`[lifeline] replica ${where}: ${summary}; ${replica.snapshots.length} snapshot(s) there`);
   const snapshotId = `${ctx.options.replicate!.to}@${lag.common.name}`;
   if (age > rpoMs) {
-    return { status: 'failure', exitCode: 0, snapshotId, error: `the replica ${where} lags: its ${summary}, beyond the tier's RPO of ${formatDuration(rpoMs)}` };
+    const error = lag.lagMs
+      ? `the replica ${where} lags: its ${summary}, beyond the tier's RPO of ${formatDuration(rpoMs)}`
+      : `the replica ${where} is in step with ${ctx.options.dataset}, but its newest snapshot ${lag.common.name} is ${formatDuration(age)} old, beyond the tier's RPO of ${formatDuration(rpoMs)}: no newer snapshot of ${ctx.options.dataset} was taken`;
+    return { status: 'failure', exitCode: 0, snapshotId, error };
   }
   return { status: 'success', exitCode: 0, snapshotId };
 }
