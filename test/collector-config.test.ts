@@ -56,6 +56,8 @@ test('an empty config gets every default', () => {
     notifyRetry: { base: 30_000, max: 3_600_000, attempts: 10 },
     watchdog: { outboxStuckAfter: 3_600_000, channelFailures: 3 },
     access: { read: 'open' },
+    checks: [],
+    intake: {},
   });
 });
 
