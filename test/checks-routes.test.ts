@@ -105,6 +105,27 @@ test('start then end pairs into one run with its duration; rid pairs only its ow
   assert.deepEqual({ status: r[2].status, durationMs: r[2].durationMs, exitCode: r[2].exitCode }, { status: 'success', durationMs: 0, exitCode: 0 });
 });
 
+test('a start whose end never comes is closed as a failure when the check starts again or ends another run', async () => {
+  const { app, clock, runs } = setup();
+  await app.inject({ method: 'GET', url: `/ping/${ID}/start` });
+  clock.t += 60_000;
+  await app.inject({ method: 'GET', url: `/ping/${ID}/start` });
+  let r = runs();
+  assert.deepEqual(r.map((x) => x.status), ['failure', 'running']);
+  assert.equal(r[0].durationMs, 60_000);
+  assert.match(r[0].error!, /no end ping for this start/);
+  // An end with a rid the start did not have: a run of its own; a success with a rid leaves the start open (Healthchecks' rule).
+  clock.t += 1000;
+  await app.inject({ method: 'GET', url: `/ping/${ID}?rid=bbbbbbbb-1111-4222-8333-444444444444` });
+  assert.deepEqual(runs().map((x) => x.status), ['failure', 'running', 'success']);
+  // A fail ends the running state whatever its rid: the open start is closed, the fail is its own run.
+  await app.inject({ method: 'GET', url: `/ping/${ID}/fail?rid=cccccccc-1111-4222-8333-444444444444` });
+  r = runs();
+  assert.deepEqual(r.map((x) => x.status), ['failure', 'failure', 'success', 'failure']);
+  assert.match(r[1].error!, /no end ping/);
+  assert.match(r[3].error!, /\/fail ping/);
+});
+
 test('/log adds to the open run without ending it; a long body keeps its end, bounded like an agent log tail', async () => {
   const { app, clock, runs } = setup();
   await app.inject({ method: 'POST', url: `/ping/${ID}/log`, payload: 'no start open: nothing recorded' });

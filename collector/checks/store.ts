@@ -147,6 +147,7 @@ export class CheckStore {
   /** A start: a running run, which the next completion with the same rid (or none) ends. */
   start(c: StoredCheck, rid: string | null, now: number): void {
     this.db.transaction(() => {
+      if (c.startRun !== null) this.closeUnended(c, c.startRun, now);
       const runId = randomUUID();
       this.store(now, { kind: 'run-start', runId, job: c.name, operation: 'backup', trigger: 'schedule', startedAt: iso(now) });
       this.setStart.run(runId, rid, c.id);
@@ -156,8 +157,8 @@ export class CheckStore {
   /**
    * A completion. It ends the open start when their rids agree (both absent counts), as
    * Healthchecks pairs them for the run time; otherwise it is a run of its own, and a fail or a
-   * completion without rid still leaves the running state (the unpaired start is then closed
-   * as a lost result past its timeout, like an agent's).
+   * completion without rid still leaves the running state (Healthchecks' rules): the unpaired
+   * start is then closed as a run that never ended, as it is when another start comes first.
    */
   finish(c: StoredCheck, rid: string | null, outcome: RunOutcome, now: number): string {
     return this.db.transaction(() => {
@@ -167,7 +168,8 @@ export class CheckStore {
       let startedAt = outcome.startedAt ?? started?.startedAt ?? now;
       if (startedAt > now) startedAt = now;
       const runId = started ? paired! : randomUUID();
-      if (paired || (c.startRun !== null && outcome.startedAt === undefined && (outcome.status !== 'success' || rid === null))) this.setStart.run(null, null, c.id);
+      if (paired) this.setStart.run(null, null, c.id);
+      else if (c.startRun !== null && outcome.startedAt === undefined && (outcome.status !== 'success' || rid === null)) this.closeUnended(c, c.startRun, now);
       const earlier = started?.log ? `${started.log}${started.log.endsWith('\n') ? '' : '\n'}` : '';
       this.store(now, {
         kind: 'run',
@@ -199,6 +201,27 @@ export class CheckStore {
     if (!run || run.status !== 'running') return;
     const before = run.log ? `${run.log}${run.log.endsWith('\n') ? '' : '\n'}` : '';
     this.appendLog.run(boundedLog(before + text), agentId, c.startRun);
+  }
+
+  /** A start whose end never came (another start, or an unpaired end, came first): a failed run, ended now. */
+  private closeUnended(c: StoredCheck, runId: string, now: number): void {
+    this.setStart.run(null, null, c.id);
+    const run = this.runRow.get(this.agentId(), runId);
+    if (!run || run.status !== 'running') return;
+    this.store(now, {
+      kind: 'run',
+      runId,
+      job: c.name,
+      operation: 'backup',
+      trigger: 'schedule',
+      startedAt: iso(run.startedAt),
+      finishedAt: iso(now),
+      status: 'failure',
+      exitCode: null,
+      durationMs: Math.max(0, now - run.startedAt),
+      error: 'no end ping for this start: the check started again, or ended a run with another rid, before this one reported its end',
+      logTail: run.log ?? '',
+    });
   }
 
   private agentId(): number {
