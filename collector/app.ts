@@ -14,6 +14,7 @@ import { checkRoute } from './routes/check';
 import { incidentRoutes } from './routes/incidents';
 import { statusRoutes } from './routes/status';
 import { pageRoutes } from './routes/pages';
+import { drPlanRoutes } from './routes/dr-plan';
 import { readAccess, redactUrl } from './routes/access';
 import { pingRoutes } from './routes/ping';
 import { intakeRoutes } from './routes/intake';
@@ -63,6 +64,7 @@ export function buildApp({ config, db, now = Date.now, logger: logging = false, 
   app.register(checkRoute(ctx));
   app.register(statusRoutes(ctx));
   app.register(pageRoutes(ctx));
+  app.register(drPlanRoutes(ctx));
   app.register(incidentRoutes(ctx));
   app.register(metricsRoute(ctx));
   app.register(pingRoutes(ctx));

@@ -122,7 +122,7 @@ test('the weekly report: tiers, per-asset RPO/retention/3-2-1/drill facts, failu
   assert.match(page.body, /<a href="\/assets\/db">db<\/a>/);
   assert.match(page.body, /Failed runs by cause/);
   assert.match(page.body, /dial tcp &lt;addr&gt;: connect: connection refused/);
-  // DRPLAN-LINK
+  assert.match(page.body, /href="\/hosts\/pve1\/dr-plan"/);
 
   assert.equal((await c.app.inject({ method: 'GET', url: '/api/v1/reports/year' })).statusCode, 404);
 });

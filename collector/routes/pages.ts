@@ -19,18 +19,21 @@ import { createViewSource } from '../view/source';
 export const PAGE_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/** An HTML page with the headers every page carries. */
+export const sendPage = (reply: FastifyReply, body: string) =>
+  reply
+    .type('text/html; charset=utf-8')
+    .header('content-security-policy', PAGE_CSP)
+    .header('x-content-type-options', 'nosniff')
+    .header('referrer-policy', 'no-referrer')
+    .header('cache-control', 'no-store')
+    .send(body);
+
 /** The HTML pages (GET /, /assets/:asset, /incidents, /reports) and their script and stylesheet. */
 export function pageRoutes(ctx: AppContext): FastifyPluginAsync {
   return async (scope) => {
     const source = createViewSource(ctx.db, ctx.config);
-    const html = (reply: FastifyReply, body: string) =>
-      reply
-        .type('text/html; charset=utf-8')
-        .header('content-security-policy', PAGE_CSP)
-        .header('x-content-type-options', 'nosniff')
-        .header('referrer-policy', 'no-referrer')
-        .header('cache-control', 'no-store')
-        .send(body);
+    const html = sendPage;
     const asset = (reply: FastifyReply, type: string, body: string) =>
       reply.type(type).header('x-content-type-options', 'nosniff').header('cache-control', 'max-age=300').send(body);
 
@@ -51,7 +54,8 @@ export function pageRoutes(ctx: AppContext): FastifyPluginAsync {
     });
     scope.get('/reports', async (_req, reply) => {
       const now = ctx.now();
-      return html(reply, renderReports([buildReport(ctx.db, ctx.config, 'week', now), buildReport(ctx.db, ctx.config, 'month', now)], new Date(now).toISOString()));
+      const hosts = source.hosts().map((h) => h.name);
+      return html(reply, renderReports([buildReport(ctx.db, ctx.config, 'week', now), buildReport(ctx.db, ctx.config, 'month', now)], new Date(now).toISOString(), hosts));
     });
     scope.get('/static/app.js', async (_req, reply) => asset(reply, 'text/javascript; charset=utf-8', APP_JS));
     scope.get('/static/app.css', async (_req, reply) => asset(reply, 'text/css; charset=utf-8', APP_CSS));

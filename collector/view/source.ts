@@ -1,4 +1,5 @@
 import { visibleText } from '../../shared/display-text';
+import { CHECKS_AGENT } from '../checks/store';
 import type { CollectorConfig } from '../config';
 import { rulesConfig, tierPolicies } from '../config';
 import type { Db } from '../db';
@@ -69,6 +70,23 @@ export function createViewSource(db: Db, config: CollectorConfig) {
         .sort((a, b) => b.startedAt - a.startedAt);
       const jobFacts: JobFacts[] = facts.all(asset).map((f) => ({ agent: f.agent, job: f.job, restore: parseFacts(f.restore) }));
       return { evaluation: gatherer.gather(tiers, rules, rows), asset, facts: jobFacts, runs, openIncidents: store.openIncidents() };
+    },
+
+    /** The agents' hosts, by name (not the checks' pseudo-agent: no host of its own). */
+    hosts(): AgentIdentity[] {
+      return agents.all().filter((a) => a.name !== CHECKS_AGENT);
+    },
+
+    /**
+     * The assets backed up from one agent's host (its DR plan, view/dr-plan.ts: each read with
+     * asset()); null: no such agent. A Backup Server's listing of the guests it stores
+     * (pbs-group) holds copies of assets that live on other hosts: not counted as on this one.
+     */
+    hostAssets(agent: string): { agent: string; hostname: string | null; assets: string[] } | null {
+      const host = agents.all().find((a) => a.name === agent);
+      if (!host) return null;
+      const jobs = gatherer.listJobs().filter((j) => j.agent === agent && j.role !== 'maintenance' && j.driver !== 'pbs-group');
+      return { agent, hostname: host.hostname, assets: [...new Set(jobs.map((j) => j.asset))] };
     },
 
     incidents(now: number): IncidentsInput {
