@@ -126,7 +126,7 @@ test('a start whose end never comes is closed as a failure when the check starts
   assert.match(r[3].error!, /\/fail ping/);
 });
 
-test('/log adds to the open run without ending it; a long body keeps its end, bounded like an agent log tail', async () => {
+test('/log adds to the open run without ending it; a long body, even past limits.bodyBytes, keeps its end, bounded like an agent log tail', async () => {
   const { app, clock, runs } = setup();
   await app.inject({ method: 'POST', url: `/ping/${ID}/log`, payload: 'no start open: nothing recorded' });
   assert.deepEqual(runs(), []);
@@ -135,7 +135,8 @@ test('/log adds to the open run without ending it; a long body keeps its end, bo
   assert.equal(runs()[0].status, 'running');
   assert.equal(runs()[0].log, 'step 1 done');
   clock.t += 1000;
-  const long = `${'x'.repeat(CHECK_LOG_CHARS)}THE END`;
+  // Longer than limits.bodyBytes (1 MiB): a long log is cut, never a refused (lost) ping.
+  const long = `${'x'.repeat(3 * 2 ** 20)}THE END`;
   await app.inject({ method: 'POST', url: `/ping/${ID}/fail`, payload: long });
   const [run] = runs();
   assert.equal(run.status, 'failure');

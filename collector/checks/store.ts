@@ -103,6 +103,10 @@ export class CheckStore {
     return r ? parseRow(r) : undefined;
   }
 
+  // Every write below is one transaction begun IMMEDIATE: it reads before it writes, and a
+  // deferred one would fail at once (SQLITE_BUSY, no busy wait) when the evaluator's connection
+  // wrote in between; IMMEDIATE waits for the write lock (busy_timeout) instead.
+
   /**
    * Makes the checks from collector.yaml the stored ones (a check the API made with the same
    * name or id gives way: the operator's file wins), then announces the job list.
@@ -119,7 +123,7 @@ export class CheckStore {
       this.db.prepare(`DELETE FROM checks WHERE source = 'api' AND (name IN (SELECT value FROM json_each(?)) OR id IN (SELECT value FROM json_each(?)))`).run(names, ids);
       for (const c of checks) upsert.run(c.id, c.name, JSON.stringify(c), now);
       this.announce(now);
-    })();
+    }).immediate();
   }
 
   /** A check made through the admin API; false when its name or id is taken. */
@@ -129,7 +133,7 @@ export class CheckStore {
       this.db.prepare(`INSERT INTO checks (id, name, spec, source, created_at) VALUES (?, ?, ?, 'api', ?)`).run(check.id, check.name, JSON.stringify(check), now);
       this.announce(now);
       return true;
-    })();
+    }).immediate();
   }
 
   /** Removes a check the API made (one from collector.yaml stays: edit the file). Its runs stay. */
@@ -141,7 +145,7 @@ export class CheckStore {
       this.db.prepare(`DELETE FROM checks WHERE id = ?`).run(row.id);
       this.announce(now);
       return 'removed';
-    })();
+    }).immediate();
   }
 
   /** A start: a running run, which the next completion with the same rid (or none) ends. */
@@ -151,7 +155,7 @@ export class CheckStore {
       const runId = randomUUID();
       this.store(now, { kind: 'run-start', runId, job: c.name, operation: 'backup', trigger: 'schedule', startedAt: iso(now) });
       this.setStart.run(runId, rid, c.id);
-    })();
+    }).immediate();
   }
 
   /**
@@ -190,7 +194,7 @@ export class CheckStore {
         logTail: boundedLog(earlier && outcome.log.startsWith(earlier.trimEnd()) ? outcome.log : `${earlier}${outcome.log}`),
       });
       return runId;
-    })();
+    }).immediate();
   }
 
   /** A /log ping: its text joins the open start's log; with no start open it records nothing, as it changes no status. */

@@ -1,18 +1,52 @@
 import { readFileSync } from 'node:fs';
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context';
 import { isRefusal, parsePingPath, parseRid, pingOutcome, NOT_FOUND, type PingRefusal } from '../checks/ping';
 import { CHECK_LOG_CHARS, CheckStore, type StoredCheck } from '../checks/store';
 import { RateLimiter } from '../rate-limit';
-import { acceptRawBody } from './signed-body';
 import { secretMatcher } from './access';
 
 /** Pings a check may send at once, and refilled per second: borgmatic sends 2–3 in a burst, cron wrappers 1–2 a run. */
 export const PING_BURST = 20;
 export const PINGS_PER_SECOND = 1;
 
-/** A ping's body as text (any bytes; invalid UTF-8 is replaced, never refused). */
-export const bodyText = (req: FastifyRequest): string => (Buffer.isBuffer(req.body) ? req.body.toString('utf8') : '');
+/** Bytes of a ping's body kept while it streams in: enough for CHECK_LOG_CHARS characters of any UTF-8. */
+const KEPT_BYTES = CHECK_LOG_CHARS * 4;
+
+/**
+ * Healthchecks truncates a long body instead of refusing the ping (a refused ping is a lost
+ * run): the body is read whatever its size, keeping only its end (the log's newest lines), so
+ * memory stays bounded per request. Any content type: curl posts form-encoded, borgmatic none.
+ */
+function acceptTailOfBody(scope: FastifyInstance): void {
+  scope.removeAllContentTypeParsers();
+  scope.addContentTypeParser('*', (_req, payload, done) => {
+    let kept: Buffer[] = [];
+    let size = 0;
+    let cut = false;
+    payload.on('data', (chunk: Buffer) => {
+      kept.push(chunk);
+      size += chunk.length;
+      if (size > 2 * KEPT_BYTES) {
+        const all = Buffer.concat(kept);
+        kept = [all.subarray(all.length - KEPT_BYTES)];
+        size = KEPT_BYTES;
+        cut = true;
+      }
+    });
+    payload.on('end', () => {
+      const all = Buffer.concat(kept);
+      done(null, { text: all.subarray(Math.max(0, all.length - KEPT_BYTES)).toString('utf8'), cut: cut || all.length > KEPT_BYTES });
+    });
+    payload.on('error', (err) => done(err, undefined));
+  });
+}
+
+/** A ping's body as text (any bytes; invalid UTF-8 is replaced, never refused), "...\n" first when cut. */
+export function bodyText(req: FastifyRequest): string {
+  const body = req.body as { text: string; cut: boolean } | undefined;
+  return body ? `${body.cut ? '...\n' : ''}${body.text}` : '';
+}
 
 /** Healthchecks' plain answers ("OK", "not found", …), with its two headers on success. */
 export function answer(reply: FastifyReply, status: number, body: string): FastifyReply {
@@ -28,7 +62,7 @@ export function answer(reply: FastifyReply, status: number, body: string): Fasti
  */
 export function pingRoutes(ctx: AppContext): FastifyPluginAsync {
   return async (scope) => {
-    acceptRawBody(scope);
+    acceptTailOfBody(scope);
     const store = new CheckStore(ctx.db, ctx.config.rules.grace);
     const limiter = new RateLimiter(PINGS_PER_SECOND, PING_BURST);
     const keyFile = ctx.config.intake.pingKeyFile;
