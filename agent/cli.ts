@@ -234,6 +234,7 @@ async function runNow(config: AgentConfig, name: string, task: Task): Promise<nu
   // with the guests' backups the last Proxmox scan found, which a hello without would retire.
   const discovered = config.proxmox ? (await import('./proxmox/discovery')).loadDiscoveredJobs(config.stateDir) : [];
   if (config.pbs) discovered.push(...(await import('./pbs/state')).loadPbsJobs(config.stateDir));
+  if (config.truenas) discovered.push(...(await import('./truenas/state')).loadTrueNasJobs(config.stateDir));
   try {
     spool.append(helloMessage(config, discovered));
   } catch (err) {

@@ -155,6 +155,32 @@ const pbsSectionSchema = z
 // (default: found in PATH, /usr/sbin or /sbin).
 const zfsSectionSchema = z.object({ zpool: absolutePath.optional() }).strict();
 
+// TrueNAS watched through its API (agent/truenas/): replication and periodic snapshot tasks'
+// state as runs. The JSON-RPC websocket (/api/current) or, on releases before 26.04, REST
+// (/api/v2.0); the API key is read from a file and never logged.
+export const TRUENAS_DEFAULT_TARGETS = {
+  replication: { name: 'truenas-replica', location: 'offsite', media: 'nas' },
+  snapshot: { name: 'truenas', location: 'onsite', media: 'nas' },
+} as const;
+const truenasSectionSchema = z
+  .object({
+    url: z.url({ protocol: /^https$/, error: 'expected an https:// URL of the TrueNAS web interface' }),
+    api: z.enum(['websocket', 'rest'], { error: 'expected websocket (JSON-RPC at /api/current) or rest (/api/v2.0, removed in TrueNAS 26.04)' }).default('websocket'),
+    /** The user the API key belongs to (auth.login_ex with API_KEY_PLAIN names it). */
+    user: z.string().min(1).max(128).default('root'),
+    apiKeyFile: absolutePath,
+    fingerprint: z.string().regex(PBS_FINGERPRINT_RE, 'expected the SHA-256 fingerprint as 32 hex pairs separated by ":"').optional(),
+    scan: durationField.refine((ms) => ms >= 10_000, 'expected at least 10s').default(10 * 60_000),
+    tier: tierSchema.default(2),
+    /** Targets (declared under targets:) the replicas and the snapshots count at. */
+    replicationTarget: nameSchema.optional(),
+    snapshotTarget: nameSchema.optional(),
+    /** Per task name (replication) or dataset (snapshot task): its asset and tier. */
+    tasks: z.record(z.string(), z.object({ asset: nameSchema.optional(), tier: tierSchema.optional() }).strict()).default({}),
+    timeout: durationField.default(60_000),
+  })
+  .strict();
+
 export const agentConfigSchema = z
   .object({
     agent: z
@@ -185,6 +211,7 @@ export const agentConfigSchema = z
     proxmox: proxmoxSchema.optional(),
     pbs: pbsSectionSchema.optional(),
     zfs: zfsSectionSchema.optional(),
+    truenas: truenasSectionSchema.optional(),
   })
   .strict();
 
@@ -241,6 +268,13 @@ export const checkJobs: ExtraCheck = (data) => {
     for (const p of DRIVERS[driverName].checkJob?.(job, parsed.data, { proxmox: isRecord(data.proxmox) }) ?? []) problems.push({ path: at(...p.path), message: p.message });
   });
   if (isRecord(data.pbs)) secrets.push({ path: ['pbs', 'tokenSecretFile'], file: data.pbs.tokenSecretFile });
+  if (isRecord(data.truenas)) {
+    secrets.push({ path: ['truenas', 'apiKeyFile'], file: data.truenas.apiKeyFile });
+    for (const key of ['replicationTarget', 'snapshotTarget'] as const) {
+      const name = data.truenas[key];
+      if (typeof name === 'string' && !targetNames.has(name)) problems.push({ path: ['truenas', key], message: `unknown target ${JSON.stringify(name)}; declare it under "targets:"` });
+    }
+  }
   problems.push(...sourceIssues(data, targetNames), ...secretFileIssues(secrets), ...checkKeyFile(data));
   return problems;
 };
@@ -313,6 +347,23 @@ export interface AgentConfig {
   pbs?: PbsConfig;
   /** The `zfs:` section. */
   zfs?: { zpool?: string };
+  /** Set when TrueNAS is watched (the `truenas:` section). */
+  truenas?: TrueNasConfig;
+}
+
+export interface TrueNasConfig {
+  url: string;
+  api: 'websocket' | 'rest';
+  user: string;
+  apiKeyFile: string;
+  /** Upper case, AA:BB:… */
+  fingerprint?: string;
+  scanMs: number;
+  tier: TierId;
+  replicationTarget: Target;
+  snapshotTarget: Target;
+  tasks: Readonly<Record<string, { asset?: string; tier?: TierId }>>;
+  timeoutMs: number;
 }
 
 export interface PbsConfig {
@@ -375,6 +426,7 @@ export function resolveAgentConfig(cfg: ParsedAgentConfig, file: string): AgentC
     ...(cfg.proxmox ? { proxmox: resolveProxmox(cfg.proxmox) } : {}),
     ...(cfg.pbs ? { pbs: resolvePbs(cfg.pbs) } : {}),
     ...(cfg.zfs ? { zfs: cfg.zfs.zpool ? { zpool: cfg.zfs.zpool } : {} } : {}),
+    ...(cfg.truenas ? { truenas: resolveTrueNas(cfg.truenas, targets) } : {}),
   });
 }
 
@@ -393,6 +445,22 @@ function resolvePbs(p: NonNullable<ParsedAgentConfig['pbs']>): PbsConfig {
     groups: p.groups as PbsConfig['groups'],
     exclude: p.exclude,
     timeoutMs: p.timeout,
+  };
+}
+
+function resolveTrueNas(t: NonNullable<ParsedAgentConfig['truenas']>, targets: ReadonlyMap<string, Target>): TrueNasConfig {
+  return {
+    url: t.url.replace(/\/+$/, ''),
+    api: t.api,
+    user: t.user,
+    apiKeyFile: t.apiKeyFile,
+    ...(t.fingerprint ? { fingerprint: t.fingerprint.toUpperCase() } : {}),
+    scanMs: t.scan,
+    tier: t.tier as TierId,
+    replicationTarget: (t.replicationTarget && targets.get(t.replicationTarget)) || TRUENAS_DEFAULT_TARGETS.replication,
+    snapshotTarget: (t.snapshotTarget && targets.get(t.snapshotTarget)) || TRUENAS_DEFAULT_TARGETS.snapshot,
+    tasks: t.tasks as TrueNasConfig['tasks'],
+    timeoutMs: t.timeout,
   };
 }
 

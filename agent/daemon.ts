@@ -16,6 +16,7 @@ import type { Logger } from './logger';
 import { loadDiscoveredJobs, saveDiscoveredJobs, scanProxmox, type SnapshotCache } from './proxmox/discovery';
 import { reportTaskHistory } from './proxmox/history';
 import { PbsWatcher } from './pbs/watch';
+import { TrueNasWatcher } from './truenas/watch';
 import { catchUpSlot, type LastAttempt } from './retry';
 import { Scheduler } from './scheduler';
 import { Sender } from './sender';
@@ -66,6 +67,9 @@ export class Daemon {
   /** The Proxmox Backup Server watcher (agent/pbs/), with a `pbs:` section. */
   private pbs?: PbsWatcher;
   private pbsTimer?: NodeJS.Timeout;
+  /** The TrueNAS watcher (agent/truenas/), with a `truenas:` section. */
+  private truenas?: TrueNasWatcher;
+  private truenasTimer?: NodeJS.Timeout;
   private reloadTimer?: NodeJS.Timeout;
   private readonly startedAt = Date.now();
   private stopping = false;
@@ -99,10 +103,12 @@ export class Daemon {
       this.sender.start();
       if (this.config.proxmox) this.discovered = loadDiscoveredJobs(this.config.stateDir);
       if (this.config.pbs) this.pbs = this.pbsWatcher();
+      if (this.config.truenas) this.truenas = this.truenasWatcher();
       // The first scan says hello again only if it finds other guest jobs than the saved ones.
       if (this.enqueue(this.hello())) {
         if (this.config.proxmox) this.scanSent.set('jobs', hashOf(this.discovered));
         this.pbs?.saidHello();
+        this.truenas?.saidHello();
       }
       this.beat(false);
       this.heartbeat = setInterval(() => this.beat(true), this.config.heartbeatMs);
@@ -110,6 +116,7 @@ export class Daemon {
       this.armHostFacts();
       this.armProxmox();
       this.armPbs();
+      this.armTrueNas();
       this.scheduler.start(this.config.jobs);
       this.watchConfig();
       this.catchUp(CATCH_UP_AT_START_MS);
@@ -175,6 +182,7 @@ export class Daemon {
     if (!this.config.proxmox) this.discovered = [];
     this.armProxmox();
     this.armPbs();
+    this.armTrueNas();
     this.enqueue(this.hello());
     this.log.info(`config reloaded: ${this.config.jobs.length} job(s)`);
   }
@@ -187,6 +195,7 @@ export class Daemon {
     clearInterval(this.hostFactsTimer);
     clearInterval(this.proxmoxTimer);
     clearInterval(this.pbsTimer);
+    clearInterval(this.truenasTimer);
     clearTimeout(this.reloadTimer);
     for (const name of [...this.retries.keys()]) this.cancelRetry(name);
     this.watcher?.close();
@@ -335,7 +344,7 @@ export class Daemon {
 
   /** The configured jobs, the Proxmox backups found on this node and the PBS jobs. */
   private hello(): Unsequenced {
-    return helloMessage(this.config, [...this.discovered, ...(this.pbs?.jobs ?? [])]);
+    return helloMessage(this.config, [...this.discovered, ...(this.pbs?.jobs ?? []), ...(this.truenas?.jobs ?? [])]);
   }
 
   private pbsWatcher(): PbsWatcher {
@@ -353,6 +362,24 @@ export class Daemon {
     const watcher = (this.pbs ??= this.pbsWatcher());
     const scan = () => void watcher.scan(this.config, () => this.stopping);
     this.pbsTimer = setInterval(scan, this.config.pbs.scanMs).unref();
+    scan();
+  }
+
+  private truenasWatcher(): TrueNasWatcher {
+    return new TrueNasWatcher({ stateDir: this.config.stateDir, log: this.log, enqueue: (m) => this.enqueue(m), hello: () => this.enqueue(this.hello()) });
+  }
+
+  /** Reads TrueNAS's tasks now and every `truenas.scan` (no timer without a truenas: section). */
+  private armTrueNas(): void {
+    clearInterval(this.truenasTimer);
+    this.truenasTimer = undefined;
+    if (!this.config.truenas) {
+      this.truenas = undefined;
+      return;
+    }
+    const watcher = (this.truenas ??= this.truenasWatcher());
+    const scan = () => void watcher.scan(this.config, () => this.stopping);
+    this.truenasTimer = setInterval(scan, this.config.truenas.scanMs).unref();
     scan();
   }
 

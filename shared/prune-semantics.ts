@@ -27,6 +27,9 @@ export const PRUNE_SEMANTICS: Readonly<Record<string, RetentionSemantics>> = Obj
   command: 'restic',
   // Lifeline's own destroy of its lifeline-… snapshots (shared/retention.ts, restic's rules).
   zfs: 'restic',
+  // TrueNAS tasks watched through its API (agent/truenas/): TrueNAS prunes by each snapshot's lifetime.
+  'truenas-replication': 'restic',
+  'truenas-snapshot': 'restic',
 });
 
 /** The driver's semantics, or null for a driver this build does not know. */
