@@ -35,7 +35,7 @@ function section(r: Report): string {
   );
   const failures = r.failures.map(
     (g) =>
-      `<tr><td>${g.count}</td><th scope="row">${esc(g.cause)}${g.example ? `<br><small>e.g. ${esc(g.example)}</small>` : ''}</th><td>${esc(failureJobs(g))} (${esc(g.operations.join(', '))})</td><td>${time(new Date(g.lastAt).toISOString())}</td></tr>`,
+      `<tr><td>${g.count}</td><th scope="row">${esc(g.cause)}${g.example && g.example !== g.cause ? `<br><small>e.g. ${esc(g.example)}</small>` : ''}</th><td>${esc(failureJobs(g))} (${esc(g.operations.join(', '))})</td><td>${time(new Date(g.lastAt).toISOString())}</td></tr>`,
   );
   const capacity = r.capacity.map(
     (c) =>

@@ -21,7 +21,7 @@ export const TABLES = {
   reportAssets: ['Asset', 'Tier', 'RPO met', 'Worst gap', 'Retention', '3-2-1 now / all period', 'Last restore drill vs RTO', 'Verifications'],
   failures: ['Runs', 'Cause', 'Jobs', 'Last'],
   capacity: ['Agent', 'Filesystem / datastore', 'Used', 'Change, trend', 'Projected full'],
-  drPlan: ['Step', 'Asset', 'Newest off-site copy (age / RPO)', 'Expected restore time vs RTO', 'Plan'],
+  drPlan: ['Step', 'Asset', 'Copy to restore from (age / RPO)', 'Expected restore time vs RTO', 'Plan'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type TableKind = keyof typeof TABLES;

@@ -111,7 +111,7 @@ export function drPlanView(input: DrPlanInput, now: number): DrPlan {
       'Start each restored guest and service; check that it answers as its users expect (log in, open the application, query the database).',
       "Compare each asset's restored data with the copy time listed above: anything newer is lost and must be redone by hand.",
       'Check network, DNS and certificates point at the restored host.',
-      'Run every backup job once by hand (lifeline run <job>) so fresh copies exist before anything else changes.',
+      'Run every backup job once by hand (lifeline-agent run JOB on each host) so fresh copies exist before anything else changes.',
     ],
   };
 }

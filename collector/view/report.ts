@@ -75,7 +75,6 @@ export interface Report {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const keyOf = (j: { agent: string; job: string }) => `${j.agent}\0${j.job}`;
-const PERIOD_WORD: Record<ReportPeriod, string> = { week: 'week', month: 'month' };
 
 /**
  * `shown` picks the filesystems worth reporting (the page's own filter, so the report lists
@@ -197,7 +196,7 @@ function capacityRows(input: ReportInput, shown: <F extends { mount: string; siz
       growthPerDayBytes: o.growthPerDayBytes,
       projectedFullAt: full,
       recommendation: o.fullWithinNextPeriod
-        ? `${name} on ${agent} is projected full around ${full!.slice(0, 10)}, within the next ${PERIOD_WORD[period]}: add space, or shorten the retention of the backups stored there.`
+        ? `${name} on ${agent} is projected full around ${full!.slice(0, 10)}, within the next ${period}: add space, or shorten the retention of the backups stored there.`
         : null,
     };
   };
