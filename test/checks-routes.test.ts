@@ -49,6 +49,11 @@ test('a configured check is a job of the pseudo-agent "checks", with its grace, 
   ]);
   const status = (await app.inject({ method: 'GET', url: '/api/v1/status' })).json() as { jobs: { agent: string; name: string }[] };
   assert.ok(status.jobs.some((j) => j.agent === 'checks' && j.name === 'nas-rsync'));
+  // Every reader sees a check's runs with no change of its own: metrics, the asset page, reports.
+  await app.inject({ method: 'POST', url: `/ping/${ID}`, payload: 'synced' });
+  assert.match((await app.inject({ url: '/metrics' })).body, /lifeline_job_last_run_status\{agent="checks",backup_job="nas-rsync",[^}]*status="success"\} 1/);
+  assert.match((await app.inject({ url: '/assets/nas-photos' })).body, /nas-rsync/);
+  assert.match((await app.inject({ url: '/api/v1/reports/week' })).body, /nas-photos/);
   // Signed reports in the name of "checks" never verify: its key is empty.
   const forged = await app.inject({ method: 'POST', url: '/api/v1/reports', headers: { 'x-lifeline-agent': 'checks', 'x-lifeline-signature': `${'A'.repeat(86)}==` }, payload: '{}' });
   assert.equal(forged.statusCode, 401);
