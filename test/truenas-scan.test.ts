@@ -72,3 +72,29 @@ test('a state already reported is not reported again; a newer one is, with anoth
   assert.notEqual(later.runs[0].message.runId, first.runs[0].message.runId);
   assert.equal(buildTrueNasScan(sampleWorld(NOW), conf, {}).runs[0].message.runId, first.runs[0].message.runId, 'run ids are stable: a replay is a duplicate');
 });
+
+test('the truenas section: an http URL, an unknown target and a missing key file are refused with their paths; declared targets are used', async () => {
+  const { loadAgentConfig } = await import('../agent/config');
+  const { ConfigError } = await import('../shared/config-error');
+  const { tempDir } = await import('./helpers/processes');
+  const { writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const dir = tempDir('lifeline-truenas-config-');
+  const key = join(dir, 'key');
+  writeFileSync(key, 'k\n', { mode: 0o600 });
+  const file = (name: string, section: string) => {
+    const f = join(dir, name);
+    writeFileSync(f, `agent: { name: nas1, stateDir: ${dir} }\ntargets:\n  - { name: nas2, location: offsite, media: nas }\njobs: []\ntruenas:\n${section}`);
+    return f;
+  };
+  const good = loadAgentConfig(file('good.yaml', `  url: https://nas1.lan/\n  apiKeyFile: ${key}\n  replicationTarget: nas2\n`)).truenas!;
+  assert.deepEqual([good.url, good.api, good.user, good.replicationTarget.name, good.snapshotTarget.name, good.scanMs], ['https://nas1.lan', 'websocket', 'root', 'nas2', 'truenas', 600_000]);
+  let err: unknown;
+  try {
+    loadAgentConfig(file('bad.yaml', `  url: http://nas1.lan\n  apiKeyFile: ${join(dir, 'missing')}\n  snapshotTarget: usb\n  api: graphql\n`));
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof ConfigError);
+  assert.deepEqual(err.problems.map((p) => p.path).sort(), ['truenas.api', 'truenas.apiKeyFile', 'truenas.snapshotTarget', 'truenas.url']);
+});

@@ -254,7 +254,9 @@ const asList = <T>(v: unknown, what: string): T[] => {
 /** The replication and periodic snapshot tasks with their state, through the configured API. */
 export async function readTrueNas(conf: Conf, key: string): Promise<TrueNasInventory> {
   if (conf.api === 'rest') {
-    const [replications, snapshotTasks] = await Promise.all([restGet<unknown>(conf, key, '/replication'), restGet<unknown>(conf, key, '/pool/snapshottask')]);
+    // One after the other: a refused key or a missing API is one error, with no request left behind.
+    const replications = await restGet<unknown>(conf, key, '/replication');
+    const snapshotTasks = await restGet<unknown>(conf, key, '/pool/snapshottask');
     return { replications: asList<TrueNasReplication>(replications, 'replication'), snapshotTasks: asList<TrueNasSnapshotTask>(snapshotTasks, 'pool/snapshottask') };
   }
   const rpc = await rpcSession(conf);
