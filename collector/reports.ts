@@ -13,13 +13,14 @@ import { createReportSource } from './view/report-source';
 
 export type { AssetReport, CapacityRow, Report, ReportPeriod, TierReport } from './view/report';
 
-const sources = new WeakMap<Db, ReturnType<typeof createReportSource>>();
+// Statements prepared once per connection and config (the tiers' RPO and RTO come from the config).
+const sources = new WeakMap<Db, { config: CollectorConfig; source: ReturnType<typeof createReportSource> }>();
 
 /** The report for the period ending at `now`. */
 export function buildReport(db: Db, config: CollectorConfig, period: ReportPeriod, now: number): Report {
-  let source = sources.get(db);
-  if (!source) sources.set(db, (source = createReportSource(db, config)));
-  return reportView(source.read(period, now), shownFilesystems);
+  let cached = sources.get(db);
+  if (cached?.config !== config) sources.set(db, (cached = { config, source: createReportSource(db, config) }));
+  return reportView(cached.source.read(period, now), shownFilesystems);
 }
 
 /** Assets listed in a notification; the page and the JSON list them all. */
