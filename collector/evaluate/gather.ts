@@ -296,6 +296,7 @@ function newGatherer(db: Db) {
           history: usage.all(a.id, f.mount),
         })),
         disks: (facts.disks ?? []).map((d) => ({ device: d.device, smartOk: d.smartOk ?? null, ...(d.detail ? { detail: d.detail } : {}) })),
+        ...(facts.pools ? { pools: facts.pools.map((p) => ({ ...p, devices: p.devices ?? [] })) } : {}),
       };
     });
     return { jobs: jobViews, agents: agentViews, tiers, config, proxmox: proxmoxViews(), pbs: pbsViews() };
@@ -371,6 +372,7 @@ interface HostFacts {
   clockOffsetMs?: number;
   filesystems?: { mount: string; sizeBytes: number; usedBytes: number }[];
   disks?: { device: string; smartOk?: boolean | null; detail?: string }[];
+  pools?: (Omit<import('../rules/types').PoolView, 'devices'> & { devices?: string[] })[];
 }
 
 function parse<T>(json: string | null): T | null {

@@ -41,6 +41,8 @@ export type RuleName =
   | 'snapshot-verify-failed'
   | 'copy-chain-broken'
   | 'copy-chain-cycle'
+  | 'zfs-pool'
+  | 'zfs-pool-capacity'
   // Not a rule over the agents' reports: the collector's own outbox (notify/channel-health.ts).
   | 'notify-channel-failing';
 
@@ -218,6 +220,26 @@ export interface AgentView {
   filesystems: FilesystemView[];
   /** Disks and their SMART verdict (null: unknown). */
   disks: { device: string; smartOk: boolean | null; detail?: string }[];
+  /** ZFS pools (`zpool list`/`zpool status`); absent from agents without ZFS. */
+  pools?: PoolView[];
+}
+
+/** A ZFS pool as its agent last reported it (agent/zfs/pools.ts). */
+export interface PoolView {
+  name: string;
+  sizeBytes: number;
+  allocBytes: number;
+  /** Percent, as ZFS rounds it. */
+  capacityPct: number;
+  /** ONLINE, DEGRADED, FAULTED, OFFLINE, REMOVED, UNAVAIL, SUSPENDED. */
+  health: string;
+  /** Largest READ, WRITE and CKSUM counts of any device in it. */
+  errors: { read: number; write: number; checksum: number };
+  /** Devices not ONLINE or with errors, as `zpool status` names them. */
+  devices: readonly string[];
+  /** The `status:` paragraph and the `errors:` line, when ZFS printed them. */
+  status?: string;
+  dataErrors?: string;
 }
 
 export interface AgentSpoolView {
