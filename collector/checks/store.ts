@@ -149,8 +149,9 @@ export class CheckStore {
   }
 
   /** A start: a running run, which the next completion with the same rid (or none) ends. */
-  start(c: StoredCheck, rid: string | null, now: number): void {
+  start(check: StoredCheck, rid: string | null, now: number): void {
     this.db.transaction(() => {
+      const c = this.current(check);
       if (c.startRun !== null) this.closeUnended(c, c.startRun, now);
       const runId = randomUUID();
       this.store(now, { kind: 'run-start', runId, job: c.name, operation: 'backup', trigger: 'schedule', startedAt: iso(now) });
@@ -164,8 +165,9 @@ export class CheckStore {
    * completion without rid still leaves the running state (Healthchecks' rules): the unpaired
    * start is then closed as a run that never ended, as it is when another start comes first.
    */
-  finish(c: StoredCheck, rid: string | null, outcome: RunOutcome, now: number): string {
+  finish(check: StoredCheck, rid: string | null, outcome: RunOutcome, now: number): string {
     return this.db.transaction(() => {
+      const c = this.current(check);
       const agentId = this.agentId();
       const paired = c.startRun !== null && c.startRid === rid && outcome.startedAt === undefined ? c.startRun : null;
       const started = paired ? this.runRow.get(agentId, paired) : undefined;
@@ -198,7 +200,8 @@ export class CheckStore {
   }
 
   /** A /log ping: its text joins the open start's log; with no start open it records nothing, as it changes no status. */
-  log(c: StoredCheck, rid: string | null, text: string): void {
+  log(check: StoredCheck, rid: string | null, text: string): void {
+    const c = this.current(check);
     if (c.startRun === null || c.startRid !== rid || text === '') return;
     const agentId = this.agentId();
     const run = this.runRow.get(agentId, c.startRun);
@@ -226,6 +229,12 @@ export class CheckStore {
       error: 'no end ping for this start: the check started again, or ended a run with another rid, before this one reported its end',
       logTail: run.log ?? '',
     });
+  }
+
+  /** The check as stored now: its open start may have moved since the caller read it. */
+  private current(c: StoredCheck): StoredCheck {
+    const r = this.byId.get(c.id);
+    return r ? parseRow(r) : c;
   }
 
   private agentId(): number {
