@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -9,8 +10,12 @@ import { AGENT_BIN, cliAsync, enrollAgent, Proc, startCollector, tempDir, waitFo
 // The status page in a real headless Chromium, over a collector fed by a real agent's runs:
 // a command job and a real restic repository (the "cloud" copy, with a real restore drill).
 // One job's output, error and runbook carry script-injection attempts: they must show as text.
+// Every page is checked with axe-core (injected into the same Chromium) in light and dark mode
+// at 375 and 1440 px, and captured as screenshots under test-artifacts/screenshots/.
 
 const ARTIFACTS = 'test-artifacts';
+const SCREENSHOTS = `${ARTIFACTS}/screenshots`;
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const EVIL = `<script>alert(1)</script><img src=x onerror=alert(2)>`;
 const ADMIN_TOKEN = 'e2e-admin-token-0123456789';
 const cleanups: (() => Promise<unknown> | void)[] = [];
@@ -20,7 +25,7 @@ let collector: Collector;
 let browser: Browser;
 
 before(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
+  mkdirSync(SCREENSHOTS, { recursive: true });
   const dir = tempDir('lifeline-page-');
   const adminToken = join(dir, 'admin.token');
   writeFileSync(adminToken, `${ADMIN_TOKEN}\n`, { mode: 0o600 });
@@ -105,7 +110,6 @@ test('the overview shows the verdict and 3-2-1 badges, fits 375 px and is captur
     assert.equal((await evil.locator('td').nth(1).innerText()).trim(), '✖ 1/1/0');
     assert.match(await evil.locator('td').nth(2).innerText(), /^✖ failure/);
     if (w === 375) assert.ok((await overflow(page)) <= 375, 'no horizontal page scroll at 375 px');
-    await page.screenshot({ path: `${ARTIFACTS}/overview-${w}x${h}.png`, fullPage: true });
     assert.deepEqual(dialogs, []);
     await page.close();
   }
@@ -128,7 +132,6 @@ test('the asset page shows every copy, the 3-2-1 badge and the runbook commands'
     assert.match(await drills.first().innerText(), /success/, 'the real restore drill is listed');
     assert.equal(await page.locator('svg[role="img"] title').first().textContent(), 'Backup duration');
     if (w === 375) assert.ok((await overflow(page)) <= 375, 'no horizontal page scroll at 375 px');
-    await page.screenshot({ path: `${ARTIFACTS}/asset-${w}x${h}.png`, fullPage: true });
     assert.deepEqual(dialogs, []);
     await page.close();
   }
@@ -175,7 +178,45 @@ test('incidents are acknowledged and muted from the page with the typed admin to
   const stored = (await (await fetch(`${collector.url}/api/v1/incidents`)).json()) as { incidents: { id: number; ackedAt: number | null }[] };
   assert.equal(typeof stored.incidents.find((i) => i.id === incident.id)!.ackedAt, 'number', 'the acknowledgement is stored');
   assert.ok((await overflow(page)) <= 375, 'no horizontal page scroll at 375 px');
-  await page.screenshot({ path: `${ARTIFACTS}/incidents-375x812.png`, fullPage: true });
   assert.deepEqual(dialogs, []);
   await page.close();
+});
+
+interface AxeResult { violations: { id: string; impact: string | null; help: string; nodes: { target: string[] }[] }[] }
+
+test('every page, light and dark, at 375 and 1440 px: no axe violation, no sideways scroll, a screenshot kept', async () => {
+  const pages: [string, string][] = [
+    ['overview', '/'],
+    ['asset', '/assets/pve1-etc'],
+    ['incidents', '/incidents'],
+    ['reports', '/reports'],
+    ['dr-plan', '/hosts/pve1/dr-plan'],
+  ];
+  const found: string[] = [];
+  // The four combinations side by side (each its own browser context): the waits overlap.
+  const combos = (['light', 'dark'] as const).flatMap((colorScheme) => [[375, 812], [1440, 900]].map(([w, h]) => ({ colorScheme, w, h })));
+  await Promise.all(
+    combos.map(async ({ colorScheme, w, h }) => {
+      const context = await browser.newContext({ viewport: { width: w, height: h }, colorScheme });
+      const page = await context.newPage();
+      for (const [name, url] of pages) {
+        const res = await page.goto(`${collector.url}${url}`);
+        assert.equal(res?.status(), 200, url);
+        // Evaluated through DevTools, so the page's CSP (no inline script) does not stop it.
+        await page.evaluate(AXE_SOURCE);
+        const result = (await page.evaluate(() =>
+          (globalThis as unknown as { axe: { run: (ctx: Document, o: object) => Promise<unknown> } }).axe.run(document, { resultTypes: ['violations'] }),
+        )) as AxeResult;
+        for (const v of result.violations) found.push(`${url} ${colorScheme} ${w}px: ${v.id} (${v.impact}) ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
+        if (w === 375) assert.ok((await overflow(page)) <= 375, `${url}: no horizontal page scroll at 375 px`);
+        await page.screenshot({ path: `${SCREENSHOTS}/${name}-${w}x${h}-${colorScheme}.png`, fullPage: true });
+      }
+      await context.close();
+    }),
+  );
+  assert.deepEqual(found, []);
+  // The icon browsers ask for whatever the page links.
+  const icon = await fetch(`${collector.url}/favicon.ico`);
+  assert.equal(icon.status, 200);
+  assert.equal(icon.headers.get('content-type'), 'image/svg+xml');
 });
