@@ -131,6 +131,18 @@ test('a start whose end never comes is closed as a failure when the check starts
   assert.match(r[3].error!, /\/fail ping/);
 });
 
+test('a ping body is kept as posted text (bad UTF-8 replaced); the API shows its hidden characters as stand-ins', async () => {
+  const { app, runs } = setup();
+  // Markup, a bidi override, a control character and a byte that is no UTF-8.
+  const hostile = Buffer.concat([Buffer.from('<script>alert(1)</script> \u202Eevil\u0007 '), Buffer.from([0xff])]);
+  await app.inject({ method: 'POST', url: `/ping/${ID}/fail`, payload: hostile });
+  const [run] = runs();
+  assert.equal(run.log, '<script>alert(1)</script> \u202Eevil\u0007 \uFFFD');
+  const api = await app.inject({ url: `/api/v1/runs/${run.runId}/log` });
+  // The API shows hidden characters as visible stand-ins, like an agent's log.
+  assert.equal(api.json().run.logTail, '<script>alert(1)</script> \\u202Eevil\u2407 \uFFFD');
+});
+
 test('/log adds to the open run without ending it; a long body, even past limits.bodyBytes, keeps its end, bounded like an agent log tail', async () => {
   const { app, clock, runs } = setup();
   await app.inject({ method: 'POST', url: `/ping/${ID}/log`, payload: 'no start open: nothing recorded' });
