@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parsePoolList, parsePoolStatus } from '../agent/zfs/pool-status';
 import { mergePools } from '../agent/zfs/pools';
-import { classCounts, describeCounts, freshness, lifelineSnapshotName, parseSnapshotList, replicaLag, snapshotClass, snapshotsToDestroy, type ZfsSnapshot } from '../agent/zfs/snapshots';
+import { classCounts, describeCounts, freshness, onePerSecond, lifelineSnapshotName, parseSnapshotList, replicaLag, snapshotClass, snapshotsToDestroy, type ZfsSnapshot } from '../agent/zfs/snapshots';
 
 // The pure readers of zfs/zpool output and the decisions over snapshots. The texts below are in
 // the documented formats of REFERENCE-INTEGRATIONS §7 (openzfs zfs-list.8, zpool_main.c; sanoid
@@ -155,4 +155,10 @@ test("mergePools takes the state from zpool status and keeps a pool status did n
   const list = 'tank\t1000\t950\t50\t95\tDEGRADED\nrpool\t2000\t200\t1800\t10\tONLINE\nlost\t10\t1\t9\t10\tONLINE\n';
   const pools = mergePools(list, DEGRADED);
   assert.deepEqual(pools.map((p) => [p.name, p.health, p.capacityPct, p.errors.checksum, p.devices?.length ?? 0]), [['tank', 'DEGRADED', 95, 12, 3], ['rpool', 'ONLINE', 10, 0, 0], ['lost', 'ONLINE', 10, 0, 0]]);
+});
+
+test("sanoid's classes taken in one run are one point in time in the inventory", () => {
+  const t = 1706662803;
+  const list = [snap('tank/d', 'autosnap_2024-01-31_02:00:03_daily', t * 1000), snap('tank/d', 'autosnap_2024-01-31_02:00:03_monthly', t * 1000), snap('tank/d', 'autosnap_2024-01-31_03:00:03_hourly', (t + 3600) * 1000)];
+  assert.deepEqual(onePerSecond(list).map((s) => s.name), ['autosnap_2024-01-31_02:00:03_daily', 'autosnap_2024-01-31_03:00:03_hourly']);
 });

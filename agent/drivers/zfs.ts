@@ -1,6 +1,6 @@
 import { formatDuration } from '../../shared/duration';
 import { hasKeepRule } from '../../shared/retention';
-import { byDataset, classCounts, describeCounts, freshness, fullName, isLifelineSnapshot, lifelineSnapshotName, snapshotsToDestroy, type ZfsSnapshot } from '../zfs/snapshots';
+import { byDataset, classCounts, describeCounts, freshness, fullName, isLifelineSnapshot, lifelineSnapshotName, onePerSecond, snapshotsToDestroy, type ZfsSnapshot } from '../zfs/snapshots';
 import { runTool } from './dump-files';
 import { factsFrom } from './restore-facts';
 import type { Driver, OperationOutcome, SnapshotInfo } from './types';
@@ -74,11 +74,13 @@ export const zfsDriver: Driver<ZfsOptions> = {
 
   // The copies at this job's target: the replica's snapshots, Lifeline's own (take), or all the
   // dataset's (watch); the top dataset's only, so a recursive job's counts are its retention's.
+  // sanoid takes one snapshot per class at the same second (…_hourly, …_daily, …_monthly): one
+  // point in time, listed once, so the collector's retention audit counts points in time.
   async inventory(ctx) {
     const listed = ctx.options.replicate ? await replicaList(ctx) : await localList(ctx, false);
     if ('outcome' in listed) throw new Error(listed.outcome.error ?? 'zfs list failed');
-    const own = ctx.options.snapshots === 'take' && !ctx.options.replicate ? listed.snapshots.filter((s) => isLifelineSnapshot(s.name)) : listed.snapshots;
-    return own.map(toInfo).reverse();
+    if (ctx.options.snapshots === 'take' && !ctx.options.replicate) return listed.snapshots.filter((s) => isLifelineSnapshot(s.name)).map(toInfo).reverse();
+    return onePerSecond(listed.snapshots).map(toInfo).reverse();
   },
 
   async prune(ctx) {

@@ -85,6 +85,12 @@ export function describeCounts(counts: Partial<Record<SnapshotClass, number>>): 
   return parts.length ? parts.join(', ') : 'no snapshots';
 }
 
+/** The snapshots with one per creation second (the first listed of each): sanoid's classes taken together are one point in time. */
+export function onePerSecond(snapshots: readonly ZfsSnapshot[]): ZfsSnapshot[] {
+  const seen = new Set<number>();
+  return snapshots.filter((s) => !seen.has(s.creation) && seen.add(s.creation));
+}
+
 /** Each dataset's snapshots, oldest first. */
 export function byDataset(snapshots: readonly ZfsSnapshot[]): Map<string, ZfsSnapshot[]> {
   const out = new Map<string, ZfsSnapshot[]>();
