@@ -61,7 +61,7 @@ export interface JobCopies {
  * change only when a copy is made or when one grows older than the RPO: judged at those moments.
  */
 export function heldThroughPeriod(jobs: readonly JobCopies[], rpoMs: number, from: number, to: number, sourceMedia = 'disk'): boolean {
-  const sorted = jobs.map((j) => ({ job: j.job, times: j.times.filter((t) => Number.isFinite(t) && t <= to).sort((a, b) => a - b) }));
+  const sorted = jobs.map((j) => ({ job: j.job, times: j.times.filter((t) => Number.isFinite(t) && t <= to).sort((a, b) => a - b), next: 0, last: null as number | null }));
   const moments = new Set<number>([from, to]);
   for (const j of sorted) {
     for (const t of j.times) {
@@ -70,20 +70,13 @@ export function heldThroughPeriod(jobs: readonly JobCopies[], rpoMs: number, fro
       if (t + rpoMs + 1 > from && t + rpoMs + 1 <= to) moments.add(t + rpoMs + 1);
     }
   }
-  for (const at of moments) {
-    const views = sorted.map(({ job, times }) => ({ ...job, lastSuccess: newestAtOrBefore(times, at) }));
+  // In time order, each job's newest copy so far advancing with it.
+  for (const at of [...moments].sort((a, b) => a - b)) {
+    for (const j of sorted) while (j.next < j.times.length && j.times[j.next] <= at) j.last = j.times[j.next++];
+    const views = sorted.map(({ job, last }) => ({ ...job, lastSuccess: last }));
     if (!countCopies(views, rpoMs, at, sourceMedia).ok) return false;
   }
   return true;
-}
-
-function newestAtOrBefore(sorted: readonly number[], at: number): number | null {
-  let out: number | null = null;
-  for (const t of sorted) {
-    if (t > at) break;
-    out = t;
-  }
-  return out;
 }
 
 /** A failed run of the period (any operation). */

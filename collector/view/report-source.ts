@@ -57,34 +57,35 @@ export function createReportSource(db: Db, config: CollectorConfig) {
   const policies = tierPolicies(config);
   const rules = rulesConfig(config);
   // Server jobs (a PBS datastore's GC, verify, prune, sync: role 'maintenance') make no copies:
-  // left out of the tiers' backup figures; their failures show among the failed runs.
-  const tiers = db.prepare<[number, number, number, number, number, number], TierRow>(
+  // left out of the tiers' backup figures; their failures show among the failed runs. Every
+  // statement is driven by the job list and seeks each job's runs through runs_by_job.
+  const tierRuns = db.prepare<[{ before: number; from: number; now: number }], Omit<TierRow, 'storageBytes' | 'storageBytesBefore'>>(
     `SELECT j.tier,
-            count(r.id) AS runs,
-            coalesce(sum(r.status IN ('success', 'warning')), 0) AS succeeded,
-            (SELECT sum(b.bytes_total) FROM jobs j2, runs b
-               WHERE j2.tier = j.tier AND j2.active = 1 AND j2.role <> 'maintenance' AND b.id = (SELECT id FROM runs WHERE agent_id = j2.agent_id AND job = j2.name AND operation = 'backup' AND bytes_total IS NOT NULL AND started_at < ? ORDER BY started_at DESC LIMIT 1)) AS storageBytes,
-            (SELECT sum(b.bytes_total) FROM jobs j2, runs b
-               WHERE j2.tier = j.tier AND j2.active = 1 AND j2.role <> 'maintenance' AND b.id = (SELECT id FROM runs WHERE agent_id = j2.agent_id AND job = j2.name AND operation = 'backup' AND bytes_total IS NOT NULL AND started_at < ? ORDER BY started_at DESC LIMIT 1)) AS storageBytesBefore,
-            avg(r.duration_ms) AS avgDurationMs,
-            (SELECT avg(p.duration_ms) FROM runs p JOIN jobs j3 ON j3.agent_id = p.agent_id AND j3.name = p.job
-               WHERE j3.tier = j.tier AND j3.role <> 'maintenance' AND p.operation = 'backup' AND p.started_at >= ? AND p.started_at < ?) AS avgDurationMsBefore
+            coalesce(sum(r.started_at >= @from), 0) AS runs,
+            coalesce(sum(r.started_at >= @from AND r.status IN ('success', 'warning')), 0) AS succeeded,
+            avg(CASE WHEN r.started_at >= @from THEN r.duration_ms END) AS avgDurationMs,
+            avg(CASE WHEN r.started_at < @from THEN r.duration_ms END) AS avgDurationMsBefore
      FROM jobs j LEFT JOIN runs r ON r.agent_id = j.agent_id AND r.job = j.name AND r.operation = 'backup'
-          AND r.status <> 'running' AND r.status <> 'skipped' AND r.started_at >= ? AND r.started_at < ?
+          AND r.started_at >= @before AND r.started_at < @now AND r.status <> 'running' AND r.status <> 'skipped'
      WHERE j.active = 1 AND j.role <> 'maintenance'
      GROUP BY j.tier ORDER BY j.tier`,
   );
-  // Per active job (index runs_by_job): its good backups finished in the period, and the newest before it.
-  const copies = db.prepare<[{ from: number; to: number }], { agent: string; job: string; at: number }>(
-    `SELECT a.name AS agent, r.job, r.finished_at AS at
-     FROM jobs j JOIN agents a ON a.id = j.agent_id
-     JOIN runs r ON r.agent_id = j.agent_id AND r.job = j.name AND r.operation = 'backup'
-     WHERE j.active = 1 AND r.status IN ('success', 'warning') AND r.finished_at IS NOT NULL AND r.finished_at >= @from AND r.finished_at <= @to
-     UNION ALL
-     SELECT a.name, j.name, (SELECT max(r.finished_at) FROM runs r WHERE r.agent_id = j.agent_id AND r.job = j.name AND r.operation = 'backup'
-                               AND r.status IN ('success', 'warning') AND r.finished_at < @from) AS at
-     FROM jobs j JOIN agents a ON a.id = j.agent_id
-     WHERE j.active = 1 AND at IS NOT NULL`,
+  // Each job's newest reported size before now and before the period, summed per tier (null: none said).
+  const newestSize = (at: string) =>
+    `(SELECT bytes_total FROM runs WHERE agent_id = j.agent_id AND job = j.name AND operation = 'backup' AND started_at < ${at} AND bytes_total IS NOT NULL ORDER BY started_at DESC LIMIT 1)`;
+  const tierStorage = db.prepare<[{ from: number; now: number }], { tier: number; storageBytes: number | null; storageBytesBefore: number | null }>(
+    `SELECT tier, sum(size) AS storageBytes, sum(sizeBefore) AS storageBytesBefore
+     FROM (SELECT j.tier, ${newestSize('@now')} AS size, ${newestSize('@from')} AS sizeBefore FROM jobs j WHERE j.active = 1 AND j.role <> 'maintenance')
+     GROUP BY tier`,
+  );
+  const GOOD_BACKUP = `operation = 'backup' AND status IN ('success', 'warning') AND finished_at IS NOT NULL`;
+  // Per active job: its good backups started in the period, and the two newest started before it
+  // (one may have finished inside it), as a JSON list of finish times.
+  const copies = db.prepare<[{ from: number; to: number }], { agent: string; job: string; inPeriod: string; before: string }>(
+    `SELECT a.name AS agent, j.name AS job,
+            (SELECT json_group_array(finished_at) FROM runs WHERE agent_id = j.agent_id AND job = j.name AND ${GOOD_BACKUP} AND started_at >= @from AND started_at <= @to) AS inPeriod,
+            (SELECT json_group_array(finished_at) FROM (SELECT finished_at FROM runs WHERE agent_id = j.agent_id AND job = j.name AND ${GOOD_BACKUP} AND started_at < @from ORDER BY started_at DESC LIMIT 2)) AS before
+     FROM jobs j JOIN agents a ON a.id = j.agent_id WHERE j.active = 1`,
   );
   const checks = db.prepare<[number, number], CheckRow>(
     `SELECT a.name AS agent, r.job, r.operation, coalesce(sum(r.status = 'success'), 0) AS passed,
@@ -103,6 +104,11 @@ export function createReportSource(db: Db, config: CollectorConfig) {
     `SELECT severity, title FROM incidents WHERE resolved_at IS NULL ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, opened_at`,
   );
 
+  function tierRows(t: { before: number; from: number; now: number }): TierRow[] {
+    const storage = new Map(tierStorage.all(t).map((s) => [s.tier, s]));
+    return tierRuns.all(t).map((r) => ({ ...r, storageBytes: storage.get(r.tier)?.storageBytes ?? null, storageBytesBefore: storage.get(r.tier)?.storageBytesBefore ?? null }));
+  }
+
   return {
     /** The report's input for the period ending at `now`. */
     read(period: ReportPeriod, now: number): ReportInput {
@@ -113,8 +119,10 @@ export function createReportSource(db: Db, config: CollectorConfig) {
         from,
         to: now,
         evaluation: gatherer.gather(policies, rules),
-        tiers: tiers.all(now, from, before, from, from, now),
-        copies: copies.all({ from, to: now }),
+        tiers: tierRows({ before, from, now }),
+        copies: copies.all({ from, to: now }).flatMap((c) =>
+          [...(JSON.parse(c.inPeriod) as number[]), ...(JSON.parse(c.before) as number[])].map((at) => ({ agent: c.agent, job: c.job, at })),
+        ),
         checks: checks.all(from, now),
         failures: failures.all(from, now),
         openIncidents: open.all(),

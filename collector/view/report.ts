@@ -1,6 +1,6 @@
 import { assetStates } from '../rules/asset-state';
 import { retentionAudit } from '../rules/retention-audit';
-import type { JobView, RunState, RunView, Tier } from '../rules/types';
+import type { Finding, JobView, RunState, RunView, Tier } from '../rules/types';
 import { isDerived, isGood } from '../rules/util';
 import { capacityOutlook, groupFailures, heldThroughPeriod, rpoOverPeriod, type FailureGroup } from './report-period';
 import { PERIOD_MS, type CheckRow, type ReportInput, type ReportPeriod, type TierRow } from './report-source';
@@ -94,7 +94,8 @@ export function reportView(input: ReportInput, shown: <F extends { mount: string
     if (list) list.push(c);
     else checks.set(keyOf(c), [c]);
   }
-  const retention = retentionAudit(evaluation, now);
+  const retention = new Map<string, Finding[]>();
+  for (const f of retentionAudit(evaluation, now)) if (f.asset !== undefined) retention.set(f.asset, [...(retention.get(f.asset) ?? []), f]);
   const assets = assetStates(evaluation, now)
     .map((s): AssetReport => {
       const direct = s.jobs.filter((j) => !isDerived(j));
@@ -109,7 +110,7 @@ export function reportView(input: ReportInput, shown: <F extends { mount: string
         since,
       );
       const sourceMedia = evaluation.assets?.find((a) => a.asset === s.asset)?.sourceMedia;
-      const findings = retention.filter((f) => f.asset === s.asset);
+      const findings = retention.get(s.asset) ?? [];
       const gaps = findings.filter((f) => f.rule !== 'retention-unknown-semantics');
       const audited = direct.some((j) => j.inventory !== null) && findings.length === gaps.length;
       const own = direct.flatMap((j) => checks.get(keyOf(j)) ?? []);
