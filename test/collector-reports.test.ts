@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import type { Report } from '../collector/reports';
+import { reportMessage, type Report } from '../collector/reports';
 import { TestAgent, catalogJob, hello, run, testCollector } from './collector-helpers';
 
 const GiB = 2 ** 30;
@@ -116,6 +116,11 @@ test('the weekly report: tiers, per-asset RPO/retention/3-2-1/drill facts, failu
   assert.match(markdown, /- 2× dial tcp &lt;addr&gt;: connect: connection refused — pve1/);
   assert.match(markdown, /- ⚠ \/srv\/backup on pve1 is projected full around 2025-01-1\d, within the next week/);
   assert.match(markdown, /Restore drills: 1 passed, 0 failed, slowest 10m\./);
+
+  // The notification the schedule sends carries the same Markdown.
+  const message = reportMessage(r, 'https://lifeline.lan/');
+  assert.equal(message.title, 'Lifeline weekly backup report');
+  assert.equal(message.body, markdown);
 
   const page = await c.app.inject({ method: 'GET', url: '/reports' });
   assert.equal(page.statusCode, 200);
