@@ -17,7 +17,8 @@ const D = 86_400;
 const dir = tempDir('lifeline-zfs-');
 const worldFile = join(dir, 'world.json');
 process.env.ZFS_WORLD = worldFile;
-process.env.ZFS_RECORD_CALLS = '1';
+// Calls are recorded (argv and environment, rewriting the world each time) only where a test reads them.
+process.env.ZFS_RECORD_CALLS = '0';
 
 const s = (dataset: string, name: string, creation: number, used = 4096): ZfsWorldSnapshot => ({ name: `${dataset}@${name}`, creation, used });
 const lifeline = (t: number) => {
@@ -100,7 +101,9 @@ test('a watch job counts sanoid snapshots per class and fails when a dataset has
 });
 
 test('a syncoid job replicates over ssh and reports the replica with its newest common snapshot', async () => {
+  process.env.ZFS_RECORD_CALLS = '1';
   await h.agentCli('run', 'data-replica');
+  process.env.ZFS_RECORD_CALLS = '0';
   const [backup] = h.runs('data-replica', 'backup');
   assert.equal(backup.status, 'success', backup.error ?? '');
   assert.match(backup.snapshot_id ?? '', /^backup\/data@syncoid_nas1_\d{4}-\d\d-\d\d_\d\d:\d\d:\d\d-GMT-?\d\d:\d\d$/);
