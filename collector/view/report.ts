@@ -1,6 +1,6 @@
 import { assetStates } from '../rules/asset-state';
 import { retentionAudit } from '../rules/retention-audit';
-import type { Finding, JobView, RunState, RunView, Tier } from '../rules/types';
+import type { JobView, RunState, RunView, Tier } from '../rules/types';
 import { isDerived, isGood } from '../rules/util';
 import { capacityOutlook, groupFailures, heldThroughPeriod, rpoOverPeriod, type FailureGroup } from './report-period';
 import { PERIOD_MS, type CheckRow, type ReportInput, type ReportPeriod, type TierRow } from './report-source';
@@ -82,24 +82,16 @@ const keyOf = (j: { agent: string; job: string }) => `${j.agent}\0${j.job}`;
  */
 export function reportView(input: ReportInput, shown: <F extends { mount: string; sizeBytes: number }>(fs: readonly F[]) => F[] = (fs) => [...fs]): Report {
   const { from, to: now, evaluation } = input;
-  const times = new Map<string, number[]>();
-  for (const c of input.copies) {
-    const list = times.get(keyOf(c));
-    if (list) list.push(c.at);
-    else times.set(keyOf(c), [c.at]);
-  }
-  const checks = new Map<string, CheckRow[]>();
-  for (const c of input.checks) {
-    const list = checks.get(keyOf(c));
-    if (list) list.push(c);
-    else checks.set(keyOf(c), [c]);
-  }
-  const retention = new Map<string, Finding[]>();
-  for (const f of retentionAudit(evaluation, now)) if (f.asset !== undefined) retention.set(f.asset, [...(retention.get(f.asset) ?? []), f]);
+  const times = groupBy(input.copies, keyOf);
+  const checks = groupBy(input.checks, keyOf);
+  const retention = groupBy(
+    retentionAudit(evaluation, now).filter((f) => f.asset !== undefined),
+    (f) => f.asset as string,
+  );
   const assets = assetStates(evaluation, now)
     .map((s): AssetReport => {
       const direct = s.jobs.filter((j) => !isDerived(j));
-      const copies = direct.map((job) => ({ job, times: times.get(keyOf(job)) ?? [] }));
+      const copies = direct.map((job) => ({ job, times: (times.get(keyOf(job)) ?? []).map((c) => c.at) }));
       // Judged from the asset's first job on: a period it did not exist for all of is not held against it.
       const since = direct.length ? Math.min(...direct.map((j) => j.knownSince)) : from;
       const over = rpoOverPeriod(
@@ -169,6 +161,16 @@ export function reportView(input: ReportInput, shown: <F extends { mount: string
     failures: groupFailures(input.failures),
     capacity: capacityRows(input, shown),
   };
+}
+
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const list = out.get(key(item));
+    if (list) list.push(item);
+    else out.set(key(item), [item]);
+  }
+  return out;
 }
 
 /** The newest run of one kind among the jobs. */
