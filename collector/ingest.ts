@@ -1,6 +1,7 @@
 import type { Db } from './db';
 import type { HelloMessage, Message, ReportAck } from '../shared/protocol';
 import { createJobStateStore } from './evaluate/job-state-store';
+import { CHECK_DRIVER } from './rules/types';
 import { datastoreMount } from './evaluate/pbs-view';
 import { encodeVerified } from './evaluate/verified-codec';
 
@@ -78,8 +79,8 @@ export function createIngest(db: Db): Ingest {
   const lastSent = db.prepare(`UPDATE agents SET last_sent_at = max(coalesce(last_sent_at, 0), ?) WHERE id = ? RETURNING last_sent_at AS lastSentAt`);
   // Runs whose result never came although the agent has reported things since, past the run's
   // timeout: set aside or lost on the agent. Closed, so the page never shows "running" forever.
-  const lostRuns = db.prepare<[number, number, number], { id: number; job: string; startedAt: number; timeoutMs: number }>(
-    `SELECT r.id, r.job, r.started_at AS startedAt, j.timeout_ms AS timeoutMs
+  const lostRuns = db.prepare<[number, number, number], { id: number; job: string; startedAt: number; timeoutMs: number; driver: string }>(
+    `SELECT r.id, r.job, r.started_at AS startedAt, j.timeout_ms AS timeoutMs, j.driver
      FROM runs r JOIN jobs j ON j.agent_id = r.agent_id AND j.name = r.job
      WHERE r.agent_id = ? AND r.status = 'running' AND j.timeout_ms > 0 AND r.started_at + j.timeout_ms + ? < ?`,
   );
@@ -255,9 +256,12 @@ export function createIngest(db: Db): Ingest {
   /** Closes the agent's runs whose result is lost (see lostRuns); their jobs' states are rebuilt. */
   function closeLostRuns(agentId: number, lastSentAt: number): void {
     for (const r of lostRuns.all(agentId, RESULT_LOST_GRACE_MS, lastSentAt)) {
-      const error =
-        `result lost: the agent never reported how this run ended, and has reported later things since, past the job's timeout ` +
-        `(${Math.round(r.timeoutMs / 60_000)} min). Its result was set aside or could not be stored on the agent: see \`lifeline-agent status\` there.`;
+      const minutes = Math.round(r.timeoutMs / 60_000);
+      // A check's start ping with no end: whatever pings it stopped between the two.
+      const error = r.driver === CHECK_DRIVER
+        ? `result lost: a start ping came, but no success or failure ping within the check's timeout (${minutes} min).`
+        : `result lost: the agent never reported how this run ended, and has reported later things since, past the job's timeout ` +
+          `(${minutes} min). Its result was set aside or could not be stored on the agent: see \`lifeline-agent status\` there.`;
       closeLost.run(r.startedAt + r.timeoutMs, error, r.id);
       jobState.rebuild(agentId, r.job);
     }

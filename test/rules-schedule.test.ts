@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { missedRun } from '../collector/rules/missed-run';
+import { missedRun, missedRunCheckAt } from '../collector/rules/missed-run';
 import { restoreDrill } from '../collector/rules/restore-drill';
 import { verification } from '../collector/rules/verification';
 import { DEFAULT_TIERS } from '../shared/tiers';
@@ -61,6 +61,16 @@ test('missed run: the title names the local due time and the detail the last suc
 test('missed run: a tier 4 job is info', () => {
   const j = job({ tier: 4, timezone: 'UTC', knownSince: at('2026-01-10T00:00:00Z') });
   assert.equal(missedRun(input({ jobs: [j] }), at('2026-01-12T00:00:00Z'))[0].severity, 'info');
+});
+
+test('missed run: a check keeps its own grace and names what pings it, not an agent', () => {
+  const last = run({ startedAt: at('2026-01-10T01:00:00Z') });
+  const j = job({ job: 'nas-sync', agent: 'checks', driver: 'check', graceMs: 5 * 60_000, timezone: BERLIN, lastBackup: last, recentBackups: [last] });
+  assert.deepEqual(missedRun(input({ jobs: [j] }), at('2026-01-11T01:05:00Z')), [], 'due 01:00 UTC, 5 min grace: on time at 01:05');
+  const [f] = missedRun(input({ jobs: [j] }), at('2026-01-11T01:05:01Z'));
+  assert.equal(f.since, at('2026-01-11T01:00:00Z'));
+  assert.match(f.detail, /within the 5m grace\. .* Check that whatever pings nas-sync still runs and can reach the collector\.$/);
+  assert.equal(missedRunCheckAt(j, input({ jobs: [j] }), at('2026-01-10T12:00:00Z')), at('2026-01-11T01:05:00Z') + 1);
 });
 
 test('missed run: an unparseable schedule raises no finding and does not throw', () => {

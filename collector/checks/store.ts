@@ -4,6 +4,7 @@ import { createIngest } from '../ingest';
 import { PROTOCOL_VERSION, type CatalogJob, type Message, type RunMessage, type Unsequenced } from '../../shared/protocol';
 import { localTimeZone } from '../../shared/schedule';
 import { VERSION } from '../../shared/version';
+import { CHECK_DRIVER } from '../rules/types';
 import { checkRole, checkSchedule, type Check } from './schema';
 
 // Checks live in the tables every reader already reads: each is a job of the pseudo-agent
@@ -286,7 +287,7 @@ export class CheckStore {
       name: c.name,
       asset: c.asset,
       tier: c.tier,
-      driver: 'check',
+      driver: CHECK_DRIVER,
       target: c.target,
       schedule: checkSchedule(c),
       timeoutMs: c.timeout ?? c.grace ?? this.defaultGraceMs,

@@ -32,6 +32,8 @@ export interface JobRow {
   role: 'backup' | 'maintenance';
   /** The target the job copies (`source: { target }`); null: a direct backup. */
   sourceTarget: string | null;
+  /** Its own grace (a check's); null: the collector's. */
+  graceMs: number | null;
 }
 
 interface ContentRow {
@@ -79,7 +81,7 @@ function newGatherer(db: Db) {
     `SELECT j.agent_id AS agentId, a.name AS agent, j.name AS job, j.asset, j.tier, j.driver,
             j.target_name AS targetName, j.target_location AS targetLocation, j.target_media AS targetMedia,
             j.schedule, a.timezone, j.timeout_ms AS timeoutMs, j.retention, j.verify, j.restore_test AS restoreTest,
-            j.created_at AS knownSince, j.role, j.source_target AS sourceTarget
+            j.created_at AS knownSince, j.role, j.source_target AS sourceTarget, j.grace_ms AS graceMs
      FROM jobs j JOIN agents a ON a.id = j.agent_id
      WHERE j.active = 1 AND a.source <> 'removed'`,
   );
@@ -311,6 +313,7 @@ function staticView(j: JobRow): JobView {
   return {
     agent: j.agent, job: j.job, asset: j.asset, tier: j.tier, driver: j.driver, ...(j.role === 'maintenance' ? { role: 'maintenance' as const } : {}),
     ...(j.sourceTarget !== null ? { sourceTarget: j.sourceTarget } : {}),
+    ...(j.graceMs !== null ? { graceMs: j.graceMs } : {}),
     target: { name: j.targetName, location: j.targetLocation, media: j.targetMedia },
     schedule: j.schedule, timezone: j.timezone ?? 'UTC', timeoutMs: j.timeoutMs, retention: parse(j.retention) ?? {},
     verifySchedule: schedules.verify?.schedule ?? null, restoreTestSchedule: schedules.restore?.schedule ?? null, knownSince: j.knownSince,

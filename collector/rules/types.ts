@@ -176,6 +176,8 @@ export interface JobView {
   restoreTestSchedule: string | null;
   /** When the collector first saw the job in a hello. */
   knownSince: number;
+  /** The job's own grace for a late run (a check's `grace`); absent: the collector's `rules.grace`. */
+  graceMs?: number;
   /** Newest backup run (may be 'running'). */
   lastBackup: RunView | null;
   /** finishedAt of the newest backup with status success|warning. */
@@ -426,6 +428,9 @@ export interface EvaluationInput {
   /** The datastores the agents on Proxmox Backup Servers report (absent or empty: none). */
   pbs?: PbsView[];
 }
+
+/** The driver of a check's job (collector.yaml `checks:`): pinged from outside, no agent runs it. */
+export const CHECK_DRIVER = 'check';
 
 export type Rule = (input: EvaluationInput, now: number) => Finding[];
 
