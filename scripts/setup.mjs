@@ -57,14 +57,14 @@ const sleepSync = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)),
  * unattended-upgrades holding the apt/dpkg locks for minutes: apt waits a minute itself
  * (DPkg::Lock::Timeout), then this retries with a message until `waitMs` has passed.
  */
-export function runApt(args, { env = process.env, bin = 'apt-get', waitMs = 15 * 60_000, retryMs = 5_000 } = {}) {
-  const deadline = Date.now() + waitMs;
+export function runApt(args, { env = process.env, bin = 'apt-get', waitMs = 15 * 60_000, retryMs = 5_000, now = Date.now } = {}) {
+  const deadline = now() + waitMs;
   let said = false;
   for (;;) {
     const r = spawnSync(bin, ['-o', 'DPkg::Lock::Timeout=60', ...args], { stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8', env, cwd: root });
     const stderr = r.stderr ?? '';
     const locked = r.status !== 0 && APT_LOCKED.test(stderr);
-    if (!locked || Date.now() >= deadline) {
+    if (!locked || now() >= deadline) {
       process.stderr.write(stderr);
       if (r.status !== 0) console.error(`\napt-get ${args.join(' ')} failed (exit ${r.status ?? r.signal})${locked ? `: another process still holds the apt lock after ${Math.round(waitMs / 60_000)} min` : ''}`);
       return r.status ?? 1;

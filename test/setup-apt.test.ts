@@ -40,8 +40,11 @@ test('apt held by another process: waits and retries until the lock is free, wit
 
 test('apt still held after the bound: gives up with a non-zero status', () => {
   const apt = fakeApt(1_000);
-  assert.notEqual(runApt(['update'], { bin: apt.bin, waitMs: 50, retryMs: 10 }), 0);
-  assert.ok(apt.calls().length >= 2, 'tried again before giving up');
+  // A clock that moves 20 ms per reading, whatever the machine's load: the 50 ms bound passes on the third try.
+  let t = 0;
+  const now = () => (t += 20);
+  assert.notEqual(runApt(['update'], { bin: apt.bin, waitMs: 50, retryMs: 1, now }), 0);
+  assert.equal(apt.calls().length, 3, 'tried again until the bound, then gave up');
 });
 
 test('any other apt failure is not waited for', () => {
