@@ -344,7 +344,7 @@ function berlinWallClock(iso: string): { time: string; tz: string } {
 // The two tools run side by side: each spends most of its time starting up (restic derives its
 // key with scrypt on every command), not in the decision itself.
 describe('agrees with the real tools', { concurrency: 2 }, () => {
-  it('matches restic forget --dry-run on the same snapshots', { timeout: 120_000 }, async () => {
+  it('matches restic forget --dry-run on the same snapshots', { timeout: 300_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lifeline-retention-restic-'));
     try {
       writeFileSync(join(dir, 'pw'), 'lifeline-test\n');
@@ -388,7 +388,7 @@ describe('agrees with the real tools', { concurrency: 2 }, () => {
     }
   });
 
-  it('matches borg prune --dry-run --list on the same archives', { timeout: 120_000 }, async () => {
+  it('matches borg prune --dry-run --list on the same archives', { timeout: 300_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lifeline-retention-borg-'));
     try {
       mkdirSync(join(dir, 'data'));

@@ -85,8 +85,9 @@ test('a failed scheduled backup is retried after its delay: no incident when the
   const agent = writeAgentConfig({ name: 'retrier', jobs: placeholder });
   const flag = join(agent.dir, 'second-time');
   enrollAgent(agent, collector);
-  // The slot is set once enrolling (a few seconds of CLI calls) is done.
-  const slot = onceIn(3);
+  // The slot is set once enrolling (a few seconds of CLI calls) is done, far enough ahead for the
+  // daemon to start on a loaded machine (a slot passed before it starts would be a catch-up run).
+  const slot = onceIn(6);
   const retried = (name: string, script: string) =>
     `  - { name: ${name}, asset: ${name}, tier: 1, target: local-disk, schedule: "${slot}", retry: { attempts: 1, delay: 2s }, driver: command, command: [sh, -c, ${JSON.stringify(script)}] }\n`;
   writeFileSync(
