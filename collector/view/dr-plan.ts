@@ -1,5 +1,5 @@
 import type { Tier } from '../rules/types';
-import { humanDuration } from '../rules/util';
+import { humanDuration, isGood } from '../rules/util';
 import { assetDetailView, type AssetDetailView, type AssetInput, type CopyRow } from './asset';
 
 // "If this host died now": the disaster-recovery plan of one agent's host, generated from facts.
@@ -132,7 +132,7 @@ function assetPlan(a: DrAssetFacts, phase: Phase, step: number, now: number): Dr
   }
   const book = chosen ? a.runbooks.find((r) => r.agent === chosen.agent && r.job === chosen.job && r.target === chosen.target.name) : undefined;
   const drills = chosen ? a.drills.filter((d) => d.agent === chosen.agent && d.job === chosen.job) : [];
-  const measured = drills.find((d) => (d.status === 'success' || d.status === 'warning') && d.durationMs !== null);
+  const measured = drills.find((d) => isGood(d) && d.durationMs !== null);
   const restore: DrRestoreStep[] = !book
     ? []
     : book.steps
@@ -142,7 +142,7 @@ function assetPlan(a: DrAssetFacts, phase: Phase, step: number, now: number): Dr
   const rtoOk = expectedMs === null ? null : expectedMs <= a.rtoMs;
   if (chosen) {
     if (restore.every((s) => s.commands.length === 0)) gaps.push('no restore command could be written for this copy (see the notes)');
-    if (drills[0] && drills[0].status !== 'success' && drills[0].status !== 'warning') gaps.push(`its newest restore drill ended ${drills[0].status}`);
+    if (drills[0] && !isGood(drills[0])) gaps.push(`its newest restore drill ended ${drills[0].status}`);
     if (expectedMs === null) gaps.push(restore.length > 1 ? 'not every step of the chain has a restore drill: the time is unknown' : 'no restore drill of this copy yet: the time is unknown');
     else if (!rtoOk) gaps.push(`the restore drills took ${humanDuration(expectedMs)}, beyond the ${humanDuration(a.rtoMs)} RTO`);
   }
