@@ -164,7 +164,8 @@ test('the DR plan of a fed collector: JSON, Markdown (?format=md and .md) and th
   const offsite = (name: string, media: 'cloud' | 'nas') => ({ name, location: 'offsite' as const, media });
   c.clock.now = now - 30 * D;
   const jobs = [
-    catalogJob('etc', { asset: 'pve1', tier: 2, driver: 'paths', restore: { dir: '/srv/backup/etc', compress: 'zstd', paths: '/etc' } }),
+    // Agent-supplied facts with a fence's backticks and a bidi override: the printed plan stays one code block, the override visible.
+    catalogJob('etc', { asset: 'pve1', tier: 2, driver: 'paths', restore: { dir: '/srv/backup/```etc\u202E', compress: 'zstd', paths: '/etc' } }),
     catalogJob('db-dump', { asset: 'db', tier: 1, driver: 'postgres', target: offsite('nas', 'nas'), restore: { dir: '/mnt/nas/pg', database: 'app' } }),
     catalogJob('vm101-cloud', { asset: 'vm-101', tier: 1, driver: 'restic', target: offsite('b2', 'cloud'), restore: { repository: 's3:s3.example.com/vm101', passwordFile: '/etc/lifeline/restic.pass' } }),
   ];
@@ -222,6 +223,8 @@ test('the DR plan of a fed collector: JSON, Markdown (?format=md and .md) and th
     assert.match(md.body, /## 3\. Restore db: tier 1, a database\n\n- Copy: db-dump → nas \(nas, off-site\), [^\n]+, ✔ within the 1d RPO\n- Expected restore time: ✔ 10m within the 4h RTO\n/);
     assert.match(md.body, /```sh\n[^`]*pg_restore/);
     assert.match(md.body, /## 4\. Verify/);
+    assert.match(md.body, /\n````sh\n[^\n]*\n[^\n]*```etc[^\n]*\n````\n/);
+    assert.ok(!md.body.includes('\u202E'), 'no raw bidi override in the Markdown');
   }
 
   const page = await c.app.inject({ method: 'GET', url: '/hosts/pve1/dr-plan', headers: read });
@@ -230,5 +233,6 @@ test('the DR plan of a fed collector: JSON, Markdown (?format=md and .md) and th
   assert.match(page.body, /<h1>If pve1 died now<\/h1>/);
   assert.match(page.body, /⚠ gap: no off-site copy/);
   assert.match(page.body, /<pre class="commands"><code>[^<]*pg_restore/);
+  assert.ok(!page.body.includes('\u202E'), 'no raw bidi override on the page');
   assert.equal((await c.app.inject({ method: 'GET', url: '/api/v1/hosts/nobody/dr-plan', headers: read })).statusCode, 404);
 });
