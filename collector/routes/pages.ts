@@ -11,7 +11,7 @@ import { APP_JS } from '../static/app-js';
 import { ICON_SVG } from '../static/icon';
 import { assetDetailView } from '../view/asset';
 import { incidentsView } from '../view/incidents';
-import { overviewView, parseOverviewQuery } from '../view/overview';
+import { FLEET_ASSETS, overviewModel, parseOverviewQuery, viewOf, type OverviewModel } from '../view/overview';
 import { createViewSource } from '../view/source';
 
 // Script and style only from this origin, nothing inline: an agent-supplied string that
@@ -29,6 +29,9 @@ export const sendPage = (reply: FastifyReply, body: string) =>
     .header('cache-control', 'no-store')
     .send(body);
 
+/** How long a fleet's overview model is reused (the page refreshes itself every 30 s). */
+export const OVERVIEW_REUSE_MS = 15_000;
+
 /** The HTML pages (GET /, /assets/:asset, /incidents, /reports) and their script and stylesheet. */
 export function pageRoutes(ctx: AppContext): FastifyPluginAsync {
   return async (scope) => {
@@ -38,9 +41,16 @@ export function pageRoutes(ctx: AppContext): FastifyPluginAsync {
       reply.type(type).header('x-content-type-options', 'nosniff').header('cache-control', 'max-age=300').send(body);
 
     // ?tier=&agent=&name=&page=: the fleet view's filter (a plain GET form, no script needed).
-    scope.get('/', async (req, reply) =>
-      html(reply, renderOverview(overviewView(source.overview(), ctx.now(), parseOverviewQuery((req.query ?? {}) as Record<string, unknown>)))),
-    );
+    // A fleet's overview model (every asset's state: a pass over all of them) serves the page's
+    // filters and pages for OVERVIEW_REUSE_MS; the footer says when it was made. A homelab's is
+    // made afresh for every request (cheap, and what was just reported shows at once).
+    let model: OverviewModel | null = null;
+    const current = () => {
+      const now = ctx.now();
+      if (model && model.assets.length > FLEET_ASSETS && now >= model.now && now - model.now < OVERVIEW_REUSE_MS) return model;
+      return (model = overviewModel(source.overview(), now));
+    };
+    scope.get('/', async (req, reply) => html(reply, renderOverview(viewOf(current(), parseOverviewQuery((req.query ?? {}) as Record<string, unknown>)))));
     scope.get('/assets/:asset', async (req, reply) => {
       const { asset: name } = req.params as { asset: string };
       const input = source.asset(name);

@@ -187,82 +187,111 @@ export const NO_FILTER: OverviewQuery = { tier: null, agent: '', name: '', page:
 const filtered = (q: OverviewQuery) => q.tier !== null || q.agent !== '' || q.name !== '';
 
 /**
- * The overview. Without `query` (the JSON API) every asset in full; with it (the page), past
- * FLEET_ASSETS assets or with a filter, the fleet view: full rows only for what is shown, so
- * 60,000 assets cost a pass over their states and a few hundred rows.
+ * What every overview of one moment shares, whatever the filter: each asset's state and risks
+ * (sorted by tier and name), the agents' rows, counts and the verdict. The costly part at fleet
+ * scale (a pass over every asset): the page keeps one for a few seconds (routes/pages.ts).
  */
-export function overviewView(input: OverviewInput, now: number, query?: OverviewQuery): OverviewView {
+export interface OverviewModel {
+  now: number;
+  evaluation: EvaluationInput;
+  /** Every asset, by tier then name, with why it is at risk (empty: it is not). */
+  assets: { s: AssetState; risks: string[]; guest: string | null; lower: string }[];
+  agents: AgentRow[];
+  verdict: Verdict;
+  base: Pick<OverviewView, 'generatedAt' | 'counts' | 'proxmox' | 'pbs'>;
+  toRow: (s: AssetState) => AssetRow;
+}
+
+export function overviewModel(input: OverviewInput, now: number): OverviewModel {
   const { evaluation } = input;
   const incidentsByAsset = new Map<string, number>();
   for (const i of input.openIncidents) if (i.asset !== null) incidentsByAsset.set(i.asset, (incidentsByAsset.get(i.asset) ?? 0) + 1);
   const names = guestNames(evaluation);
   const states = assetStates(evaluation, now);
-  const toRow = (s: AssetState) => assetRow(s, names.get(s.asset) ?? null, incidentsByAsset.get(s.asset) ?? 0, now);
   const openIncidents = { critical: 0, warning: 0, info: 0 };
   for (const i of input.openIncidents) openIncidents[i.severity]++;
-  const base = {
-    generatedAt: new Date(now).toISOString(),
-    counts: { assets: states.length, jobs: evaluation.jobs.filter((j) => !j.derivedVia).length, agents: input.agents.length, openIncidents },
-    proxmox: coverageCounts(evaluation, now).map((c) => ({ ...c, updatedAt: new Date(c.updatedAt).toISOString() })),
-    pbs: pbsRows(evaluation, now),
+  const assets = states
+    .map((s) => ({ s, risks: riskReasons(s), guest: names.get(s.asset) ?? null, lower: s.asset.toLowerCase() }))
+    .sort((a, b) => a.s.tier - b.s.tier || (a.s.asset < b.s.asset ? -1 : a.s.asset > b.s.asset ? 1 : 0));
+  return {
+    now,
+    evaluation,
+    assets,
+    agents: agentRows(input.agents, evaluation, now),
+    verdict: verdict(assets.map((a) => ({ asset: a.s.asset, risks: a.risks })).sort((a, b) => a.asset.localeCompare(b.asset))),
+    base: {
+      generatedAt: new Date(now).toISOString(),
+      counts: { assets: states.length, jobs: evaluation.jobs.filter((j) => !j.derivedVia).length, agents: input.agents.length, openIncidents },
+      proxmox: coverageCounts(evaluation, now).map((c) => ({ ...c, updatedAt: new Date(c.updatedAt).toISOString() })),
+      pbs: pbsRows(evaluation, now),
+    },
+    toRow: (s) => assetRow(s, names.get(s.asset) ?? null, incidentsByAsset.get(s.asset) ?? 0, now),
   };
-  if (query && (states.length > FLEET_ASSETS || filtered(query))) {
-    const risky = states.map((s) => ({ s, risks: riskReasons(s) }));
-    const allAgents = agentRows(input.agents, evaluation, now);
-    const fleet = fleetView(risky, allAgents, evaluation, query, (s) => toRow(s));
-    const shownAgents = allAgents.filter((a) => matches(a.name, query.agent)).sort((a, b) => Number(b.silent) - Number(a.silent) || a.name.localeCompare(b.name));
+}
+
+/**
+ * The overview. Without `query` (the JSON API) every asset in full; with it (the page), past
+ * FLEET_ASSETS assets or with a filter, the fleet view: full rows only for what is shown.
+ */
+export function overviewView(input: OverviewInput, now: number, query?: OverviewQuery): OverviewView {
+  return viewOf(overviewModel(input, now), query);
+}
+
+/** One overview of a model: cheap (a filter over the sorted assets and a few hundred rows). */
+export function viewOf(m: OverviewModel, query?: OverviewQuery): OverviewView {
+  const tiers = m.evaluation.tiers;
+  if (query && (m.assets.length > FLEET_ASSETS || filtered(query))) {
+    // Silent ones first, else in the given order (by name); a stable sort keeps that order.
+    const shownAgents = (query.agent === '' ? [...m.agents] : m.agents.filter((a) => matches(a.name, query.agent))).sort((a, b) => Number(b.silent) - Number(a.silent));
     return {
-      ...base,
-      fleet,
-      verdict: verdict(risky.map((r) => ({ asset: r.s.asset, risks: r.risks }))),
-      tiers: TIERS.map((tier) => ({ tier, ...evaluation.tiers[tier], assets: [] })),
+      ...m.base,
+      fleet: fleetView(m.assets, m.agents, tiers, query, m.toRow),
+      verdict: m.verdict,
+      tiers: TIERS.map((tier) => ({ tier, ...tiers[tier], assets: [] })),
       agents: shownAgents.slice(0, PAGE_ROWS),
     };
   }
-  const rows = states.map(toRow).sort((a, b) => Number(a.risks.length === 0) - Number(b.risks.length === 0) || a.asset.localeCompare(b.asset));
+  const rows = m.assets.map((a) => m.toRow(a.s)).sort((a, b) => Number(a.risks.length === 0) - Number(b.risks.length === 0) || a.asset.localeCompare(b.asset));
   return {
-    ...base,
-    verdict: verdict(rows),
-    tiers: TIERS.map((tier) => ({ tier, ...evaluation.tiers[tier], assets: rows.filter((r) => r.tier === tier) })),
-    agents: agentRows(input.agents, evaluation, now),
+    ...m.base,
+    verdict: m.verdict,
+    tiers: TIERS.map((tier) => ({ tier, ...tiers[tier], assets: rows.filter((r) => r.tier === tier) })),
+    agents: m.agents,
   };
 }
 
 const matches = (text: string, needle: string) => needle === '' || text.toLowerCase().includes(needle.toLowerCase());
 
-/** The fleet view's selection: pure, given each asset's state and risks. */
+/** The fleet view's selection: pure, given each asset's state and risks, sorted by tier and name. */
 export function fleetView(
-  assets: readonly { s: AssetState; risks: string[] }[],
+  assets: OverviewModel['assets'],
   agents: readonly AgentRow[],
-  evaluation: EvaluationInput,
+  tierPolicies: EvaluationInput['tiers'],
   query: OverviewQuery,
   toRow: (s: AssetState) => AssetRow,
 ): FleetView {
-  const byName = (a: { s: AssetState }, b: { s: AssetState }) => a.s.tier - b.s.tier || a.s.asset.localeCompare(b.s.asset);
-  const names = guestNames(evaluation);
-  const hit = (a: { s: AssetState }) =>
+  const name = query.name.toLowerCase();
+  const hit = (a: OverviewModel['assets'][number]) =>
     (query.tier === null || a.s.tier === query.tier) &&
-    (matches(a.s.asset, query.name) || matches(names.get(a.s.asset) ?? '', query.name)) &&
+    (name === '' || a.lower.includes(name) || (a.guest !== null && a.guest.toLowerCase().includes(name))) &&
     (query.agent === '' || a.s.jobs.some((j) => matches(j.agent, query.agent)));
-  const tiers = TIERS.map((tier) => ({ tier, ...evaluation.tiers[tier], assets: 0, atRisk: 0 }));
-  const risky: { s: AssetState }[] = [];
-  const healthy: { s: AssetState }[] = [];
+  const tiers = TIERS.map((tier) => ({ tier, ...tierPolicies[tier], assets: 0, atRisk: 0 }));
+  const risky: AssetState[] = [];
+  const healthy: AssetState[] = [];
   for (const a of assets) {
     const t = tiers[a.s.tier - 1];
     t.assets++;
     if (a.risks.length) t.atRisk++;
-    if (hit(a)) (a.risks.length ? risky : healthy).push(a);
+    if (hit(a)) (a.risks.length ? risky : healthy).push(a.s);
   }
   const pages = Math.max(1, Math.ceil(healthy.length / PAGE_ROWS));
   const page = Math.min(Math.max(1, Math.floor(query.page) || 1), pages);
-  // Only the shown page is sorted in full: a partial selection would do, a sort of 60,000 names is a few ms.
-  healthy.sort(byName);
   return {
     query: { ...query, page },
-    atRisk: risky.sort(byName).map((a) => toRow(a.s)),
-    healthy: { matching: healthy.length, page, pages, rows: healthy.slice((page - 1) * PAGE_ROWS, page * PAGE_ROWS).map((a) => toRow(a.s)) },
+    atRisk: risky.map(toRow),
+    healthy: { matching: healthy.length, page, pages, rows: healthy.slice((page - 1) * PAGE_ROWS, page * PAGE_ROWS).map(toRow) },
     tiers,
-    agents: { matching: agents.filter((a) => matches(a.name, query.agent)).length, silent: agents.filter((a) => a.silent).length },
+    agents: { matching: query.agent === '' ? agents.length : agents.filter((a) => matches(a.name, query.agent)).length, silent: agents.filter((a) => a.silent).length },
   };
 }
 
