@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { AgentConfig, JobConfig } from './config';
+import { ZFS_TOOLS } from './drivers/zfs-options';
 
 // `lifeline-agent doctor`: the decisions, pure (tested as tables). agent/doctor.ts gathers the
 // facts (files, the collector's answer, tool versions, statfs) and prints these verdicts.
@@ -85,6 +86,15 @@ export function jobTools(job: Pick<JobConfig, 'driver' | 'options'>, config: Pic
     }
     case 'vzdump':
       return [{ bin: config.proxmox?.tools.vzdump ?? '/usr/bin/vzdump', versionArgs: ['help'], pkg: 'pve-manager (Proxmox VE)' }];
+    case 'zfs': {
+      // Replication to another host runs syncoid or ssh here; zfs on the receiving side is checked there.
+      const tools = { ...ZFS_TOOLS, ...((o.tools ?? {}) as Partial<typeof ZFS_TOOLS>) };
+      const replicate = (o.replicate ?? {}) as Options;
+      const zfs: ToolSpec = { bin: tools.zfs, versionArgs: ['version'], pkg: 'zfsutils-linux' };
+      if (replicate.via === 'syncoid') return [zfs, { bin: tools.syncoid, versionArgs: ['--version'], pkg: 'sanoid' }];
+      if (replicate.via === 'send' && replicate.host) return [zfs, { bin: tools.ssh, versionArgs: ['-V'], pkg: 'openssh-client' }];
+      return [zfs];
+    }
     case 'command': {
       const argv = Array.isArray(o.argv) ? (o.argv as unknown[]) : [];
       const program = str(argv[0]);

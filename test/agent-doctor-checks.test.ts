@@ -21,6 +21,9 @@ test('the tools of each driver, with the package that provides them', () => {
     { driver: 'paths', options: {}, want: ['tar --version → tar', 'zstd --version → zstd'] },
     { driver: 'pbs', options: { tools: { client: '/opt/pbs/client' } }, want: ['/opt/pbs/client version → proxmox-backup-client'] },
     { driver: 'vzdump', options: {}, want: ['/usr/bin/vzdump help → pve-manager (Proxmox VE)'] },
+    { driver: 'zfs', options: { dataset: 'tank/data' }, want: ['/usr/sbin/zfs version → zfsutils-linux'] },
+    { driver: 'zfs', options: { dataset: 'tank/data', replicate: { via: 'syncoid', to: 'backup/data', host: 'nas' } }, want: ['/usr/sbin/zfs version → zfsutils-linux', '/usr/sbin/syncoid --version → sanoid'] },
+    { driver: 'zfs', options: { dataset: 'tank/data', replicate: { via: 'send', to: 'backup/data', host: 'nas' }, tools: { ssh: '/opt/ssh' } }, want: ['/usr/sbin/zfs version → zfsutils-linux', '/opt/ssh -V → openssh-client'] },
     { driver: 'command', options: { argv: ['/usr/local/bin/snap', '--all'] }, want: ['/usr/local/bin/snap  → the package that provides /usr/local/bin/snap'] },
   ];
   for (const { driver, options, want } of cases) {
