@@ -37,6 +37,9 @@ const utc = (iso: string) => `${iso.slice(0, 16).replace('T', ' ')} UTC`;
 /** "85.7 % of the time (RPO 1d)". */
 export const rpoText = (a: AssetReport): string => (a.rpo.metShare === null ? 'newer than the period' : `${pct(a.rpo.metShare)} of the time`);
 export const retentionText = (a: AssetReport): string => (a.retention.state === 'gaps' ? `✖ ${a.retention.findings.length} finding${a.retention.findings.length === 1 ? '' : 's'}` : a.retention.state === 'ok' ? '✔ ok' : '– not audited');
+/** Everything held: RPO all period, retention not short, 3-2-1 now and all period, the newest drill within the RTO. */
+export const assetHeld = (a: AssetReport): boolean =>
+  a.rpo.metShare !== null && a.rpo.metShare >= 1 && a.retention.state !== 'gaps' && a.threeTwoOne.now && a.threeTwoOne.throughPeriod !== false && a.drills.last?.rtoOk === true;
 export function drillText(a: AssetReport): string {
   const d = a.drills.last;
   const measured =

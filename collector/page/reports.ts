@@ -1,4 +1,5 @@
-import { drillText, failureJobs, growthText, pct, retentionText, rpoText, trend, usageText, verifyText, type Report } from '../reports';
+import { FLEET_ASSETS } from '../view/overview';
+import { assetHeld, drillText, failureJobs, growthText, pct, retentionText, rpoText, trend, usageText, verifyText, type Report } from '../reports';
 import { bytes, duration, time } from './format';
 import { esc, escAttr } from './html';
 import { layout, table } from './layout';
@@ -14,6 +15,8 @@ export function renderReports(reports: Report[], generatedAt: string, hosts: rea
   return layout({ title: 'Reports', section: 'reports', generatedAt, json: '/api/v1/reports/week', main });
 }
 
+/** Asset rows on a fleet's report page. */
+const FLEET_ROWS = 200;
 const mark = (ok: boolean | null) => (ok === null ? '? unknown' : ok ? '✔ yes' : '✖ no');
 const cls = (ok: boolean | null) => (ok === null ? 'warn' : ok ? 'ok' : 'bad');
 
@@ -24,7 +27,11 @@ function section(r: Report): string {
     (t) =>
       `<tr><th scope="row">Tier ${t.tier}</th><td>${pct(t.successRate)} (${t.succeeded}/${t.runs})</td><td>${esc(bytes(t.storageBytes))}${trend(t.storageBytes, t.storageBytesBefore)}</td><td>${duration(t.avgDurationMs)} (before: ${duration(t.avgDurationMsBefore)})</td></tr>`,
   );
-  const assets = r.assets.map(
+  // A fleet lists what did not hold, tier 1 first, at most FLEET_ROWS; the JSON lists every asset.
+  const fleet = r.assets.length > FLEET_ASSETS;
+  const failing = fleet ? r.assets.filter((a) => !assetHeld(a)) : r.assets;
+  const listed = fleet ? failing.slice(0, FLEET_ROWS) : failing;
+  const assets = listed.map(
     (a) =>
       `<tr><th scope="row"><a href="/assets/${escAttr(encodeURIComponent(a.asset))}">${esc(a.asset)}</a></th><td>${a.tier}</td>` +
       `<td class="${a.rpo.metShare === 1 ? 'ok' : a.rpo.metShare === null ? 'warn' : 'bad'}">${rpoText(a)} (RPO ${duration(a.rpoMs)}); now ${a.rpo.okNow ? '✔ within' : '✖ beyond'}</td>` +
@@ -48,7 +55,8 @@ function section(r: Report): string {
   return `<section aria-labelledby="${id}-h"><h2 id="${id}-h">${name} report <small>${esc(r.from.slice(0, 10))} – ${esc(r.to.slice(0, 10))}</small></h2>
 ${table('tiers', `${name} report by tier`, tiers, 'No jobs.')}
 <h3 id="${id}-assets">Assets</h3>
-${table('reportAssets', `${name} report by asset`, assets, 'No assets.')}
+${table('reportAssets', `${name} report by asset`, assets, fleet ? 'Every asset held.' : 'No assets.')}
+${fleet ? `<p>${failing.length} of ${r.assets.length} assets did not hold everything (RPO all period, retention, 3-2-1, a restore drill within the RTO)${failing.length > listed.length ? `, the first ${listed.length} listed` : ''}; every asset is in the <a href="/api/v1/reports/${id}">JSON</a>.</p>` : ''}
 <h3 id="${id}-failures">Failed runs by cause</h3>
 ${table('failures', `${name} failed runs by cause`, failures, 'No failed runs.')}
 <h3 id="${id}-capacity">Capacity</h3>
