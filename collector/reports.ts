@@ -68,14 +68,14 @@ export function reportMarkdown(r: Report, maxAssets = Infinity): string {
     (t) =>
       `| ${t.tier} | ${pct(t.successRate)} (${t.succeeded}/${t.runs}) | ${bytes(t.storageBytes)}${trend(t.storageBytes, t.storageBytesBefore)} | ${duration(t.avgDurationMs)} (before: ${duration(t.avgDurationMsBefore)}) |`,
   );
-  const assets = r.assets
-    .slice(0, maxAssets)
-    .map(
+  // Cut short (a notification), what did not hold comes first.
+  const shown = r.assets.length > maxAssets ? [...r.assets.filter((a) => !assetHeld(a)), ...r.assets.filter(assetHeld)].slice(0, maxAssets) : r.assets;
+  const assets = shown.map(
       (a) =>
         `| ${md(a.asset)} | ${a.tier} | ${rpoText(a)} (RPO ${duration(a.rpoMs)}), now ${a.rpo.okNow ? '✔' : '✖'} | ${duration(a.rpo.worstGapMs)} | ${retentionText(a)} | ${yesNo(a.threeTwoOne.now)}${a.threeTwoOne.missing.length ? ` (${md(a.threeTwoOne.missing.join(', '))})` : ''} / ${yesNo(a.threeTwoOne.throughPeriod)} | ${drillText(a)} | ${verifyText(a)} |`,
     );
   const more = r.assets.length > assets.length ? [`… and ${r.assets.length - assets.length} more assets: see the reports page.`] : [];
-  const findings = r.assets.flatMap((a) => a.retention.findings.map((f) => `- ${md(f)}`));
+  const findings = shown.flatMap((a) => a.retention.findings.map((f) => `- ${md(f)}`));
   const failures = r.failures.map((g) => `- ${g.count}× ${md(g.cause)} — ${md(failureJobs(g))} (${g.operations.join(', ')}); last ${utc(new Date(g.lastAt).toISOString())}`);
   const capacity = r.capacity.map(
     (c) => `| ${md(c.agent)} | ${md(c.name)} | ${usageText(c)} | ${c.changeBytes === null ? '–' : `${c.changeBytes >= 0 ? '+' : '−'}${bytes(Math.abs(c.changeBytes))}`}, ${growthText(c)} | ${day(c.projectedFullAt)} |`,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { renderReports } from '../collector/page/reports';
-import type { AssetReport, Report } from '../collector/reports';
+import { reportMarkdown, type AssetReport, type Report } from '../collector/reports';
 
 const asset = (n: number, held: boolean): AssetReport => ({
   asset: `asset-${String(n).padStart(4, '0')}`,
@@ -40,4 +40,9 @@ test('the reports page lists every asset of a homelab, and of a fleet what did n
   const worse = renderReports([report(Array.from({ length: 400 }, (_, n) => asset(n, n % 4 === 0)))], '2025-01-15T12:00:00.000Z');
   assert.equal(rows(worse), 200);
   assert.match(worse, /300 of 400 assets did not hold everything \(RPO all period, retention, 3-2-1, a restore drill within the RTO\), the first 200 listed/);
+});
+
+test('a report cut short (the notification) lists what did not hold first', () => {
+  const md = reportMarkdown(report([asset(1, true), asset(2, true), asset(3, false)]), 2);
+  assert.match(md, /\| asset-0003 \|[^\n]*\n\| asset-0001 \|[^\n]*\n… and 1 more assets: see the reports page\./);
 });
