@@ -81,6 +81,10 @@ test('a NAS with ZFS: the take job runs, a degraded pool and a full pool open in
   assert.match(tank.detail, /state DEGRADED; 0 read, 0 write, 7 checksum error\(s\)\. Devices: mirror-0 DEGRADED; sdb ONLINE 0 0 7; sdc UNAVAIL\. ZFS says: One or more devices could not be used/);
   assert.equal(open.get('zfs-pool-capacity|nas1|backup')!.title, 'ZFS pool backup on nas1 is 95% full');
   assert.ok(![...open.keys()].some((k) => k.startsWith('zfs-pool|nas1|backup')), 'the healthy pool raises no health incident');
+  const metrics = await (await fetch(`${collector.url}/metrics`)).text();
+  assert.match(metrics, /^lifeline_zfs_pool_healthy\{agent="nas1",pool="tank"\} 0$/m);
+  assert.match(metrics, /^lifeline_zfs_pool_healthy\{agent="nas1",pool="backup"\} 1$/m);
+  assert.match(metrics, /^lifeline_zfs_pool_size_bytes\{agent="nas1",pool="tank"\} \d+$/m);
   assert.match(open.get('failed-run|nas1|data-replica')!.detail, /the replica root@nas2:backup\/data lags: its newest common snapshot autosnap_\S+_daily \(2d23h\S* old\), 2d\S* behind the source's newest lifeline-\S+Z, beyond the tier's RPO of 1d/);
 
   // The take job's runs: a snapshot, then its prune (sanoid's four left alone).

@@ -111,6 +111,16 @@ export function metricsSnapshot(input: MetricsInput, now: number, limits: Series
     }
   }
 
+  // Three series per ZFS pool: bounded by the pools agents report.
+  for (const a of evaluation.agents) {
+    for (const p of a.pools ?? []) {
+      const labels = { agent: labelText(a.agent), pool: labelText(p.name) };
+      add('zfs_pool_size_bytes', labels, p.sizeBytes);
+      add('zfs_pool_allocated_bytes', labels, p.allocBytes);
+      add('zfs_pool_healthy', labels, p.health === 'ONLINE' && p.errors.read + p.errors.write + p.errors.checksum === 0 ? 1 : 0);
+    }
+  }
+
   for (const severity of SEVERITIES) add('incidents_open', { severity }, input.openIncidents[severity] ?? 0);
   add('collector_build_info', { version: input.version }, 1);
   for (const family of FAMILY_NAMES) out.metrics_series_dropped.push({ labels: { family: METRIC_PREFIX + family }, value: dropped.get(family) ?? 0 });
