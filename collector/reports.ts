@@ -23,6 +23,8 @@ export function buildReport(db: Db, config: CollectorConfig, period: ReportPerio
   return reportView(cached.source.read(period, now), shownFilesystems);
 }
 
+/** Failure causes listed (the most frequent first); the JSON lists them all. */
+export const CAUSES_SHOWN = { markdown: 20, page: 100 };
 /** Assets listed in a notification; the page and the JSON list them all. */
 const MESSAGE_ASSETS = 40;
 
@@ -76,7 +78,7 @@ export function reportMarkdown(r: Report, maxAssets = Infinity): string {
     );
   const more = r.assets.length > assets.length ? [`… and ${r.assets.length - assets.length} more assets: see the reports page.`] : [];
   const findings = shown.flatMap((a) => a.retention.findings.map((f) => `- ${md(f)}`));
-  const failures = r.failures.map((g) => `- ${g.count}× ${md(g.cause)} — ${md(failureJobs(g))} (${g.operations.join(', ')}); last ${utc(new Date(g.lastAt).toISOString())}`);
+  const failures = r.failures.slice(0, CAUSES_SHOWN.markdown).map((g) => `- ${g.count}× ${md(g.cause)} — ${md(failureJobs(g))} (${g.operations.join(', ')}); last ${utc(new Date(g.lastAt).toISOString())}`);
   const capacity = r.capacity.map(
     (c) => `| ${md(c.agent)} | ${md(c.name)} | ${usageText(c)} | ${c.changeBytes === null ? '–' : `${c.changeBytes >= 0 ? '+' : '−'}${bytes(Math.abs(c.changeBytes))}`}, ${growthText(c)} | ${day(c.projectedFullAt)} |`,
   );
@@ -99,6 +101,7 @@ export function reportMarkdown(r: Report, maxAssets = Infinity): string {
     `**Failed runs by cause** (${r.failures.reduce((n, g) => n + g.count, 0)})`,
     '',
     ...(failures.length ? failures : ['None.']),
+    ...(r.failures.length > failures.length ? [`… and ${r.failures.length - failures.length} more causes: see the reports page.`] : []),
     '',
     '**Capacity**',
     '',

@@ -46,3 +46,13 @@ test('a report cut short (the notification) lists what did not hold first', () =
   const md = reportMarkdown(report([asset(1, true), asset(2, true), asset(3, false)]), 2);
   assert.match(md, /\| asset-0003 \|[^\n]*\n\| asset-0001 \|[^\n]*\n… and 1 more assets: see the reports page\./);
 });
+
+test('failure causes: the 20 most frequent in the Markdown, 100 on the page, every one in the JSON', () => {
+  const failures = Array.from({ length: 120 }, (_, n) => ({ cause: `cause ${n}`, count: 120 - n, jobs: ['pve1/db'], operations: ['backup'], lastAt: 0, example: null }));
+  const r = { ...report([]), failures };
+  const md = reportMarkdown(r);
+  assert.match(md, /- 101× cause 19 —[^\n]*\n… and 100 more causes: see the reports page\./);
+  const page = renderReports([r], '2025-01-15T12:00:00.000Z');
+  assert.equal((page.match(/<th scope="row">cause \d+/g) ?? []).length, 100);
+  assert.match(page, /The 100 most frequent of 120 causes/);
+});

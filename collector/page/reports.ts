@@ -1,5 +1,5 @@
 import { FLEET_ASSETS } from '../view/overview';
-import { assetHeld, drillText, failureJobs, growthText, pct, retentionText, rpoText, trend, usageText, verifyText, type Report } from '../reports';
+import { assetHeld, CAUSES_SHOWN, drillText, failureJobs, growthText, pct, retentionText, rpoText, trend, usageText, verifyText, type Report } from '../reports';
 import { bytes, duration, time } from './format';
 import { esc, escAttr } from './html';
 import { layout, table } from './layout';
@@ -40,7 +40,7 @@ function section(r: Report): string {
       `<td class="${cls(a.threeTwoOne.now && a.threeTwoOne.throughPeriod !== false)}">${mark(a.threeTwoOne.now)}${a.threeTwoOne.missing.length ? ` (${esc(a.threeTwoOne.missing.join(', '))})` : ''} / ${mark(a.threeTwoOne.throughPeriod)}</td>` +
       `<td class="${a.drills.last?.rtoOk ? 'ok' : 'bad'}">${esc(drillText(a))}</td><td>${esc(verifyText(a))}</td></tr>`,
   );
-  const failures = r.failures.map(
+  const failures = r.failures.slice(0, CAUSES_SHOWN.page).map(
     (g) =>
       `<tr><td>${g.count}</td><th scope="row">${esc(g.cause)}${g.example && g.example !== g.cause ? `<br><small>e.g. ${esc(g.example)}</small>` : ''}</th><td>${esc(failureJobs(g))} (${esc(g.operations.join(', '))})</td><td>${time(new Date(g.lastAt).toISOString())}</td></tr>`,
   );
@@ -59,6 +59,7 @@ ${table('reportAssets', `${name} report by asset`, assets, fleet ? 'Every asset 
 ${fleet ? `<p>${failing.length} of ${r.assets.length} assets did not hold everything (RPO all period, retention, 3-2-1, a restore drill within the RTO)${failing.length > listed.length ? `, the first ${listed.length} listed` : ''}; every asset is in the <a href="/api/v1/reports/${id}">JSON</a>.</p>` : ''}
 <h3 id="${id}-failures">Failed runs by cause</h3>
 ${table('failures', `${name} failed runs by cause`, failures, 'No failed runs.')}
+${r.failures.length > failures.length ? `<p>The ${failures.length} most frequent of ${r.failures.length} causes; every cause is in the <a href="/api/v1/reports/${id}">JSON</a>.</p>` : ''}
 <h3 id="${id}-capacity">Capacity</h3>
 ${table('capacity', `${name} capacity`, capacity, 'No usage reported.')}
 ${advice.length ? `<ul class="facts">${advice.map((c) => `<li class="bad">⚠ ${esc(c.recommendation)}</li>`).join('')}</ul>` : ''}
