@@ -139,3 +139,21 @@ test('tiers without assets share one line', () => {
   assert.equal(html.match(/No assets in/g)?.length, 1);
   assert.match(html, /No assets in tier 2 <small>\(RPO 7d · RTO 1d\)<\/small>, tier 3 <small>[^<]+<\/small> or tier 4 <small>/);
 });
+
+test('a copy job never run and seen less than an RPO ago is pending: no risk, and the verdict says what it awaits', () => {
+  const rpo = tiers[1].rpoMs;
+  const base = { asset: 'db', tier: 1 as const, timezone: 'UTC', recentBackups: [], lastBackup: null, lastOutcome: null };
+  const local = fixtureJob({ ...base, job: 'local', target: { name: 'usb', location: 'onsite', media: 'usb' }, knownSince: NOW - 60_000, lastSuccess: NOW - 30_000, lastOutcome: null });
+  const cloud = (knownFor: number) => fixtureJob({ ...base, job: 'cloud', target: { name: 'b2', location: 'offsite', media: 'cloud' }, knownSince: NOW - knownFor, lastSuccess: null });
+  const view = (jobs: JobView[]) => overviewView({ evaluation: { jobs, agents: [], tiers, config: DEFAULT_RULES_CONFIG }, agents: [], openIncidents: [] }, NOW);
+  const table: [string, JobView[], boolean, string][] = [
+    ['off-site job new', [local, cloud(60_000)], true, 'No asset at risk; 1 of 1 asset awaiting a first copy: db (first off-site copy pending)'],
+    ['off-site job older than the RPO, never run', [local, cloud(rpo + 1)], false, '1 of 1 asset at risk: db (no off-site copy within RPO)'],
+    ['both new, none run', [{ ...local, lastSuccess: null }, cloud(60_000)], true, 'No asset at risk; 1 of 1 asset awaiting a first copy: db (first backup pending; first off-site copy pending)'],
+  ];
+  for (const [what, jobs, ok, text] of table) {
+    const v = view(jobs);
+    assert.equal(v.verdict.ok, ok, what);
+    assert.equal(v.verdict.text, text, what);
+  }
+});

@@ -17,8 +17,10 @@ export function renderAsset(v: AssetDetailView): string {
   const recent = v.runs.filter((r) => r.status !== 'running').slice(0, RECENT_RUNS).reverse();
   const verdict = v.serverJobsOnly
     ? 'Kept by server jobs only (garbage collection, verify, prune, sync): no copies of its own'
-    : ok
-      ? 'Recoverable: a fresh off-site copy within RPO'
+    : ok && v.pending?.length
+      ? `Not at risk yet: ${esc(v.pending.join('; '))}`
+      : ok
+        ? 'Recoverable: a fresh off-site copy within RPO'
       : `At risk: ${esc(v.risks.join('; '))}`;
   const main = `<h1>Asset ${name}${v.guestName === null ? '' : ` <small class="guest">${esc(v.guestName)}</small>`}</h1>
 <p class="verdict ${ok ? 'ok' : 'bad'}" id="verdict"><span aria-hidden="true">${ok ? '✔' : '✖'}</span> <strong>${verdict}</strong></p>

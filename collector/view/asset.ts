@@ -7,7 +7,7 @@ import type { EvaluationInput, JobView, RunOperation, RunState, RunView, Snapsho
 import { humanDuration, isCopyJob, localDateTime, nextDue } from '../rules/util';
 import type { AssetSummary } from './overview';
 import { chainRunbook, chainText, type ChainStep } from './chain';
-import { riskReasons } from './risk';
+import { pendingReasons, riskReasons } from './risk';
 
 // The asset page's view model: every copy of one asset, its run history, charts' series,
 // verifications, restore drills against the tier's RTO and a restore runbook per copy.
@@ -170,7 +170,8 @@ export function assetDetailView(input: AssetInput, now: number): AssetDetailView
     ageMs: state.ageMs,
     rpoOk: state.rpoOk,
     badge: { copies: c.copies, media: c.media, offsite: c.offsite, ok: c.ok, missing: c.missing },
-    risks: jobs.some(isCopyJob) ? riskReasons(state) : [],
+    risks: jobs.some(isCopyJob) ? riskReasons(state, now) : [],
+    pending: pendingReasons(state, now),
     copies,
     snapshots: jobs.flatMap(snapshotRows),
     runs: input.runs.filter((r) => r.operation === 'backup').slice(0, HISTORY_ROWS).map(runRow),

@@ -3,7 +3,7 @@ import { assetStates, type AssetState } from '../rules/asset-state';
 import { coverageCounts, guestNames, type CoverageCounts } from '../rules/proxmox';
 import type { AgentView, EvaluationInput, JobView, RunState, Tier } from '../rules/types';
 import { isCopyJob, nextDue } from '../rules/util';
-import { riskReasons } from './risk';
+import { pendingReasons, riskReasons } from './risk';
 
 // The overview's view model: a pure function of the gathered input, the agents' identity,
 // the open incidents and `now`. GET / renders it; GET /api/v1/overview returns it as is.
@@ -58,6 +58,8 @@ export interface AssetSummary {
   badge: CopyBadge;
   /** Why it is not recoverable now; empty when it is. */
   risks: string[];
+  /** What it still waits for (a new job's first run, seen less than an RPO ago): no risk yet. */
+  pending?: string[];
 }
 
 /** One finished backup in an asset's strip of recent runs. */
@@ -195,7 +197,7 @@ export interface OverviewModel {
   now: number;
   evaluation: EvaluationInput;
   /** Every asset, by tier then name, with why it is at risk (empty: it is not). */
-  assets: { s: AssetState; risks: string[]; guest: string | null; lower: string }[];
+  assets: { s: AssetState; risks: string[]; pending: string[]; guest: string | null; lower: string }[];
   agents: AgentRow[];
   verdict: Verdict;
   base: Pick<OverviewView, 'generatedAt' | 'counts' | 'proxmox' | 'pbs'>;
@@ -211,14 +213,14 @@ export function overviewModel(input: OverviewInput, now: number): OverviewModel 
   const openIncidents = { critical: 0, warning: 0, info: 0 };
   for (const i of input.openIncidents) openIncidents[i.severity]++;
   const assets = states
-    .map((s) => ({ s, risks: riskReasons(s), guest: names.get(s.asset) ?? null, lower: s.asset.toLowerCase() }))
+    .map((s) => ({ s, risks: riskReasons(s, now), pending: pendingReasons(s, now), guest: names.get(s.asset) ?? null, lower: s.asset.toLowerCase() }))
     .sort((a, b) => a.s.tier - b.s.tier || (a.s.asset < b.s.asset ? -1 : a.s.asset > b.s.asset ? 1 : 0));
   return {
     now,
     evaluation,
     assets,
     agents: agentRows(input.agents, evaluation, now),
-    verdict: verdict(assets.map((a) => ({ asset: a.s.asset, risks: a.risks })).sort((a, b) => a.asset.localeCompare(b.asset))),
+    verdict: verdict(assets.map((a) => ({ asset: a.s.asset, risks: a.risks, pending: a.pending })).sort((a, b) => a.asset.localeCompare(b.asset))),
     base: {
       generatedAt: new Date(now).toISOString(),
       counts: { assets: states.length, jobs: evaluation.jobs.filter((j) => !j.derivedVia).length, agents: input.agents.length, openIncidents },
@@ -347,11 +349,18 @@ export function pbsRows(evaluation: EvaluationInput, now: number): PbsRow[] {
   return [...rows.values()].sort((a, b) => a.agent.localeCompare(b.agent));
 }
 
-export function verdict(rows: readonly Pick<AssetRow, 'asset' | 'risks'>[]): Verdict {
+export function verdict(rows: readonly Pick<AssetRow, 'asset' | 'risks' | 'pending'>[]): Verdict {
   const atRisk = rows.filter((r) => r.risks.length > 0);
   const n = rows.length;
   const assets = `${n} asset${n === 1 ? '' : 's'}`;
   if (n === 0) return { ok: false, text: 'No assets reported yet: nothing is known to be recoverable', assets: 0, atRisk: 0 };
+  const waiting = atRisk.length === 0 ? rows.filter((r) => r.pending?.length) : [];
+  if (waiting.length > 0) {
+    // Not red for what has only not happened yet, and not "all recoverable" either.
+    const shown = waiting.slice(0, SHOWN_REASONS).map((r) => `${r.asset} (${r.pending!.join('; ')})`);
+    const more = waiting.length > SHOWN_REASONS ? ` and ${waiting.length - SHOWN_REASONS} more` : '';
+    return { ok: true, text: `No asset at risk; ${waiting.length} of ${assets} awaiting a first copy: ${shown.join(', ')}${more}`, assets: n, atRisk: 0 };
+  }
   if (atRisk.length === 0) {
     return { ok: true, text: `${n === 1 ? 'The' : 'All'} ${assets} ${n === 1 ? 'is' : 'are'} recoverable: fresh off-site copies within RPO`, assets: n, atRisk: 0 };
   }
@@ -375,7 +384,8 @@ function assetRow(s: AssetState, guestName: string | null, openIncidents: number
     lastRun: worstLastRun(s.jobs),
     nextRunAt: iso(nextExpected(s.jobs, now)),
     openIncidents,
-    risks: riskReasons(s),
+    risks: riskReasons(s, now),
+    pending: pendingReasons(s, now),
     recent: recentRuns(s.jobs),
     agents: [...new Set(s.jobs.map((j) => j.agent))].sort(),
   };
