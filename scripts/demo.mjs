@@ -48,7 +48,7 @@ const say = (line) => console.log(`[demo] ${line}`);
 // Timings: every minute normally; every few seconds for tests (LIFELINE_DEMO_FAST=1), where
 // restic and borg (slower to start) run every 15 s.
 const T = FAST
-  ? { every: '*/5 * * * * *', rare: '0 0 4 * * *', drill: '*/20 * * * * *', heartbeat: '5s', evaluate: '1s', grace: '15s', cleanupMs: 15_000, failMs: 8_000, slow: '*/15 * * * * *', tiers: { 1: ['1m', '1m'], 2: ['30s', '5m'], 3: ['2m', '1h'] } }
+  ? { every: '*/5 * * * * *', rare: '0 0 4 * * *', drill: '*/20 * * * * *', heartbeat: '5s', evaluate: '1s', grace: '15s', cleanupMs: 15_000, failMs: 3_000, slow: '*/15 * * * * *', tiers: { 1: ['1m', '1m'], 2: ['30s', '5m'], 3: ['2m', '1h'] } }
   : { every: '* * * * *', rare: '0 4 * * *', drill: '*/3 * * * *', heartbeat: '30s', evaluate: '5s', grace: '30s', cleanupMs: 150_000, failMs: 50_000, slow: '* * * * *', tiers: { 1: ['10m', '2m'], 2: ['3m', '30m'], 3: ['15m', '4h'] } };
 
 const port = Number(process.env.LIFELINE_DEMO_PORT ?? 9470);
