@@ -1,6 +1,6 @@
 // `npm run demo`: a small, honest homelab under .demo/. A collector on http://localhost:9470,
 // one agent ("homelab") enrolled with it, real backups through real drivers (tar archives with
-// the `paths` driver; restic and borg too when installed), a restore drill measured against the
+// the `paths` driver; restic, borg and PostgreSQL too when installed), a restore drill measured against the
 // RTO, and a loopback ntfy-compatible receiver printing what a phone would be told. Within the
 // first minutes, problems Lifeline exists to catch happen for real:
 //   - the mail spool moves away from where mail-local and mail-offsite read it: they fail;
@@ -15,7 +15,8 @@
 // LIFELINE_DEMO_NTFY_PORT (9471; 0: any free port), LIFELINE_DEMO_FAST=1 (schedules every few
 // seconds, RPOs of a minute or less), LIFELINE_DEMO_SKIP_BUILD=1 (dist/ is already built).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:http';
 import { join, resolve } from 'node:path';
 import { build, ensureNodeModules, root } from './setup.mjs';
@@ -42,6 +43,8 @@ for (let i = 1; i <= 30; i++) writeFileSync(join(dirs.data, 'mail', `${170000000
 mkdirSync(join(dirs.data, 'wiki'), { recursive: true });
 for (let i = 1; i <= 8; i++) writeFileSync(join(dirs.data, 'wiki', `page-${i}.md`), `# Page ${i}\n${'wiki text '.repeat(300)}\n`);
 
+/** Run at shutdown, after the agent and collector stopped (the PostgreSQL server). */
+const cleanups = [];
 const has = (tool) => spawnSync(tool, [tool === 'restic' ? 'version' : '--version'], { stdio: 'ignore' }).status === 0;
 const say = (line) => console.log(`[demo] ${line}`);
 
@@ -163,7 +166,83 @@ if (has('borg')) {
 }
 jobs.push(paths('wiki-offsite', 'wiki', 3, 'offsite-stand-in', 'wiki', join(dirs.offsite, 'wiki')));
 firstRuns.push(['run', has('borg') ? 'wiki-borg' : 'wiki-local'], ['run', 'wiki-offsite']);
-say('PostgreSQL skipped: the demo starts no database server (see the postgres driver in README.md for a real one)');
+const pg = await startPostgres();
+if (pg) {
+  jobs.push(`  - name: notes-db
+    asset: notes-db
+    tier: 2
+    target: local-disk
+    schedule: "${T.slow}"
+    timeout: 5m
+    retention: { last: 5 }
+    driver: postgres
+    postgres: { database: notes, host: ${pg.socketDir}, port: ${pg.port}, user: postgres, pgBin: ${pg.bin}, dir: ${join(dirs.backups, 'notes-db')}, sanityQuery: "SELECT count(*) FROM notes" }
+  - name: notes-db-offsite
+    asset: notes-db
+    tier: 2
+    target: offsite-stand-in
+    schedule: "${T.slow}"
+    timeout: 5m
+    retention: { last: 5 }
+    driver: postgres
+    postgres: { database: notes, host: ${pg.socketDir}, port: ${pg.port}, user: postgres, pgBin: ${pg.bin}, dir: ${join(dirs.offsite, 'notes-db')} }
+`);
+  for (const at of [dirs.backups, dirs.offsite]) mkdirSync(join(at, 'notes-db'), { recursive: true, mode: 0o700 });
+  firstRuns.push(['run', 'notes-db'], ['run', 'notes-db-offsite']);
+  say(`PostgreSQL found: notes-db dumps a real database (a server on ${pg.socketDir}, port ${pg.port}, stopped with the demo)`);
+}
+
+/**
+ * A throwaway PostgreSQL server for the notes-db job when its binaries are installed (as root
+ * it runs as the `postgres` user, which refuses root): initdb in a temp dir, a unix socket, a
+ * small table. null, with one line saying why, when it cannot be had.
+ */
+async function startPostgres() {
+  const versions = existsSync('/usr/lib/postgresql') ? readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Number(a)) : [];
+  const bin = versions.map((v) => `/usr/lib/postgresql/${v}/bin`).find((d) => existsSync(join(d, 'initdb')) && existsSync(join(d, 'pg_dump')));
+  if (!bin) {
+    say('PostgreSQL not installed: skipped the postgres job');
+    return null;
+  }
+  const root = process.getuid?.() === 0;
+  const as = (argv) => (root ? ['runuser', '-u', 'postgres', '--', ...argv] : argv);
+  const dir = mkdtempSync(join(tmpdir(), 'lifeline-demo-pg-'));
+  try {
+    if (root) {
+      const ids = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
+      if (ids.status !== 0) throw new Error('no postgres user to run the server as');
+      chownSync(dir, Number(ids.stdout), Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout));
+    }
+    const port = await new Promise((ok, fail) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const p = srv.address().port;
+        srv.close(() => ok(p));
+      });
+      srv.on('error', fail);
+    });
+    const run = (argv, input) => {
+      const [cmd, ...args] = as(argv);
+      const r = spawnSync(cmd, args, { encoding: 'utf8', input, timeout: 60_000 });
+      if (r.status !== 0) throw new Error(`${argv[0]} failed: ${(r.stderr || r.stdout).trim().split('\n').pop()}`);
+    };
+    run([join(bin, 'initdb'), '-D', join(dir, 'data'), '-U', 'postgres', '--auth-local=trust', '-E', 'UTF8', '--no-sync']);
+    run([join(bin, 'pg_ctl'), '-D', join(dir, 'data'), '-l', join(dir, 'server.log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses='' -c fsync=off -c shared_buffers=16MB`, 'start']);
+    const stop = () => spawnSync(as([join(bin, 'pg_ctl'), '-D', join(dir, 'data'), '-m', 'fast', '-w', 'stop'])[0], as([join(bin, 'pg_ctl'), '-D', join(dir, 'data'), '-m', 'fast', '-w', 'stop']).slice(1), { stdio: 'ignore' });
+    cleanups.push(() => {
+      stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const psql = [join(bin, 'psql'), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', dir, '-p', String(port), '-U', 'postgres'];
+    run([...psql, '-d', 'postgres', '-c', 'CREATE DATABASE notes']);
+    run([...psql, '-d', 'notes'], `CREATE TABLE notes (id int PRIMARY KEY, body text NOT NULL);
+INSERT INTO notes SELECT g, 'note ' || g || ' ' || repeat(md5(g::text), 8) FROM generate_series(1, 3000) g;`);
+    return { bin, port, socketDir: dir };
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    say(`PostgreSQL skipped: ${err.message}`);
+    return null;
+  }
+}
 
 const agentConfig = join(demo, 'agent.yaml');
 writeFileSync(agentConfig, `# demo agent (npm run demo)
@@ -223,6 +302,7 @@ async function shutdown(code = 0) {
         }),
     ),
   );
+  for (const c of cleanups) c();
   phone.close();
   process.exit(code);
 }
