@@ -187,6 +187,8 @@ interface AxeResult { violations: { id: string; impact: string | null; help: str
 test('every page, light and dark, at 375 and 1440 px: no axe violation, no sideways scroll, a screenshot kept', async () => {
   const pages: [string, string][] = [
     ['overview', '/'],
+    // A filter shows the fleet view (at risk first, tiers counted, healthy paged, the filter form).
+    ['overview-filtered', '/?tier=2&name=pve'],
     ['asset', '/assets/pve1-etc'],
     ['incidents', '/incidents'],
     ['reports', '/reports'],
