@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import { freePort, tempDir, waitFor } from './helpers/processes';
 
@@ -15,10 +17,12 @@ let demo: ReturnType<typeof spawn> | null = null;
 let output = '';
 
 after(async () => {
-  if (!demo || demo.exitCode !== null) return;
-  const exited = new Promise((ok) => demo!.once('exit', ok));
-  demo.kill('SIGTERM');
-  await exited;
+  if (demo && demo.exitCode === null) {
+    const exited = new Promise((ok) => demo!.once('exit', ok));
+    demo.kill('SIGTERM'); // the demo stops its collector, agent and PostgreSQL server
+    await exited;
+  }
+  rmSync(dir, { recursive: true, force: true });
 });
 
 interface Incident { rule: string; asset: string | null; title: string }
@@ -28,6 +32,7 @@ interface AssetBody { drills: Drill[]; runbooks: { commands: string[]; steps?: {
 test('the demo shows within its first minute an open incident, a timed restore drill, runbook commands and a phone notification', async () => {
   const [port, ntfyPort] = [await freePort(), await freePort()];
   demo = spawn(process.execPath, ['scripts/demo.mjs'], {
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
     env: { ...process.env, LIFELINE_DEMO_DIR: join(dir, 'demo'), LIFELINE_DEMO_PORT: String(port), LIFELINE_DEMO_NTFY_PORT: String(ntfyPort), LIFELINE_DEMO_FAST: '1', LIFELINE_DEMO_SKIP_BUILD: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
