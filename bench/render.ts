@@ -7,7 +7,7 @@
 // tens of assets keep. Baseline in the same run: the same requests over an empty database.
 // Run: npm run bench -- bench/render.ts [renders]
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildApp } from '../collector/app';
@@ -81,8 +81,12 @@ function seed(db: Db, shape: Shape): void {
   refillJobStates(db);
 }
 
+const tempDirs: string[] = [];
+
 function openSeeded(shape: Shape | null) {
-  const file = join(mkdtempSync(join(tmpdir(), 'lifeline-bench-render-')), 'lifeline.db');
+  const dir = mkdtempSync(join(tmpdir(), 'lifeline-bench-render-'));
+  tempDirs.push(dir);
+  const file = join(dir, 'lifeline.db');
   const db = openDb(file);
   const t0 = performance.now();
   if (shape) seed(db, shape);
@@ -137,3 +141,4 @@ for (const url of ['/', '/?page=50', '/?tier=1', '/?agent=agent-777', '/?name=as
 console.log(line('/ (model rebuilt each)', await measure(fleet.app, '/', 5, () => (clock += OVERVIEW_REUSE_MS))));
 console.log(`targets: overview page and JSON p95 ≤ 150 ms; overview page ≤ 200 KB, also at 60,000 assets, where the page reuses its overview model for ${OVERVIEW_REUSE_MS / 1000} s (times without compression: app.inject sends no Accept-Encoding)`);
 await Promise.all([empty.app.close(), fleet.app.close()]);
+for (const d of tempDirs) rmSync(d, { recursive: true, force: true }); // the fleet's database alone is ~100 MB
