@@ -4,7 +4,7 @@ import type { AgentConfig } from './config';
 import type { CollectorTls } from './collector-tls';
 import { writeFileAtomic } from './durable-file';
 
-interface Enrollment {
+export interface Enrollment {
   collector: string;
   agent: string;
   enrolledAt: string;
@@ -12,11 +12,12 @@ interface Enrollment {
   fingerprint?: string;
 }
 
-const file = (stateDir: string) => join(stateDir, 'enrollment.json');
+/** Where `enroll` keeps what it learned, in the state directory. */
+export const enrollmentFile = (stateDir: string) => join(stateDir, 'enrollment.json');
 
 export function saveEnrollment(stateDir: string, e: Enrollment): void {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  writeFileAtomic(file(stateDir), `${JSON.stringify(e, null, 2)}\n`, { mode: 0o600 });
+  writeFileAtomic(enrollmentFile(stateDir), `${JSON.stringify(e, null, 2)}\n`, { mode: 0o600 });
 }
 
 /** The collector to report to: the config's `agent.collector`, else the URL enrolled with. */
@@ -25,9 +26,9 @@ export function collectorUrl(config: AgentConfig): string | null {
   return readEnrollment(config.stateDir)?.collector.replace(/\/+$/, '') ?? null;
 }
 
-function readEnrollment(stateDir: string): Enrollment | null {
+export function readEnrollment(stateDir: string): Enrollment | null {
   try {
-    return JSON.parse(readFileSync(file(stateDir), 'utf8')) as Enrollment;
+    return JSON.parse(readFileSync(enrollmentFile(stateDir), 'utf8')) as Enrollment;
   } catch {
     return null;
   }

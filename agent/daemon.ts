@@ -5,7 +5,7 @@ import type { CatalogJob, Unsequenced } from '../shared/protocol';
 import { previousRunMs } from '../shared/schedule';
 import { VERSION } from '../shared/version';
 import { helloMessage, MAX_HELLO_JOBS } from './catalog';
-import { collectorUrl, saveEnrollment, collectorTls } from './collector-url';
+import { collectorUrl, enrollmentFile, readEnrollment, saveEnrollment, collectorTls, type Enrollment } from './collector-url';
 import type { AgentConfig, JobConfig } from './config';
 import { loadConfigIsolated } from './config-loader';
 import { describeFsError } from './durable-file';
@@ -74,12 +74,15 @@ export class Daemon {
   private readonly startedAt = Date.now();
   private stopping = false;
   private spoolError: string | null = null;
+  private readonly enrollment: Enrollment | null;
 
   constructor(config: AgentConfig, private readonly log: Logger) {
     this.config = config;
     const url = collectorUrl(config);
     if (!url) throw new Error(`no collector to report to: set agent.collector in ${config.file} or run: lifeline-agent enroll URL TOKEN`);
     this.url = url;
+    // Kept whole (its pinned fingerprint too) to write back if the state directory is removed.
+    this.enrollment = config.collector ? null : readEnrollment(config.stateDir);
     this.key = loadKey(config.keyFile);
     this.spool = new Spool(join(config.stateDir, 'spool'), { maxBytes: config.spool.maxBytes, agent: config.name, notice: (level, msg) => log[level](msg) });
     this.sender = new Sender({
@@ -256,18 +259,23 @@ export class Daemon {
    */
   private restoreStateDir(): void {
     const dir = this.config.stateDir;
-    if (existsSync(dir)) return;
+    const restored: string[] = [];
     try {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-      const restored = [`${dir}`];
+      // Each piece on its own: the spool may already have recreated the directory for its next
+      // message, and the key and enrollment would then never be written back.
+      if (!existsSync(dir)) {
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        restored.push(dir);
+      }
       if (!existsSync(this.config.keyFile)) {
         restoreKeyFile(this.config.keyFile, this.key);
         restored.push(`the agent key ${this.config.keyFile}`);
       }
-      if (!this.config.collector) {
-        saveEnrollment(dir, { collector: this.url, agent: this.config.name, enrolledAt: new Date().toISOString() });
+      if (this.enrollment && !existsSync(enrollmentFile(dir))) {
+        saveEnrollment(dir, this.enrollment);
         restored.push('the enrollment');
       }
+      if (restored.length === 0) return;
       this.log.warn(`the state directory ${dir} was removed under the running agent: recreated ${restored.join(', ')}; the spool and locks are recreated as they are used, messages not yet sent are lost`);
     } catch (err) {
       this.log.error(`the state directory ${dir} is gone and cannot be recreated: ${describeFsError(err, dir)}`);

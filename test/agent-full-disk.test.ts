@@ -197,6 +197,15 @@ test('a daemon whose state directory is removed recreates it (key and enrollment
   await waitFor('the restarted daemon reporting', () => /starting as wiped/.test(again.output));
   await new Promise((r) => setTimeout(r, 1500));
   assert.equal(again.child.exitCode, null, again.output);
+
+  // Its contents removed but the directory left (`rm -rf state/*`, or the spool recreating the
+  // directory for its next message before the daemon looks): the key and the enrollment, with
+  // all it pinned, are written back all the same.
+  const enrollment = readFileSync(join(agent.stateDir, 'enrollment.json'), 'utf8');
+  for (const f of readdirSync(agent.stateDir)) rmSync(join(agent.stateDir, f), { recursive: true, force: true, maxRetries: 20, retryDelay: 5 });
+  await waitFor('the key and enrollment written back', () => existsSync(join(agent.stateDir, 'agent.key')) && existsSync(join(agent.stateDir, 'enrollment.json')), 10_000);
+  assert.equal(readFileSync(join(agent.stateDir, 'agent.key'), 'utf8'), keyBefore);
+  assert.deepEqual(JSON.parse(readFileSync(join(agent.stateDir, 'enrollment.json'), 'utf8')), JSON.parse(enrollment));
   mkdirSync(join(agent.stateDir, 'spool'), { recursive: true });
 });
 
