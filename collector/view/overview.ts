@@ -409,14 +409,11 @@ export function recentRuns(jobs: readonly JobView[]): RecentRun[] {
 // path too, for agents of older versions and hosts whose types it does not know.
 const PSEUDO_MOUNTS = ['/proc', '/sys', '/dev', '/run', '/snap', '/var/lib/docker', '/var/lib/containers', '/var/lib/snapd', '/var/lib/kubelet'];
 
-/** Smaller than this is no disk (a container's few-KiB tmpfs over a tool directory). */
-const MIN_DISK_BYTES = 2 ** 20;
-
-/** The filesystems worth showing in the disk list: a disk's size, no pseudo or container mounts. */
+/** The filesystems worth showing in the disk list: a size, no pseudo or container mounts. */
 export function shownFilesystems<F extends { mount: string; sizeBytes: number }>(fs: readonly F[]): F[] {
   const under = (m: string, d: string) => m === d || m.startsWith(`${d}/`);
   // udisks mounts removable disks under /run/media: real disks.
-  return fs.filter((f) => f.sizeBytes >= MIN_DISK_BYTES && (under(f.mount, '/run/media') || !PSEUDO_MOUNTS.some((d) => under(f.mount, d))));
+  return fs.filter((f) => f.sizeBytes > 0 && (under(f.mount, '/run/media') || !PSEUDO_MOUNTS.some((d) => under(f.mount, d))));
 }
 
 function worstLastRun(jobs: readonly JobView[]): LastRunSummary | null {
