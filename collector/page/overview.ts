@@ -129,7 +129,7 @@ function assetRow(a: AssetRow, now: number): string {
   const age = a.ageMs === null ? '✖ none' : `${a.rpoOk ? '✔' : '✖'} ${duration(a.ageMs)} / ${duration(a.rpoMs)}`;
   const b = a.badge;
   const r = a.lastRun;
-  const last = `${r ? `${statusText(r.status)} ${ago(r.at, now)}` : '– none'}${a.recent.length ? `<br>${runStrip(a.recent)}` : ''}`;
+  const last = `${r ? `${statusText(r.status)} ${ago(r.at, now)}` : '– none'}${a.recent?.length ? `<br>${runStrip(a.recent)}` : ''}`;
   const why = risky ? `<br><small>${esc(a.risks.join('; '))}</small>` : '';
   const guest = a.guestName === null ? '' : ` <small class="guest">${esc(a.guestName)}</small>`;
   return (

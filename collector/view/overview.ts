@@ -74,8 +74,8 @@ export interface AssetRow extends AssetSummary {
   lastRun: LastRunSummary | null;
   nextRunAt: string | null;
   openIncidents: number;
-  /** The asset's newest finished backups over all its jobs, oldest first (up to RECENT_RUNS). */
-  recent: RecentRun[];
+  /** The asset's newest finished backups over all its jobs, oldest first (up to RECENT_RUNS): the page's homelab rows only (the JSON stays lean). */
+  recent?: RecentRun[];
   /** The agents running its jobs. */
   agents: string[];
 }
@@ -201,7 +201,8 @@ export interface OverviewModel {
   agents: AgentRow[];
   verdict: Verdict;
   base: Pick<OverviewView, 'generatedAt' | 'counts' | 'proxmox' | 'pbs'>;
-  toRow: (s: AssetState) => AssetRow;
+  /** An asset's full row; `withRecent` adds its strip of recent runs. */
+  toRow: (s: AssetState, withRecent?: boolean) => AssetRow;
 }
 
 export function overviewModel(input: OverviewInput, now: number): OverviewModel {
@@ -227,7 +228,7 @@ export function overviewModel(input: OverviewInput, now: number): OverviewModel 
       proxmox: coverageCounts(evaluation, now).map((c) => ({ ...c, updatedAt: new Date(c.updatedAt).toISOString() })),
       pbs: pbsRows(evaluation, now),
     },
-    toRow: (s) => assetRow(s, names.get(s.asset) ?? null, incidentsByAsset.get(s.asset) ?? 0, now),
+    toRow: (s, withRecent = false) => assetRow(s, names.get(s.asset) ?? null, incidentsByAsset.get(s.asset) ?? 0, now, withRecent),
   };
 }
 
@@ -253,7 +254,7 @@ export function viewOf(m: OverviewModel, query?: OverviewQuery): OverviewView {
       agents: shownAgents.slice(0, PAGE_ROWS),
     };
   }
-  const rows = m.assets.map((a) => m.toRow(a.s)).sort((a, b) => Number(a.risks.length === 0) - Number(b.risks.length === 0) || a.asset.localeCompare(b.asset));
+  const rows = m.assets.map((a) => m.toRow(a.s, query !== undefined)).sort((a, b) => Number(a.risks.length === 0) - Number(b.risks.length === 0) || a.asset.localeCompare(b.asset));
   return {
     ...m.base,
     verdict: m.verdict,
@@ -290,8 +291,8 @@ export function fleetView(
   const page = Math.min(Math.max(1, Math.floor(query.page) || 1), pages);
   return {
     query: { ...query, page },
-    atRisk: risky.map(toRow),
-    healthy: { matching: healthy.length, page, pages, rows: healthy.slice((page - 1) * PAGE_ROWS, page * PAGE_ROWS).map(toRow) },
+    atRisk: risky.map((s) => toRow(s)),
+    healthy: { matching: healthy.length, page, pages, rows: healthy.slice((page - 1) * PAGE_ROWS, page * PAGE_ROWS).map((s) => toRow(s)) },
     tiers,
     agents: { matching: query.agent === '' ? agents.length : agents.filter((a) => matches(a.name, query.agent)).length, silent: agents.filter((a) => a.silent).length },
   };
@@ -369,8 +370,9 @@ export function verdict(rows: readonly Pick<AssetRow, 'asset' | 'risks' | 'pendi
   return { ok: false, text: `${atRisk.length} of ${assets} at risk: ${shown.join(', ')}${more}`, assets: n, atRisk: atRisk.length };
 }
 
-function assetRow(s: AssetState, guestName: string | null, openIncidents: number, now: number): AssetRow {
+function assetRow(s: AssetState, guestName: string | null, openIncidents: number, now: number, withRecent: boolean): AssetRow {
   const c = s.copies;
+  const pending = pendingReasons(s, now);
   return {
     asset: s.asset,
     guestName,
@@ -385,8 +387,8 @@ function assetRow(s: AssetState, guestName: string | null, openIncidents: number
     nextRunAt: iso(nextExpected(s.jobs, now)),
     openIncidents,
     risks: riskReasons(s, now),
-    pending: pendingReasons(s, now),
-    recent: recentRuns(s.jobs),
+    ...(pending.length ? { pending } : {}),
+    ...(withRecent ? { recent: recentRuns(s.jobs) } : {}),
     agents: [...new Set(s.jobs.map((j) => j.agent))].sort(),
   };
 }
