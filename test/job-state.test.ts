@@ -117,13 +117,16 @@ function expected(db: Db, agentId: number, job: string): JobState {
 // The rules' view of a job's history, asked of the runs table directly (what gather read before job_state).
 function expectedView(db: Db, agentId: number, job: string) {
   const cols = `run_id AS runId, operation, status, started_at AS startedAt, finished_at AS finishedAt, duration_ms AS durationMs,
-                bytes_added AS bytesAdded, bytes_total AS bytesTotal, error, retry_at AS retryAt, attempt`;
+                bytes_added AS bytesAdded, bytes_total AS bytesTotal, error, retry_at AS retryAt, attempt,
+                exit_code AS exitCode, files, snapshot_id AS snapshotId, (log_tail IS NOT NULL AND log_tail <> '') AS hasLog`;
   const withId = `id, ${cols}`;
+  const asView = (r: (RunView & { hasLog: unknown }) | undefined) => (r ? { ...r, hasLog: r.hasLog === 1 } : r);
   const newest = (op: string) =>
-    (db.prepare(`SELECT ${cols} FROM runs WHERE agent_id = ? AND job = ? AND operation = ? ORDER BY started_at DESC, id DESC LIMIT 1`).get(agentId, job, op) as RunView | undefined) ?? null;
+    asView(db.prepare(`SELECT ${cols} FROM runs WHERE agent_id = ? AND job = ? AND operation = ? ORDER BY started_at DESC, id DESC LIMIT 1`).get(agentId, job, op) as (RunView & { hasLog: unknown }) | undefined) ?? null;
   const recent = db
     .prepare(`SELECT ${withId} FROM runs WHERE agent_id = ? AND job = ? AND operation = 'backup' ORDER BY started_at DESC, id DESC LIMIT ?`)
-    .all(agentId, job, KEPT_BACKUPS) as (RunView & { id: number })[];
+    .all(agentId, job, KEPT_BACKUPS)
+    .map((r) => asView(r as RunView & { id: number; hasLog: unknown })) as (RunView & { id: number })[];
   // Full views carry no row id; the recent summaries carry it along.
   const full = (v: (RunView & { id: number }) | undefined): RunView | null => {
     if (!v) return null;

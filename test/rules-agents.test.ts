@@ -68,10 +68,11 @@ for (const [behaviour, spool, expected] of SPOOL) {
   });
 }
 
-test('RULES registers one function per rule module', () => {
+test('RULES registers one entry per rule module', () => {
   assert.deepEqual(Object.keys(RULES).sort(), [
     'agent-silent', 'agent-spool', 'anomalies', 'capacity', 'clock-skew', 'copy-chain', 'datastore-capacity', 'failed-run', 'guest-coverage', 'missed-run', 'restore-drill',
     'retention-audit', 'rpo', 'running-too-long', 'smart', 'snapshot-verify', 'stale-snapshot', 'storage-undeclared', 'three-two-one', 'verification',
+    'zfs-pool',
   ]);
 });
 
