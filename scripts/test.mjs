@@ -15,4 +15,7 @@ const files = readdirSync(join(root, 'test'), { recursive: true })
   .sort()
   .map((f) => join('test', f));
 const only = process.argv.slice(2);
-run(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...(only.length ? only : files)]);
+// Two files at a time: most of the suite waits on child processes (tools, agents, collectors,
+// Chromium), so two overlap on a 2-core machine. Files never share a port (all listen on 0) or a
+// system path (test/package-deb.test.ts alone installs into /usr and /etc, and builds elsewhere).
+run(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...(only.length ? only : files)]);
