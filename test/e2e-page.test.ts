@@ -195,23 +195,27 @@ test('every page, light and dark, at 375 and 1440 px: no axe violation, no sidew
     ['dr-plan', '/hosts/pve1/dr-plan'],
   ];
   const found: string[] = [];
-  // The four combinations side by side (each its own browser context): the waits overlap.
-  const combos = (['light', 'dark'] as const).flatMap((colorScheme) => [[375, 812], [1440, 900]].map(([w, h]) => ({ colorScheme, w, h })));
+  // One browser context per width, side by side; each page is loaded and axe injected once,
+  // then checked and captured light, then dark (the scheme switched in place).
   await Promise.all(
-    combos.map(async ({ colorScheme, w, h }) => {
-      const context = await browser.newContext({ viewport: { width: w, height: h }, colorScheme });
+    [[375, 812], [1440, 900]].map(async ([w, h]) => {
+      const context = await browser.newContext({ viewport: { width: w, height: h } });
       const page = await context.newPage();
       for (const [name, url] of pages) {
+        await page.emulateMedia({ colorScheme: 'light' });
         const res = await page.goto(`${collector.url}${url}`);
         assert.equal(res?.status(), 200, url);
         // Evaluated through DevTools, so the page's CSP (no inline script) does not stop it.
         await page.evaluate(AXE_SOURCE);
-        const result = (await page.evaluate(() =>
-          (globalThis as unknown as { axe: { run: (ctx: Document, o: object) => Promise<unknown> } }).axe.run(document, { resultTypes: ['violations'] }),
-        )) as AxeResult;
-        for (const v of result.violations) found.push(`${url} ${colorScheme} ${w}px: ${v.id} (${v.impact}) ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
+        for (const colorScheme of ['light', 'dark'] as const) {
+          await page.emulateMedia({ colorScheme });
+          const result = (await page.evaluate(() =>
+            (globalThis as unknown as { axe: { run: (ctx: Document, o: object) => Promise<unknown> } }).axe.run(document, { resultTypes: ['violations'] }),
+          )) as AxeResult;
+          for (const v of result.violations) found.push(`${url} ${colorScheme} ${w}px: ${v.id} (${v.impact}) ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
+          await page.screenshot({ path: `${SCREENSHOTS}/${name}-${w}x${h}-${colorScheme}.png`, fullPage: true });
+        }
         if (w === 375) assert.ok((await overflow(page)) <= 375, `${url}: no horizontal page scroll at 375 px`);
-        await page.screenshot({ path: `${SCREENSHOTS}/${name}-${w}x${h}-${colorScheme}.png`, fullPage: true });
       }
       await context.close();
     }),
