@@ -332,7 +332,10 @@ export function createGroupCommit(db: Db, ingest: Ingest = createIngest(db)): (a
     queue = [];
     let results;
     try {
-      results = commitAll(items);
+      // IMMEDIATE: the batch reads (seq floors, job states) before it writes, and a deferred
+      // transaction whose snapshot another connection (the evaluator, a CLI command) wrote past
+      // fails at its first write with SQLITE_BUSY at once, without waiting.
+      results = commitAll.immediate(items);
     } catch (error) {
       for (const p of items) p.reject(error);
       return;
