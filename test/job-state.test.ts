@@ -120,13 +120,15 @@ function expectedView(db: Db, agentId: number, job: string) {
                 bytes_added AS bytesAdded, bytes_total AS bytesTotal, error, retry_at AS retryAt, attempt,
                 exit_code AS exitCode, files, snapshot_id AS snapshotId, (log_tail IS NOT NULL AND log_tail <> '') AS hasLog`;
   const withId = `id, ${cols}`;
-  const asView = (r: (RunView & { hasLog: unknown }) | undefined) => (r ? { ...r, hasLog: r.hasLog === 1 } : r);
+  // SQLite answers the flag as 0 or 1.
+  type Row = Omit<RunView, 'hasLog'> & { hasLog: number };
+  const asView = (r: Row | undefined): RunView | undefined => (r ? { ...r, hasLog: r.hasLog === 1 } : r);
   const newest = (op: string) =>
-    asView(db.prepare(`SELECT ${cols} FROM runs WHERE agent_id = ? AND job = ? AND operation = ? ORDER BY started_at DESC, id DESC LIMIT 1`).get(agentId, job, op) as (RunView & { hasLog: unknown }) | undefined) ?? null;
+    asView(db.prepare(`SELECT ${cols} FROM runs WHERE agent_id = ? AND job = ? AND operation = ? ORDER BY started_at DESC, id DESC LIMIT 1`).get(agentId, job, op) as Row | undefined) ?? null;
   const recent = db
     .prepare(`SELECT ${withId} FROM runs WHERE agent_id = ? AND job = ? AND operation = 'backup' ORDER BY started_at DESC, id DESC LIMIT ?`)
     .all(agentId, job, KEPT_BACKUPS)
-    .map((r) => asView(r as RunView & { id: number; hasLog: unknown })) as (RunView & { id: number })[];
+    .map((r) => asView(r as Row & { id: number })) as (RunView & { id: number })[];
   // Full views carry no row id; the recent summaries carry it along.
   const full = (v: (RunView & { id: number }) | undefined): RunView | null => {
     if (!v) return null;
