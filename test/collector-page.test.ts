@@ -97,6 +97,9 @@ test('GET /api/v1/overview returns the overview view model', async () => {
   assert.deepEqual(row.lastRun, { status: 'failure', job: 'etc-cloud', at: '2025-01-01T02:05:00.000Z' });
   assert.equal(row.nextRunAt, '2025-01-02T01:00:00.000Z', 'the next 02:00 in the agent zone, Europe/Berlin');
   assert.deepEqual(v.agents[0], { name: 'pve1', hostname: 'pve1.lan', version: '0.1.0', lastSeen: '2025-01-01T03:00:00.000Z', silent: false, filesystems: [] });
+  // The page's agents table leads from each host to its disaster-recovery plan.
+  const html = (await c.app.inject({ method: 'GET', url: '/' })).body;
+  assert.match(html, /<th scope="row"><a href="\/hosts\/pve1\/dr-plan" [^>]*>pve1<\/a><\/th>/);
 });
 
 test('GET /api/v1/assets/:asset lists every copy, the run history, series and a runbook per copy', async () => {

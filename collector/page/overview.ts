@@ -206,5 +206,7 @@ function agentRow(a: AgentRow, now: number): string {
   const disks = a.filesystems
     .map((f) => `<li>${esc(f.mount)} <meter value="${(f.usedPct / 100).toFixed(3)}" high="0.8" aria-label="${escAttr(f.mount)} used"></meter> ${f.usedPct} % of ${bytes(f.sizeBytes)}</li>`)
     .join('');
-  return `<tr><th scope="row">${esc(a.name)}</th><td>${esc(a.hostname ?? '–')}</td><td>${esc(a.version ?? '–')}</td>${seen}<td>${disks ? `<ul class="disks">${disks}</ul>` : '–'}</td></tr>`;
+  // Each host's name leads to its disaster-recovery plan ("if this host died now").
+  const plan = `<a href="/hosts/${escAttr(encodeURIComponent(a.name))}/dr-plan" title="Disaster-recovery plan of ${escAttr(a.name)}">${esc(a.name)}</a>`;
+  return `<tr><th scope="row">${plan}</th><td>${esc(a.hostname ?? '–')}</td><td>${esc(a.version ?? '–')}</td>${seen}<td>${disks ? `<ul class="disks">${disks}</ul>` : '–'}</td></tr>`;
 }
