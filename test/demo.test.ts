@@ -1,16 +1,18 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
+import { chromium } from 'playwright-core';
 import { freePort, tempDir, waitFor } from './helpers/processes';
 
 // `npm run demo` as a new user starts it (scripts/demo.mjs), in a temp dir with fast timings
 // (LIFELINE_DEMO_FAST=1: schedules every few seconds, RPOs under a minute): real tar, restic and
 // borg backups through the agent, a real collector, and its loopback ntfy receiver. Within its
 // first minute it must show an open incident, a successful restore drill with its measured
-// time, restore commands in the runbook, and a notification the "phone" received.
+// time, restore commands in the runbook, and a notification the "phone" received; then its
+// pages are kept as screenshots (test-artifacts/screenshots/demo/).
 
 const dir = tempDir('lifeline-demo-');
 let demo: ReturnType<typeof spawn> | null = null;
@@ -24,6 +26,33 @@ after(async () => {
   }
   rmSync(dir, { recursive: true, force: true });
 });
+
+/**
+ * What a new user sees, kept as artifacts: the demo's overview, an asset page, incidents and
+ * reports at a phone's and a desktop's size, light and dark (headless Chromium, Debian's).
+ */
+async function screenshots(base: string): Promise<void> {
+  const out = 'test-artifacts/screenshots/demo';
+  mkdirSync(out, { recursive: true });
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-background-networking', '--disable-dev-shm-usage', '--disable-gpu'] });
+  try {
+    for (const [w, h] of [[375, 812], [1440, 900]]) {
+      for (const colorScheme of ['light', 'dark'] as const) {
+        const context = await browser.newContext({ viewport: { width: w, height: h }, colorScheme });
+        const page = await context.newPage();
+        for (const [name, path] of [['overview', '/'], ['asset', '/assets/documents'], ['incidents', '/incidents'], ['reports', '/reports']]) {
+          const res = await page.goto(`${base}${path}`);
+          assert.equal(res?.status(), 200, path);
+          await page.screenshot({ path: `${out}/${name}-${w}x${h}-${colorScheme}.png`, fullPage: true });
+        }
+        await context.close();
+      }
+    }
+  } finally {
+    await browser.close();
+  }
+  assert.equal(readdirSync(out).filter((f) => f.endsWith('.png')).length, 16);
+}
 
 interface Incident { rule: string; asset: string | null; title: string }
 interface Drill { status: string; durationMs: number | null; rtoOk: boolean | null }
@@ -82,6 +111,7 @@ test('the demo shows within its first minute an open incident, a timed restore d
     assert.match(phone.title, /^\[mail\] /);
     assert.match(output, /\[phone\] 🔔 \[mail\] mail-(local|offsite) on homelab failed/, 'printed on the console too');
     assert.match(output, /"offsite-stand-in" is a folder in .*offsite, standing in for a disk kept elsewhere/);
+    await screenshots(base);
   } catch (err) {
     (err as Error).message += context();
     throw err;

@@ -107,7 +107,7 @@ test('a syncoid job replicates over ssh and reports the replica with its newest 
   const [backup] = h.runs('data-replica', 'backup');
   assert.equal(backup.status, 'success', backup.error ?? '');
   assert.match(backup.snapshot_id ?? '', /^backup\/data@syncoid_nas1_\d{4}-\d\d-\d\d_\d\d:\d\d:\d\d-GMT-?\d\d:\d\d$/);
-  assert.match(backup.log_tail ?? '', /replica root@nas2:backup\/data: newest common snapshot syncoid_nas1_\S+ \(\d+s old\), in step with the source/);
+  assert.match(backup.log_tail ?? '', /replica root@nas2:backup\/data: newest common snapshot syncoid_nas1_\S+ \([\d.]+ ?m?s old\), in step with the source/);
   const calls = read().calls ?? [];
   assert.ok(calls.some((c) => c.tool === 'syncoid' && c.argv.join(' ') === 'tank/data root@nas2:backup/data'));
   assert.ok(calls.some((c) => c.tool === 'ssh' && c.argv.slice(0, 4).join(' ') === '-o BatchMode=yes root@nas2 zfs'), 'the replica is listed through ssh, never prompting');
