@@ -322,10 +322,16 @@ export const MIGRATIONS: readonly Migration[] = [
   ALTER TABLE agents ADD COLUMN seq_floor INTEGER;
   `,
   // 13: stored deadlines (as Healthchecks stores alert_after): when each job's findings can next
-  // change with no new report (the rules' nextCheckAt); NULL: not evaluated yet, due now.
+  // change with no new report (the rules' nextCheckAt), written by every evaluation pass. A table
+  // of its own, narrow, so each pass rewrites small pages and never the job catalog's.
   `
-  ALTER TABLE jobs ADD COLUMN check_at INTEGER;
-  CREATE INDEX jobs_check_at ON jobs (check_at) WHERE active = 1;
+  CREATE TABLE job_deadlines (
+    agent_id INTEGER NOT NULL,
+    job TEXT NOT NULL,
+    check_at INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, job)
+  ) WITHOUT ROWID;
+  CREATE INDEX job_deadlines_due ON job_deadlines (check_at);
   `,
   // 14: checks (collector/checks/), jobs without an agent: each is a job of the pseudo-agent
   // 'checks', fed by Healthchecks-style pings and Proxmox/Duplicati notifications. This table

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Spool, SpoolWriteError } from '../agent/spool';
@@ -178,8 +178,10 @@ test('a daemon whose state directory is removed recreates it (key and enrollment
   await waitFor('a first run', async () => (await collector.status()).jobs.find((j) => j.name === 'tick')?.lastRun?.status === 'success');
   const keyBefore = readFileSync(join(agent.stateDir, 'agent.key'), 'utf8');
 
-  // The daemon writes on meanwhile: rm -rf as an operator would, retrying a directory just refilled.
-  rmSync(agent.stateDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 5 });
+  // The daemon writes on meanwhile: the directory goes at once (moved away, then deleted), as
+  // rm -rf would leave it in the end; rm -rf itself races the daemon refilling it.
+  renameSync(agent.stateDir, `${agent.stateDir}.removed`);
+  rmSync(`${agent.stateDir}.removed`, { recursive: true, force: true });
   const before = (await collector.status()).jobs.find((j) => j.name === 'tick')!.lastRun!.runId;
   await waitFor('a run after the removal', async () => {
     const last = (await collector.status()).jobs.find((j) => j.name === 'tick')?.lastRun;
@@ -202,7 +204,9 @@ test('a daemon whose state directory is removed recreates it (key and enrollment
   // directory for its next message before the daemon looks): the key and the enrollment, with
   // all it pinned, are written back all the same.
   const enrollment = readFileSync(join(agent.stateDir, 'enrollment.json'), 'utf8');
-  for (const f of readdirSync(agent.stateDir)) rmSync(join(agent.stateDir, f), { recursive: true, force: true, maxRetries: 20, retryDelay: 5 });
+  for (const f of readdirSync(agent.stateDir)) {
+    renameSync(join(agent.stateDir, f), join(tempDir('lifeline-removed-'), f));
+  }
   await waitFor('the key and enrollment written back', () => existsSync(join(agent.stateDir, 'agent.key')) && existsSync(join(agent.stateDir, 'enrollment.json')), 10_000);
   assert.equal(readFileSync(join(agent.stateDir, 'agent.key'), 'utf8'), keyBefore);
   assert.deepEqual(JSON.parse(readFileSync(join(agent.stateDir, 'enrollment.json'), 'utf8')), JSON.parse(enrollment));

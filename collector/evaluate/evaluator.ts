@@ -80,14 +80,17 @@ export class Evaluator {
     this.activeAgents = opts.db.prepare<[number], { name: string }>(`SELECT name FROM agents WHERE last_seen > ?`);
     this.pruneUsage = opts.db.prepare<[number]>('DELETE FROM fs_usage WHERE at < ?');
     this.channelFailures = channelFailuresReader(opts.db);
-    // NULL: never evaluated (a new or changed job), due now.
-    this.dueJobs = opts.db.prepare<[number], { agentId: number; job: string }>(
-      `SELECT agent_id AS agentId, name AS job FROM jobs WHERE active = 1 AND (check_at IS NULL OR check_at <= ?)`,
+    // A job never evaluated has no row: it is new since the last pass, so its agent reported
+    // (its hello), and the pass looks at it for that.
+    this.dueJobs = opts.db.prepare<[number], { agentId: number; job: string }>(`SELECT agent_id AS agentId, job FROM job_deadlines WHERE check_at <= ?`);
+    const clear = opts.db.prepare('DELETE FROM job_deadlines');
+    const upsert = opts.db.prepare<[number, string, number]>(
+      'INSERT INTO job_deadlines (agent_id, job, check_at) VALUES (?, ?, ?) ON CONFLICT (agent_id, job) DO UPDATE SET check_at = excluded.check_at',
     );
-    const update = opts.db.prepare<[number | null, number, string]>('UPDATE jobs SET check_at = ? WHERE agent_id = ? AND name = ?');
-    this.storeCheckAt = opts.db.transaction((due: Map<JobRow, number>) => {
-      // SQLite stores no Infinity in an INTEGER column as such: "never by time alone" is the largest safe time.
-      for (const [row, at] of due) update.run(Number.isFinite(at) ? at : Number.MAX_SAFE_INTEGER, row.agentId, row.job);
+    this.storeCheckAt = opts.db.transaction((due: Map<JobRow, number>, full: boolean) => {
+      if (full) clear.run(); // jobs gone from the catalog leave no deadline behind
+      // "Never by time alone" is stored as the largest safe time (an INTEGER column).
+      for (const [row, at] of due) upsert.run(row.agentId, row.job, Number.isFinite(at) ? at : Number.MAX_SAFE_INTEGER);
     });
   }
 
@@ -139,7 +142,7 @@ export class Evaluator {
       if (replaced) this.findings.delete(key);
     }
     for (const f of fresh) this.findings.set(f.key, f);
-    this.storeCheckAt(this.deadlines(wanted, { ...input, jobs: evaluated }, now));
+    this.storeCheckAt.immediate(this.deadlines(wanted, { ...input, jobs: evaluated }, now), full);
 
     const findings = sortFindings([...this.findings.values(), ...this.hostFindings]);
     const plan = this.store.evaluate(findings, now, { reminderMs: this.opts.reminderMs, flapMs: this.opts.flapMs });
