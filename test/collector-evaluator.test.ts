@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import { collectorConfig, rulesConfig, tierPolicies } from '../collector/config';
 import { Evaluator } from '../collector/evaluate/evaluator';
 import { startEvaluatorWorker } from '../collector/evaluate/worker-host';
-import { TestAgent, catalogJob, count, heartbeat, hello, tempDir, testCollector } from './collector-helpers';
+import { TestAgent, catalogJob, count, heartbeat, hello, run, tempDir, testCollector } from './collector-helpers';
 
 const MINUTE = 60_000;
 
@@ -75,6 +76,23 @@ test('an incremental pass reads only jobs whose agent reported or whose due time
   assert.equal(later.evaluatedJobs, 0);
   assert.ok(later.findings.some((f) => f.rule === 'agent-silent' && f.agent === 'pbs1'));
   assert.ok(later.findings.some((f) => f.rule === 'agent-silent' && f.agent === 'pve1'));
+});
+
+test('a report received before a pass began but committed after it is still evaluated by the next pass', async () => {
+  const a = new TestAgent('pve1');
+  const c = testCollector([a]);
+  await c.app.inject(a.report({ messages: [a.msg(hello([catalogJob('etc', { schedule: '0 2 1 1 *', asset: 'etc' })]))] }));
+  const cfg = collectorConfig({});
+  const evaluator = new Evaluator({ db: c.db, tiers: tierPolicies(cfg), rules: rulesConfig(cfg), channels: [], reminderMs: 86_400_000, flapMs: 0 });
+  const t0 = c.clock.now;
+  evaluator.pass(t0 + MINUTE);
+  // Stamped at t0 + 2 min, stored only after the pass at t0 + 2 min + 1 s had read.
+  evaluator.pass(t0 + 2 * MINUTE + 1000);
+  c.clock.now = t0 + 2 * MINUTE;
+  await c.app.inject(a.report({ messages: [a.msg(run('etc', randomUUID(), { status: 'failure', startedAt: new Date(t0 + MINUTE).toISOString(), finishedAt: new Date(t0 + 2 * MINUTE).toISOString() }))] }));
+  const next = evaluator.pass(t0 + 3 * MINUTE);
+  assert.equal(next.full, false);
+  assert.ok(next.findings.some((f) => f.rule === 'failed-run' && f.job === 'etc'), JSON.stringify(next.findings.map((f) => f.key)));
 });
 
 test('the evaluation worker thread evaluates on its own connection and reports queued notifications', async () => {

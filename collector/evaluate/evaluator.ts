@@ -33,6 +33,13 @@ export interface PassResult extends PlanResult {
 const jobKey = (agent: string, job: string) => `${agent}\0${job}`;
 
 /**
+ * A report is stamped when it is received but committed a little later (the group commit, a
+ * wait for the write lock): one received just before a pass began can land after that pass
+ * read. Agents heard from within this margin before the previous pass count as reported again.
+ */
+const REPORT_COMMIT_SLACK_MS = 60_000;
+
+/**
  * The assets on chains of copies: the link jobs' (`source: { target }`) and those with a copy at
  * a link's source. Evaluated together, or not at all, in an incremental pass.
  */
@@ -110,7 +117,7 @@ export class Evaluator {
     const existing = this.existing;
     let wanted: JobRow[] = jobs;
     if (!full) {
-      const reported = new Set(this.activeAgents.all(this.lastPassAt!).map((a) => a.name));
+      const reported = new Set(this.activeAgents.all(this.lastPassAt! - REPORT_COMMIT_SLACK_MS).map((a) => a.name));
       const due = new Set(this.dueJobs.all(now).map((d) => `${d.agentId}\0${d.job}`));
       const assets = new Set<string>();
       for (const j of jobs) if (reported.has(j.agent) || due.has(`${j.agentId}\0${j.job}`)) assets.add(j.asset);
