@@ -35,9 +35,10 @@ const jobKey = (agent: string, job: string) => `${agent}\0${job}`;
 /**
  * A report is stamped when it is received but committed a little later (the group commit, a
  * wait for the write lock): one received just before a pass began can land after that pass
- * read. Agents heard from within this margin before the previous pass count as reported again.
+ * read. Agents heard from within this margin (three times the 5 s the group commit may wait for
+ * the write lock) before the previous pass count as reported again.
  */
-const REPORT_COMMIT_SLACK_MS = 60_000;
+const REPORT_COMMIT_SLACK_MS = 15_000;
 
 /**
  * The assets on chains of copies: the link jobs' (`source: { target }`) and those with a copy at
