@@ -1,7 +1,6 @@
-import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CatalogJob } from '../../shared/protocol';
-import { isMissing, writeFileAtomic } from '../durable-file';
+import { readStateJson, writeStateFile } from '../state-file';
 import type { PbsReportedState } from './runs';
 
 // What the PBS watcher keeps in <stateDir>/pbs/ across restarts:
@@ -21,38 +20,20 @@ export interface PbsSavedState extends PbsReportedState {
   sent: Record<string, string>;
 }
 
-function write(file: string, text: string): void {
-  try {
-    writeFileAtomic(file, text);
-  } catch (err) {
-    if (!isMissing(err)) throw err;
-    mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
-    writeFileAtomic(file, text);
-  }
-}
-
-function read(file: string): unknown {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as unknown;
-  } catch {
-    return null;
-  }
-}
-
 export function savePbsJobs(stateDir: string, jobs: readonly CatalogJob[]): void {
-  write(join(dirOf(stateDir), JOBS), `${JSON.stringify(jobs)}\n`);
+  writeStateFile(join(dirOf(stateDir), JOBS), `${JSON.stringify(jobs)}\n`);
 }
 
 /** The last scan's jobs; none before the first scan (or when the file cannot be read). */
 export function loadPbsJobs(stateDir: string): CatalogJob[] {
-  const jobs = read(join(dirOf(stateDir), JOBS));
+  const jobs = readStateJson(join(dirOf(stateDir), JOBS));
   return Array.isArray(jobs) ? (jobs as CatalogJob[]) : [];
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export function loadPbsState(stateDir: string): PbsSavedState {
-  const s = read(join(dirOf(stateDir), REPORTED));
+  const s = readStateJson(join(dirOf(stateDir), REPORTED));
   if (!isObject(s)) return { tasks: {}, groups: {}, sent: {} };
   return {
     tasks: isObject(s.tasks) ? (s.tasks as PbsSavedState['tasks']) : {},
@@ -65,5 +46,5 @@ export function loadPbsState(stateDir: string): PbsSavedState {
 export function savePbsState(stateDir: string, state: PbsSavedState, now = Date.now()): void {
   const oldest = now / 1000 - KEEP_TASKS_S;
   for (const [upid, t] of Object.entries(state.tasks)) if (t.t < oldest) delete state.tasks[upid];
-  write(join(dirOf(stateDir), REPORTED), `${JSON.stringify(state)}\n`);
+  writeStateFile(join(dirOf(stateDir), REPORTED), `${JSON.stringify(state)}\n`);
 }
