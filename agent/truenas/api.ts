@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { request, type IncomingMessage } from 'node:http';
-import { isIP, type Socket } from 'node:net';
-import { connect, type TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { TrueNasConfig } from '../config';
+import { MAX_ANSWER_BYTES, connectPinned, getOver } from '../pinned-https';
 import type { TrueNasInventory, TrueNasReplication, TrueNasSnapshotTask } from './types';
 
 // TrueNAS's API, read-only (REFERENCE-INTEGRATIONS §7 "TrueNAS replication state"):
@@ -14,7 +15,7 @@ import type { TrueNasInventory, TrueNasReplication, TrueNasSnapshotTask } from '
 // With `truenas.fingerprint` the certificate's SHA-256 is compared before a byte (and so the
 // key) is sent; without it the system CAs must vouch for it. The key never reaches a message.
 
-const MAX_BODY = 64 * 2 ** 20;
+const TRUENAS_TLS = { defaultPort: 443, timeoutKey: 'truenas.timeout' };
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 type Conf = Pick<TrueNasConfig, 'url' | 'api' | 'user' | 'fingerprint' | 'timeoutMs'>;
@@ -22,25 +23,12 @@ type Conf = Pick<TrueNasConfig, 'url' | 'api' | 'user' | 'fingerprint' | 'timeou
 export class TrueNasApiError extends Error {}
 
 function connectTls(url: URL, conf: Conf): Promise<TLSSocket> {
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  const pinned = conf.fingerprint?.toUpperCase() ?? null;
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host, port: Number(url.port || 443), servername: isIP(host) ? undefined : host, rejectUnauthorized: !pinned, ALPNProtocols: ['http/1.1'] });
-    const timer = setTimeout(() => socket.destroy(new Error(`no TLS connection within ${Math.round(conf.timeoutMs / 1000)}s (truenas.timeout)`)), conf.timeoutMs);
-    socket.once('secureConnect', () => {
-      clearTimeout(timer);
-      const got = socket.getPeerCertificate()?.fingerprint256?.toUpperCase() ?? '(none)';
-      if (pinned && got !== pinned) {
-        socket.destroy();
-        return reject(new TrueNasApiError(`TrueNAS at ${url.origin} presented a certificate with SHA-256 fingerprint ${got}, not the pinned ${pinned} (truenas.fingerprint): nothing was sent`));
-      }
-      resolve(socket);
-    });
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      const hint = /certificate|self[- ]signed|CERT|SSL/i.test(err.message) && !pinned ? '; pin its certificate with truenas.fingerprint' : '';
-      reject(new TrueNasApiError(`cannot connect to TrueNAS at ${url.origin}: ${err.message}${hint}`));
-    });
+  return connectPinned(url, {
+    ...TRUENAS_TLS,
+    fingerprint: conf.fingerprint ?? null,
+    timeoutMs: conf.timeoutMs,
+    mismatch: (got, pinned) => new TrueNasApiError(`TrueNAS at ${url.origin} presented a certificate with SHA-256 fingerprint ${got}, not the pinned ${pinned} (truenas.fingerprint): nothing was sent`),
+    failed: (err, tlsTrouble) => new TrueNasApiError(`cannot connect to TrueNAS at ${url.origin}: ${err.message}${tlsTrouble ? '; pin its certificate with truenas.fingerprint' : ''}`),
   });
 }
 
@@ -50,24 +38,12 @@ const scrub = (text: string, key: string) => (key ? text.split(key).join('***') 
 async function restGet<T>(conf: Conf, key: string, path: string): Promise<T> {
   const base = new URL(conf.url);
   const socket = await connectTls(base, conf);
-  const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const req = request(
-      { host: base.hostname, port: base.port || 443, method: 'GET', path: `/api/v2.0${path}`, createConnection: () => socket, timeout: conf.timeoutMs, headers: { authorization: `Bearer ${key}`, accept: 'application/json', connection: 'close' } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_BODY) req.destroy(new Error(`more than ${MAX_BODY / 2 ** 20} MiB in the answer`));
-          else chunks.push(c);
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${Math.round(conf.timeoutMs / 1000)}s (truenas.timeout)`)));
-    req.on('error', (err) => reject(new TrueNasApiError(`GET /api/v2.0${path}: ${err.message}`)));
-    req.end();
+  const { status, text } = await getOver(socket, base, {
+    ...TRUENAS_TLS,
+    timeoutMs: conf.timeoutMs,
+    path: `/api/v2.0${path}`,
+    headers: { authorization: `Bearer ${key}` },
+    failed: (err) => new TrueNasApiError(`GET /api/v2.0${path}: ${err.message}`),
   });
   if (status === 401 || status === 403) throw new TrueNasApiError(`GET /api/v2.0${path}: HTTP ${status}: TrueNAS refused the API key (truenas.apiKeyFile)`);
   if (status === 404) throw new TrueNasApiError(`GET /api/v2.0${path}: HTTP 404: this TrueNAS has no REST API (removed in 26.04): use truenas.api: websocket`);
@@ -121,7 +97,7 @@ export class FrameReader {
       } else if (len === 127) {
         if (this.buf.length < 10) return;
         const big = this.buf.readBigUInt64BE(2);
-        if (big > BigInt(MAX_BODY)) return this.on.error(new Error(`a websocket frame of ${big} bytes`));
+        if (big > BigInt(MAX_ANSWER_BYTES)) return this.on.error(new Error(`a websocket frame of ${big} bytes`));
         len = Number(big);
         at = 10;
       }
@@ -135,7 +111,7 @@ export class FrameReader {
       if (opcode === 9) this.on.ping(payload);
       else if (opcode === 1 || opcode === 2 || opcode === 0) {
         this.size += payload.length;
-        if (this.size > MAX_BODY) return this.on.error(new Error(`more than ${MAX_BODY / 2 ** 20} MiB in one message`));
+        if (this.size > MAX_ANSWER_BYTES) return this.on.error(new Error(`more than ${MAX_ANSWER_BYTES / 2 ** 20} MiB in one message`));
         this.parts.push(payload);
         if (fin) {
           const text = Buffer.concat(this.parts).toString('utf8');
