@@ -10,6 +10,7 @@ import type { AgentConfig, JobConfig } from './config';
 import { loadConfigIsolated } from './config-loader';
 import { describeFsError } from './durable-file';
 import { collectHostFacts } from './host-facts';
+import { JobQueue } from './job-queue';
 import { lastRunFile, runJob, type RunJobOptions, type Task, type Trigger } from './job-runner';
 import { loadKey, restoreKeyFile } from './keys';
 import type { Logger } from './logger';
@@ -47,6 +48,7 @@ export class Daemon {
   private readonly running = new Map<string, AbortController>();
   /** Jobs with a backup in progress in this process. */
   private readonly busy = new Set<string>();
+  private readonly queue = new JobQueue();
   private readonly retries = new Map<string, NodeJS.Timeout>();
   /** The slot each job last caught up, so a slot is made up once. */
   private readonly caughtUp = new Map<string, number>();
@@ -129,7 +131,10 @@ export class Daemon {
     }
   }
 
-  /** Runs a task of a job now; overlapping operations of one job are refused by its lock. */
+  /**
+   * Runs a task of a job once the job's other operations in this daemon are done (JobQueue);
+   * one already running elsewhere (a CLI run) or the same task again is refused by the job lock.
+   */
   async trigger(job: JobConfig, task: Task, trigger: Trigger, slot: { scheduledFor?: string; attempt?: number } = {}): Promise<void> {
     if (this.stopping) return;
     const abort = new AbortController();
@@ -141,8 +146,19 @@ export class Daemon {
       this.cancelRetry(job.name);
     }
     try {
+      await this.queue.turn(job.name, task, () => this.runTask(job, task, trigger, slot, abort.signal));
+    } finally {
+      this.running.delete(key);
+      if (backup) this.busy.delete(job.name);
+    }
+  }
+
+  private async runTask(job: JobConfig, task: Task, trigger: Trigger, slot: { scheduledFor?: string; attempt?: number }, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return; // stopped while waiting its turn
+    const backup = task === 'backup';
+    try {
       this.restoreStateDir();
-      const opts: RunJobOptions = { config: this.config, spool: this.spool, trigger, task, onSpooled: () => this.sender.kick(), signal: abort.signal, log: this.log, ...slot };
+      const opts: RunJobOptions = { config: this.config, spool: this.spool, trigger, task, onSpooled: () => this.sender.kick(), signal, log: this.log, ...slot };
       if (backup && trigger !== 'manual') opts.retry = job.retry;
       const { reports, unrecorded } = await runJob(job, opts);
       for (const r of reports) {
@@ -154,9 +170,6 @@ export class Daemon {
       for (const err of unrecorded) this.spoolFailed(err);
     } catch (err) {
       this.log.error(`job ${job.name} ${task}: could not run: ${(err as Error).message}`);
-    } finally {
-      this.running.delete(key);
-      if (backup) this.busy.delete(job.name);
     }
   }
 
