@@ -31,7 +31,8 @@ test('a cut-short spool message is set aside, logged, counted by `status` and th
   assert.equal(incident.title, '1 report(s) from aside were set aside');
   assert.match(daemon.output, new RegExp(`error: message seq 1 set aside in ${spool}/rejected: not a JSON message \\(cut short or damaged\\)`));
   const status = await cliAsync(AGENT_BIN, ['status', '--config', agent.config]);
-  assert.match(status.stdout, /spool: 0 pending, 0 dropped, 1 set aside, 0 lost/);
+  // The 1 s heartbeat may be in the spool between being written and sent: pending is not this test's.
+  assert.match(status.stdout, /spool: \d+ pending, 0 dropped, 1 set aside, 0 lost/);
   assert.match(status.stdout, /1 message\(s\) set aside in .*\/rejected \(the \.reason file beside each says why\)/);
 
   // The operator read the reason and removed it: the incident resolves.
