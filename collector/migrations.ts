@@ -349,6 +349,14 @@ export const MIGRATIONS: readonly Migration[] = [
   );
   ALTER TABLE jobs ADD COLUMN grace_ms INTEGER;
   `,
+  // 15: the runs that keep a log although no longer among their job's newest (failures, warnings,
+  // timeouts: for the whole log window), by start, for the pruner; it finds successes' logs by
+  // walking each job's newest runs (collector/history/prune.ts). runs_with_log held every run
+  // with a log and cost ingest about a tenth of its speed: an index entry per run stored.
+  `
+  DROP INDEX runs_with_log;
+  CREATE INDEX runs_unusual_log ON runs (started_at) WHERE log_tail IS NOT NULL AND status <> 'success';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

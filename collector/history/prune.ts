@@ -33,20 +33,33 @@ export interface Pruner {
  */
 export function createPruner(db: Db, c: PruneCutoffs, batch = 2000): Pruner {
   const counts = zero();
-  // Log tails, per job and operation (the partial index holds only runs that still have one):
-  // past the window every log goes; a success older than the newest logsPerJob goes sooner.
-  const logGroups = db.prepare<[], Group>(`SELECT DISTINCT agent_id AS agentId, job, operation FROM runs INDEXED BY runs_with_log WHERE log_tail IS NOT NULL`);
-  const nthLog = db
-    .prepare<[number, string, string, number], number>(
-      `SELECT started_at FROM runs INDEXED BY runs_with_log WHERE agent_id = ? AND job = ? AND operation = ? AND log_tail IS NOT NULL
-       ORDER BY started_at DESC LIMIT 1 OFFSET ?`,
-    )
-    .pluck();
-  const logsToDrop = db
-    .prepare<{ agentId: number; job: string; operation: string; before: number; nth: number | null; limit: number }, number>(
-      `SELECT id FROM runs INDEXED BY runs_with_log WHERE agent_id = @agentId AND job = @job AND operation = @operation AND log_tail IS NOT NULL
-         AND (started_at < @before OR (status = 'success' AND started_at <= @nth)) LIMIT @limit`,
-    )
+  // Log tails. A success's goes once it is past the window or not among the newest logsPerJob
+  // runs of its job and operation: each group's runs are walked newest first (runs_by_job) up to
+  // the first success past those that has no log, since passes before dropped every older one's.
+  // The others' (failures, warnings…) go past the window, found by their own index (migration 15).
+  const groups = db.prepare<[], Group>(`SELECT DISTINCT agent_id AS agentId, job, operation FROM runs`);
+  const newestFirst = db.prepare<[number, string, string], { id: number; status: string; startedAt: number; hasLog: number }>(
+    `SELECT id, status, started_at AS startedAt, log_tail IS NOT NULL AS hasLog FROM runs
+     WHERE agent_id = ? AND job = ? AND operation = ? ORDER BY started_at DESC, id DESC`,
+  );
+  /** The group's success logs to drop, oldest first: dropped in that order, the rest stay contiguous with the newest runs. */
+  const successLogsToDrop = (g: Group): number[] => {
+    const out: number[] = [];
+    let position = 0;
+    for (const r of newestFirst.iterate(g.agentId, g.job, g.operation)) {
+      position++;
+      if (r.status !== 'success') continue;
+      const past = position > c.logsPerJob;
+      if (!r.hasLog) {
+        if (past) break;
+        continue;
+      }
+      if (past || r.startedAt < c.logsBefore) out.push(r.id);
+    }
+    return out.reverse();
+  };
+  const unusualLogsToDrop = db
+    .prepare<[number, number], number>(`SELECT id FROM runs INDEXED BY runs_unusual_log WHERE log_tail IS NOT NULL AND status <> 'success' AND started_at < ? LIMIT ?`)
     .pluck();
   // A row is deleted and inserted again (same id, no log) rather than updated: SQLite merges
   // half-empty pages when rows are deleted, not when they shrink, so an UPDATE would leave every
@@ -67,7 +80,6 @@ export function createPruner(db: Db, c: PruneCutoffs, batch = 2000): Pruner {
     return n;
   };
   // Summaries past their window, except each job's newest runs, which the rules read (job_state names them).
-  const runGroups = db.prepare<[], Group>(`SELECT DISTINCT agent_id AS agentId, job, operation FROM runs`);
   const keptFrom = db
     .prepare<[number, string, string, number], number>(`SELECT started_at FROM runs WHERE agent_id = ? AND job = ? AND operation = ? ORDER BY started_at DESC LIMIT 1 OFFSET ?`)
     .pluck();
@@ -115,12 +127,17 @@ export function createPruner(db: Db, c: PruneCutoffs, batch = 2000): Pruner {
 
   const phases: (() => boolean)[] = [
     perGroup(
-      () => logGroups.all(),
-      (g, room) => dropLogs(logsToDrop.all({ ...g, before: c.logsBefore, nth: nthLog.get(g.agentId, g.job, g.operation, c.logsPerJob) ?? null, limit: room })),
+      () => groups.all(),
+      (g, room) => dropLogs(successLogsToDrop(g).slice(0, room)),
       (n) => (counts.logsDropped += n),
     ),
+    untilNone(() => {
+      const n = dropLogs(unusualLogsToDrop.all(c.logsBefore, batch));
+      counts.logsDropped += n;
+      return n;
+    }),
     perGroup(
-      () => runGroups.all(),
+      () => groups.all(),
       (g, room) => {
         const kept = keptFrom.get(g.agentId, g.job, g.operation, KEEP_NEWEST_RUNS - 1);
         return kept === undefined ? 0 : deleteRuns.run({ ...g, before: Math.min(kept, c.runsBefore), limit: room }).changes;
