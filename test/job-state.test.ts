@@ -248,3 +248,27 @@ test('upgrading a database fills the state from the runs already stored', () => 
   assert.equal(store.get(agentId, 'etc').backups.length, KEPT_BACKUPS);
   raw.close();
 });
+
+test("a listing's snapshot names are read when first asked for, from the listing its times came with", () => {
+  const { db } = tempDb();
+  const agentId = addAgent(db);
+  db.prepare(
+    `INSERT INTO jobs (agent_id, name, asset, tier, driver, target_name, target_location, target_media, schedule, timeout_ms, retention, updated_at)
+     VALUES (?, 'etc', 'etc', 1, 'restic', 'usb', 'onsite', 'usb', '0 2 * * *', 0, '{"daily":7}', 0)`,
+  ).run(agentId);
+  const ingest = createIngest(db);
+  const listing = (seq: number, ids: string[]) =>
+    ({ kind: 'inventory', agent: 'pve1', seq, sentAt: new Date(T).toISOString(), job: 'etc', target: 'usb', snapshots: ids.map((id, i) => ({ id, time: new Date(T - i * HOUR).toISOString() })) }) as Message;
+  ingest(agentId, [listing(1, ['a1', 'a2'])], T);
+  const cfg = collectorConfig({});
+  const view = () => createGatherer(db).gather(tierPolicies(cfg), rulesConfig(cfg)).jobs.find((j) => j.job === 'etc')!.inventory!;
+  // Gathered, then replaced before anyone asked for the names: the times have none to go with.
+  const stale = view();
+  assert.equal(stale.times.length, 2);
+  ingest(agentId, [listing(2, ['b1', 'b2', 'b3'])], T);
+  assert.deepEqual(stale.ids(), ['(a listing replaced since)', '(a listing replaced since)']);
+  const fresh = view();
+  assert.deepEqual(fresh.ids(), ['b1', 'b2', 'b3']);
+  ingest(agentId, [listing(3, ['c1'])], T);
+  assert.deepEqual(fresh.ids(), ['b1', 'b2', 'b3'], 'asked once, kept');
+});

@@ -44,7 +44,8 @@ interface ContentRow {
   lastVerify: string | null;
   lastRestoreTest: string | null;
   lastPrune: string | null;
-  snapshots: string | null;
+  /** The inventory row's seq (null: no inventory): its snapshot list is read only when asked for. */
+  invSeq: number | null;
   times: string | null;
   verified: string | null;
   invAt: number | null;
@@ -107,7 +108,7 @@ function newGatherer(db: Db) {
   const contents = db.prepare<[string], ContentRow>(
     `WITH k AS (SELECT json_extract(value, '$[0]') AS agentId, json_extract(value, '$[1]') AS job, json_extract(value, '$[2]') AS target FROM json_each(?))
      SELECT k.agentId, k.job, s.last_success AS lastSuccess, s.last_verify AS lastVerify, s.last_restore_test AS lastRestoreTest,
-            s.last_prune AS lastPrune, s.backups, i.snapshots, i.times, i.verified, i.updated_at AS invAt
+            s.last_prune AS lastPrune, s.backups, i.seq AS invSeq, i.times, i.verified, i.updated_at AS invAt
      FROM k LEFT JOIN job_state s ON s.agent_id = k.agentId AND s.job = k.job
             LEFT JOIN inventory i ON i.agent_id = k.agentId AND i.job = k.job AND i.target = k.target`,
   );
@@ -115,11 +116,18 @@ function newGatherer(db: Db) {
   // first after many changes) wants most of them.
   const allContents = db.prepare<[], ContentRow>(
     `SELECT j.agent_id AS agentId, j.name AS job, s.last_success AS lastSuccess, s.last_verify AS lastVerify, s.last_restore_test AS lastRestoreTest,
-            s.last_prune AS lastPrune, s.backups, i.snapshots, i.times, i.verified, i.updated_at AS invAt
+            s.last_prune AS lastPrune, s.backups, i.seq AS invSeq, i.times, i.verified, i.updated_at AS invAt
      FROM jobs j LEFT JOIN job_state s ON s.agent_id = j.agent_id AND s.job = j.name
                  LEFT JOIN inventory i ON i.agent_id = j.agent_id AND i.job = j.name AND i.target = j.target_name
      WHERE j.active = 1`,
   );
+  // A listing's snapshot ids and names, only for the few findings and pages that print them: the
+  // evaluator reads thousands of listings and needs their times. Pinned to the seq the times came
+  // with; a listing replaced in between has no names for those times.
+  const snapshotsOf = db
+    .prepare<[number, string, string, number], string>(`SELECT snapshots FROM inventory WHERE agent_id = ? AND job = ? AND target = ? AND seq = ?`)
+    .pluck();
+  const listingOf = (agentId: number, job: string, target: string, seq: number) => () => snapshotsOf.get(agentId, job, target, seq) ?? null;
   const agents = db.prepare<[], AgentRow>(
     `SELECT a.id, a.name AS agent, a.last_seen AS lastSeen, a.heartbeat_ms AS heartbeatMs, h.facts,
             a.clock_skew_ms AS clockSkewMs, a.spool_rejected AS rejected, a.spool_lost AS lost, a.spool_error AS spoolError
@@ -227,17 +235,18 @@ function newGatherer(db: Db) {
       const state = r.backups === null ? EMPTY_JOB_STATE : parseJobState(r as StateRow);
       return { r, state, outcome: state.backups.find(hasOutcome) };
     });
-    const ids: number[] = [];
+    const ids = new Set<number>();
     for (const { state: s, outcome } of read) {
-      for (const k of [s.backups[0], outcome, s.lastVerify, s.lastRestoreTest, s.lastPrune]) if (k) ids.push(k.id);
+      for (const k of [s.backups[0], outcome, s.lastVerify, s.lastRestoreTest, s.lastPrune]) if (k) ids.add(k.id);
     }
     const byId = new Map<number, RunView>();
-    for (const [id, runId, operation, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal, error, retryAt, attempt, exitCode, files, snapshotId, hasLog] of ids.length ? runs.all(JSON.stringify(ids)) : []) {
+    for (const [id, runId, operation, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal, error, retryAt, attempt, exitCode, files, snapshotId, hasLog] of ids.size ? runs.all(JSON.stringify([...ids])) : []) {
       byId.set(id, { runId, operation, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal, error, retryAt, attempt, exitCode, files, snapshotId, hasLog: hasLog === 1 });
     }
     const view = (k: RunKey | undefined | null) => (k ? (byId.get(k.id) ?? null) : null);
     for (const { r, state, outcome } of read) {
       const key = keyOf(r.agentId, r.job);
+      const row = missing.get(key)!;
       // The decoded entries themselves (their row id rides along): no copy per run.
       const recentBackups: BackupSummary[] = [];
       for (const b of state.backups) {
@@ -253,9 +262,8 @@ function newGatherer(db: Db) {
         lastVerify: view(state.lastVerify),
         lastRestoreTest: view(state.lastRestoreTest),
         lastPrune: view(state.lastPrune),
-        inventory: r.snapshots === null ? null : parseInventory(r.snapshots, r.times, r.verified, r.invAt!),
+        inventory: r.invSeq === null ? null : parseInventory(listingOf(r.agentId, r.job, row.targetName, r.invSeq), r.times, r.verified, r.invAt!),
       };
-      const row = missing.get(key)!;
       out.set(row, remember(key, row, history));
     }
     return out;
@@ -341,8 +349,10 @@ export function proxmoxView(agent: string, timezone: string, body: string | null
   };
 }
 
-function parseInventory(snapshots: string, times: string | null, verified: string | null, updatedAt: number): InventoryView {
-  const parseAll = () => JSON.parse(snapshots) as { id: string; time: string; verified?: 'ok' | 'failed' }[];
+/** A listing from its stored times; the snapshot list itself (`load`, null when replaced since) is read on first ask. */
+function parseInventory(load: () => string | null, times: string | null, verified: string | null, updatedAt: number): InventoryView {
+  type Stored = { id: string; time: string; verified?: 'ok' | 'failed' };
+  const parseAll = () => JSON.parse(load() ?? '[]') as Stored[];
   // Rows stored before migration 7 have no times yet (until their next inventory replaces them).
   if (times === null) return inventoryOf(parseAll().map((s) => ({ id: s.id, time: Date.parse(s.time), ...(s.verified ? { verified: s.verified } : {}) })), updatedAt);
   let ids: string[] | undefined;
@@ -352,7 +362,11 @@ function parseInventory(snapshots: string, times: string | null, verified: strin
     updatedAt,
     // JSON has no NaN: an unparseable time was stored as null.
     times: parsed.includes(null) ? parsed.map((t) => t ?? Number.NaN) : (parsed as number[]),
-    ids: () => (ids ??= parseAll().map((s) => s.id)),
+    ids: () => {
+      if (ids) return ids;
+      const stored = load();
+      return (ids = stored === null ? parsed.map(() => '(a listing replaced since)') : (JSON.parse(stored) as Stored[]).map((s) => s.id));
+    },
     verified: () => (verified === null ? null : (states ??= decodeVerified(verified))),
   };
 }
