@@ -1,6 +1,6 @@
 import type { Db } from '../db';
 import type { ProxmoxMessage } from '../../shared/protocol';
-import type { AgentView, BackupSummary, EvaluationInput, InventoryView, JobView, PbsView, ProxmoxView, RulesConfig, RunView, Tier, TierPolicyView, VerifyState } from '../rules/types';
+import type { AgentView, BackupSummary, EvaluationInput, InventoryView, JobView, ProxmoxView, RulesConfig, RunView, Tier, TierPolicyView, VerifyState } from '../rules/types';
 import { inventoryOf } from '../rules/util';
 import { withDerivedCopies } from '../rules/derived-copies';
 import { withVerifiedCopies } from '../rules/verified-copies';
@@ -142,46 +142,22 @@ function newGatherer(db: Db) {
      FROM proxmox p JOIN agents a ON a.id = p.agent_id WHERE a.source <> 'removed' ORDER BY a.name`,
   );
   const proxmoxBody = db.prepare<[number], { body: string }>(`SELECT body FROM proxmox WHERE agent_id = ?`);
-  const proxmoxCache = new Map<number, { version: string; view: ProxmoxView | null }>();
-  function proxmoxViews(): ProxmoxView[] {
-    const out: ProxmoxView[] = [];
-    const seen = new Set<number>();
-    for (const v of proxmoxVersions.all()) {
-      seen.add(v.agentId);
-      const version = `${v.seq}|${v.updatedAt}|${v.agent}|${v.timezone}`;
-      let c = proxmoxCache.get(v.agentId);
-      if (!c || c.version !== version) {
-        c = { version, view: proxmoxView(v.agent, v.timezone ?? 'UTC', proxmoxBody.get(v.agentId)?.body ?? null, v.updatedAt) };
-        proxmoxCache.set(v.agentId, c);
-      }
-      if (c.view) out.push(c.view);
-    }
-    for (const id of proxmoxCache.keys()) if (!seen.has(id)) proxmoxCache.delete(id);
-    return out;
-  }
+  const proxmoxViews = versionedViews(
+    () => proxmoxVersions.all(),
+    (v) => `${v.seq}|${v.updatedAt}|${v.agent}|${v.timezone}`,
+    (v) => proxmoxView(v.agent, v.timezone ?? 'UTC', proxmoxBody.get(v.agentId)?.body ?? null, v.updatedAt),
+  );
   // Each agent's PBS view, the same way.
   const pbsVersions = db.prepare<[], { agentId: number; agent: string; seq: number; updatedAt: number }>(
     `SELECT p.agent_id AS agentId, a.name AS agent, p.seq, p.updated_at AS updatedAt
      FROM pbs p JOIN agents a ON a.id = p.agent_id WHERE a.source <> 'removed' ORDER BY a.name`,
   );
   const pbsBody = db.prepare<[number], { body: string }>(`SELECT body FROM pbs WHERE agent_id = ?`);
-  const pbsCache = new Map<number, { version: string; view: PbsView | null }>();
-  function pbsViews(): PbsView[] {
-    const out: PbsView[] = [];
-    const seen = new Set<number>();
-    for (const v of pbsVersions.all()) {
-      seen.add(v.agentId);
-      const version = `${v.seq}|${v.updatedAt}|${v.agent}`;
-      let c = pbsCache.get(v.agentId);
-      if (!c || c.version !== version) {
-        c = { version, view: pbsView(v.agent, pbsBody.get(v.agentId)?.body ?? null, v.updatedAt, (mount) => usage.all(v.agentId, mount)) };
-        pbsCache.set(v.agentId, c);
-      }
-      if (c.view) out.push(c.view);
-    }
-    for (const id of pbsCache.keys()) if (!seen.has(id)) pbsCache.delete(id);
-    return out;
-  }
+  const pbsViews = versionedViews(
+    () => pbsVersions.all(),
+    (v) => `${v.seq}|${v.updatedAt}|${v.agent}`,
+    (v) => pbsView(v.agent, pbsBody.get(v.agentId)?.body ?? null, v.updatedAt, (mount) => usage.all(v.agentId, mount)),
+  );
 
   // What a job is (from its catalog row) is rebuilt only when the job list is re-read.
   const statics = new WeakMap<JobRow, JobView>();
@@ -313,6 +289,24 @@ function newGatherer(db: Db) {
   }
   // One read transaction: the job list, what changed and the history agree with each other.
   return { gather: db.transaction(gather), listJobs };
+}
+
+/** Per agent, a view built from its stored message, built again only when its version moves. */
+function versionedViews<R extends { agentId: number }, V>(list: () => R[], version: (r: R) => string, build: (r: R) => V | null): () => V[] {
+  const cache = new Map<number, { version: string; view: V | null }>();
+  return () => {
+    const out: V[] = [];
+    const seen = new Set<number>();
+    for (const r of list()) {
+      seen.add(r.agentId);
+      const v = version(r);
+      let c = cache.get(r.agentId);
+      if (!c || c.version !== v) cache.set(r.agentId, (c = { version: v, view: build(r) }));
+      if (c.view) out.push(c.view);
+    }
+    for (const id of cache.keys()) if (!seen.has(id)) cache.delete(id);
+    return out;
+  };
 }
 
 /** What a job is, from its catalog row, with no history yet. */
