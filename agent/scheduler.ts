@@ -23,7 +23,9 @@ export class Scheduler {
 
   /** Backups on the job's schedule; integrity checks and restore drills on their own. */
   start(jobs: readonly JobConfig[]): void {
-    this.stop();
+    // A reload replaces the timers; tasks already gathered still run (with the config they fell due under).
+    for (const c of this.crons) c.stop();
+    this.crons = [];
     for (const job of jobs) {
       this.crons.push(cronFor(job.schedule, undefined, () => this.gather(job, 'backup')));
       if (job.verify) this.crons.push(cronFor(job.verify.schedule, undefined, () => this.gather(job, 'verify')));

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import type { JobConfig } from '../agent/config';
 import { JobQueue } from '../agent/job-queue';
+import { Scheduler } from '../agent/scheduler';
 import { AGENT_BIN, Proc, enrollAgent, sleep, startCollector, waitFor, writeAgentConfig } from './helpers/processes';
 
 // A verify or restore drill that falls due while its job's backup runs (their schedules meet:
@@ -115,4 +117,22 @@ test('the daemon runs a verify and a restore drill scheduled at the backup\'s se
   await daemon.stop();
   assert.ok(daemon.output.indexOf('docs backup (schedule): success') < daemon.output.indexOf('docs verify (schedule): success'), 'the backup first, as it fell due first');
   assert.doesNotMatch(daemon.output, /skipped/, 'nothing was skipped behind the backup');
+});
+
+test('tasks of a job due at the same second start backup first, and a config reload in between drops none', async () => {
+  const fired: string[] = [];
+  const s = new Scheduler((job, task) => fired.push(`${job.name}:${task}`));
+  const every = '* * * * * *';
+  const job = { name: 'docs', schedule: every, verify: { schedule: every }, restoreTest: { schedule: every } } as JobConfig;
+  try {
+    s.start([job]);
+    const due = (s as unknown as { due: Map<string, { tasks: Set<string> }> }).due;
+    await waitFor('the three tasks of the next second gathered', () => due.get('docs')?.tasks.size === 3, 3000, 2);
+    s.start([job]); // a reload while they wait
+    assert.equal(due.get('docs')?.tasks.size, 3, 'still waiting their turn after the reload');
+    await waitFor('the gathered tasks handed over', () => fired.length >= 3, 2000, 10);
+  } finally {
+    s.stop();
+  }
+  assert.deepEqual(fired.slice(0, 3), ['docs:backup', 'docs:verify', 'docs:restore-test']);
 });
