@@ -46,8 +46,7 @@ export class Daemon {
   private readonly key: ReturnType<typeof loadKey>;
   private readonly url: string;
   private readonly running = new Map<string, AbortController>();
-  /** Jobs with a backup in progress in this process. */
-  private readonly busy = new Set<string>();
+  /** Operations in progress or waiting their turn, per job (a backup there is not caught up). */
   private readonly queue = new JobQueue();
   private readonly retries = new Map<string, NodeJS.Timeout>();
   /** The slot each job last caught up, so a slot is made up once. */
@@ -140,16 +139,11 @@ export class Daemon {
     const abort = new AbortController();
     const key = `${job.name}:${task}:${Date.now()}:${Math.random()}`;
     this.running.set(key, abort);
-    const backup = task === 'backup';
-    if (backup) {
-      this.busy.add(job.name);
-      this.cancelRetry(job.name);
-    }
+    if (task === 'backup') this.cancelRetry(job.name);
     try {
       await this.queue.turn(job.name, task, () => this.runTask(job, task, trigger, slot, abort.signal));
     } finally {
       this.running.delete(key);
-      if (backup) this.busy.delete(job.name);
     }
   }
 
@@ -318,7 +312,7 @@ export class Daemon {
   private catchUp(minAgeMs: number): void {
     const now = Date.now();
     for (const job of this.config.jobs) {
-      if (this.busy.has(job.name) || this.retries.has(job.name)) continue;
+      if (this.queue.has(job.name, 'backup') || this.retries.has(job.name)) continue;
       const slot = catchUpSlot(job.schedule, this.lastAttempt(job), now, minAgeMs);
       if (slot === null || this.caughtUp.get(job.name) === slot) continue;
       this.caughtUp.set(job.name, slot);

@@ -11,21 +11,20 @@ export class JobQueue {
   private readonly jobs = new Map<string, { tail: Promise<void>; tasks: Set<string> }>();
 
   turn(job: string, task: string, fn: () => Promise<void>): Promise<void> {
-    const entry = this.jobs.get(job);
-    if (entry?.tasks.has(task)) return fn();
-    const chain = entry ?? { tail: Promise.resolve(), tasks: new Set<string>() };
+    const chain = this.jobs.get(job) ?? { tail: Promise.resolve(), tasks: new Set<string>() };
+    if (chain.tasks.has(task)) return fn();
     chain.tasks.add(task);
-    let settled: Promise<void> | undefined;
+    this.jobs.set(job, chain);
     const mine = chain.tail.then(fn).finally(() => {
       chain.tasks.delete(task);
-      if (chain.tail === settled) this.jobs.delete(job); // the last in line: forget the job
+      if (chain.tasks.size === 0) this.jobs.delete(job); // nothing left in line: forget the job
     });
-    settled = mine.then(
-      () => undefined,
-      () => undefined,
-    );
-    chain.tail = settled;
-    this.jobs.set(job, chain);
+    chain.tail = mine.catch(() => {});
     return mine;
+  }
+
+  /** Whether the job's `task` is running or waiting its turn here. */
+  has(job: string, task: string): boolean {
+    return this.jobs.get(job)?.tasks.has(task) ?? false;
   }
 }
