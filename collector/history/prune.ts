@@ -37,7 +37,10 @@ export function createPruner(db: Db, c: PruneCutoffs, batch = 2000): Pruner {
   // runs of its job and operation: each group's runs are walked newest first (runs_by_job) up to
   // the first success past those that has no log, since passes before dropped every older one's.
   // The others' (failures, warnings…) go past the window, found by their own index (migration 15).
-  const groups = db.prepare<[], Group>(`SELECT DISTINCT agent_id AS agentId, job, operation FROM runs`);
+  // Every job and operation with runs, read once a pass (a scan of runs_by_job) for both phases that visit them.
+  const groupsQuery = db.prepare<[], Group>(`SELECT DISTINCT agent_id AS agentId, job, operation FROM runs`);
+  let groupList: Group[] | null = null;
+  const groups = () => (groupList ??= groupsQuery.all());
   const newestFirst = db.prepare<[number, string, string], { id: number; status: string; startedAt: number; hasLog: number }>(
     `SELECT id, status, started_at AS startedAt, log_tail IS NOT NULL AS hasLog FROM runs
      WHERE agent_id = ? AND job = ? AND operation = ? ORDER BY started_at DESC, id DESC`,
@@ -127,7 +130,7 @@ export function createPruner(db: Db, c: PruneCutoffs, batch = 2000): Pruner {
 
   const phases: (() => boolean)[] = [
     perGroup(
-      () => groups.all(),
+      groups,
       (g, room) => dropLogs(successLogsToDrop(g).slice(0, room)),
       (n) => (counts.logsDropped += n),
     ),
@@ -137,7 +140,7 @@ export function createPruner(db: Db, c: PruneCutoffs, batch = 2000): Pruner {
       return n;
     }),
     perGroup(
-      () => groups.all(),
+      groups,
       (g, room) => {
         const kept = keptFrom.get(g.agentId, g.job, g.operation, KEEP_NEWEST_RUNS - 1);
         return kept === undefined ? 0 : deleteRuns.run({ ...g, before: Math.min(kept, c.runsBefore), limit: room }).changes;
