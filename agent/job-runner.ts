@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Operation, RunMessage, Trigger, Unsequenced } from '../shared/protocol';
+import { newRunId } from '../shared/run-id';
 import type { RetryPolicy } from '../shared/tiers';
 import type { AgentConfig, JobConfig } from './config';
 import { DRIVERS } from './drivers';
@@ -119,14 +119,14 @@ function takeLock(stateDir: string, job: string): Lock | null {
 function instantReport(job: JobConfig, task: Task, trigger: Trigger, status: 'skipped' | 'failure', error: string): RunReport {
   const now = new Date().toISOString();
   return {
-    kind: 'run', runId: randomUUID(), job: job.name, operation: task === 'inventory' ? 'backup' : task, trigger,
+    kind: 'run', runId: newRunId(), job: job.name, operation: task === 'inventory' ? 'backup' : task, trigger,
     startedAt: now, finishedAt: now, status, exitCode: null, durationMs: 0, error, logTail: '',
   };
 }
 
 /** One operation: run-start, the driver's method, run (with the redacted log tail). */
 async function operate(job: JobConfig, driver: Driver<unknown>, operation: Operation, opts: RunJobOptions, rec: Recorder): Promise<RunReport> {
-  const runId = randomUUID();
+  const runId = newRunId();
   const startedAt = new Date();
   const slot = { ...(opts.scheduledFor ? { scheduledFor: opts.scheduledFor } : {}), ...(opts.attempt ? { attempt: opts.attempt } : {}) };
   rec({ kind: 'run-start', runId, job: job.name, operation, trigger: opts.trigger, startedAt: startedAt.toISOString(), ...slot });

@@ -6,13 +6,13 @@
 // No HTTP, no JSON, no signatures: the figure moves only with the schema and ingest's statements.
 //
 // Usage: node --import tsx bench/ingest-sqlite.ts [commits = 80]
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDb } from '../collector/db';
 import { createIngest } from '../collector/ingest';
 import type { Message } from '../shared/protocol';
+import { newRunId } from '../shared/run-id';
 
 const COMMITS = Number(process.argv[2] ?? 80);
 const BATCHES_PER_COMMIT = 15;
@@ -27,7 +27,7 @@ const batch = (agent: string): Message[] =>
     seqs.set(agent, seq);
     const now = new Date().toISOString();
     return {
-      kind: 'run', agent, seq, sentAt: now, runId: randomUUID(), job: `job-${seq % 20}`, operation: 'backup', trigger: 'schedule',
+      kind: 'run', agent, seq, sentAt: now, runId: newRunId(), job: `job-${seq % 20}`, operation: 'backup', trigger: 'schedule',
       startedAt: now, finishedAt: now, status: 'success', exitCode: 0, durationMs: 42_000, bytesAdded: 123_456, bytesTotal: 5_600_000_000,
       files: 1234, snapshotId: 'a1b2c3d4', logTail: LOG,
     } as Message;

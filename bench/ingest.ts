@@ -1,7 +1,8 @@
 // Ingest throughput on loopback: signed single-message requests/s and messages/s in signed
 // batches of 100, each beside a no-op Fastify route measured in the same run.
+// Run ids are made as the agent makes them (shared/run-id.ts: in time order).
 // Run: npm run bench (or: node --import tsx bench/ingest.ts [seconds])
-import { generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { AGENT_HEADER, SIGNATURE_HEADER } from '../shared/protocol';
+import { newRunId } from '../shared/run-id';
 
 const SECONDS = Number(process.argv[2] ?? 10);
 const AGENTS = 32;
@@ -31,7 +33,7 @@ const LOG = 'restic backup: processed 1234 files, 5.6 GiB in 0:42\n'.repeat(4);
 function runMessage(agent: Agent) {
   const now = new Date().toISOString();
   return {
-    kind: 'run', agent: agent.name, seq: agent.seq++, sentAt: now, runId: randomUUID(), job: `job-${agent.seq % 20}`,
+    kind: 'run', agent: agent.name, seq: agent.seq++, sentAt: now, runId: newRunId(), job: `job-${agent.seq % 20}`,
     trigger: 'schedule', startedAt: now, finishedAt: now, status: 'success', exitCode: 0, durationMs: 42_000,
     bytesAdded: 123_456, bytesTotal: 5_600_000_000, files: 1234, snapshotId: 'a1b2c3d4', logTail: LOG,
   };

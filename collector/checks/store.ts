@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newRunId } from '../../shared/run-id';
 import type { Db } from '../db';
 import { createIngest } from '../ingest';
 import { PROTOCOL_VERSION, type CatalogJob, type Message, type RunMessage, type Unsequenced } from '../../shared/protocol';
@@ -154,7 +154,7 @@ export class CheckStore {
     this.db.transaction(() => {
       const c = this.current(check);
       if (c.startRun !== null) this.closeUnended(c, c.startRun, now);
-      const runId = randomUUID();
+      const runId = newRunId(now);
       this.store(now, { kind: 'run-start', runId, job: c.name, operation: 'backup', trigger: 'schedule', startedAt: iso(now) });
       this.setStart.run(runId, rid, c.id);
     }).immediate();
@@ -174,7 +174,7 @@ export class CheckStore {
       const started = paired ? this.runRow.get(agentId, paired) : undefined;
       let startedAt = outcome.startedAt ?? started?.startedAt ?? now;
       if (startedAt > now) startedAt = now;
-      const runId = started ? paired! : randomUUID();
+      const runId = started ? paired! : newRunId(now);
       if (paired) this.setStart.run(null, null, c.id);
       else if (c.startRun !== null && outcome.startedAt === undefined && (outcome.status !== 'success' || rid === null)) this.closeUnended(c, c.startRun, now);
       const earlier = started?.log ? `${started.log}${started.log.endsWith('\n') ? '' : '\n'}` : '';
