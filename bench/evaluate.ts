@@ -13,6 +13,7 @@ import { openDb } from '../collector/db';
 import { createGatherer } from '../collector/evaluate/gather';
 import { Evaluator } from '../collector/evaluate/evaluator';
 import { refillJobStates } from '../collector/evaluate/job-state-store';
+import { openEvaluatorDb } from '../collector/evaluate/worker';
 import { createIngest } from '../collector/ingest';
 import { evaluate } from '../collector/rules';
 
@@ -26,7 +27,7 @@ const newEvaluator = (db: ReturnType<typeof openDb>) => new Evaluator({ db, tier
 // `--first-pass <db>`: the first full pass after the collector starts, in this fresh process
 // (nothing compiled, parsed or planned yet), on the database the parent seeded; prints its ms.
 if (process.argv[2] === '--first-pass') {
-  const db = openDb(process.argv[3]);
+  const db = openEvaluatorDb(process.argv[3]); // as the collector's evaluation worker opens it
   const started = performance.now();
   newEvaluator(db).pass(now, true);
   console.log(performance.now() - started);
@@ -88,7 +89,7 @@ const coldRulesMs = time(() => evaluate(input, now));
 const gatherMs = [time(() => (input = gather(tiers, rules))), time(() => (input = gather(tiers, rules)))];
 const rulesMs = [time(() => evaluate(input, now)), time(() => evaluate(input, now))];
 const findings = evaluate(input, now).length;
-const freshConnectionPassMs = time(() => newEvaluator(openDb(db.name)).pass(now, true));
+const freshConnectionPassMs = time(() => newEvaluator(openEvaluatorDb(db.name)).pass(now, true));
 const passMs = [time(() => evaluator.pass(now, true)), time(() => evaluator.pass(now + 60_000, true))];
 
 // Incremental passes a minute apart: in each, one agent (1 % of the jobs) has reported a run,
