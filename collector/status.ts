@@ -2,8 +2,8 @@ import type { CollectorConfig } from './config';
 import { rulesConfig, tierPolicies } from './config';
 import type { Db } from './db';
 import { createGatherer } from './evaluate/gather';
-import type { InventoryView, RunView } from './rules/types';
-import type { PbsMessage, RunStatus } from '../shared/protocol';
+import type { InventoryView, PbsView, RunView } from './rules/types';
+import type { RunStatus } from '../shared/protocol';
 
 export interface StatusReport {
   generatedAt: string;
@@ -124,9 +124,6 @@ export function createStatusReader(db: Db, config: CollectorConfig): (now: numbe
      FROM incidents WHERE resolved_at IS NULL
      ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, opened_at`,
   );
-  const pbs = db.prepare<[], { agent: string; body: string; updatedAt: number }>(
-    `SELECT a.name AS agent, p.body, p.updated_at AS updatedAt FROM pbs p JOIN agents a ON a.id = p.agent_id WHERE a.source <> 'removed' ORDER BY a.name`,
-  );
   // A listing is summarized once per parsed inventory (the gatherer hands the same object until it changes).
   const summaries = new WeakMap<InventoryView, InventorySummary>();
   const summaryOf = (inv: InventoryView) => {
@@ -137,10 +134,10 @@ export function createStatusReader(db: Db, config: CollectorConfig): (now: numbe
 
   return (now) =>
     db.transaction((): StatusReport => {
+      const input = gatherer.gather(tiers, rules);
       // Jobs as their agents declared them: copies of copies are the asset page's, not rows here.
-      const jobs = gatherer
-        .gather(tiers, rules)
-        .jobs.filter((j) => !j.derivedVia)
+      const jobs = input.jobs
+        .filter((j) => !j.derivedVia)
         .sort((a, b) => (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : a.job < b.job ? -1 : a.job > b.job ? 1 : 0));
       return {
         generatedAt: new Date(now).toISOString(),
@@ -164,7 +161,7 @@ export function createStatusReader(db: Db, config: CollectorConfig): (now: numbe
         incidents: openIncidents
           .all()
           .map(({ since, openedAt, ackedAt, ...i }) => ({ ...i, since: iso(since)!, openedAt: iso(openedAt)!, acknowledged: ackedAt !== null })),
-        datastores: pbs.all().flatMap((p) => datastores(p.agent, p.body, p.updatedAt)),
+        datastores: (input.pbs ?? []).flatMap(datastores),
       };
     })();
 }
@@ -217,25 +214,19 @@ function summarize(inv: InventoryView): InventorySummary {
   return states.ok + states.failed > 0 ? { ...summary, verification: states } : summary;
 }
 
-/** One PBS agent's stored 'pbs' message as the API shows it (agent text as sent: JSON escapes it). */
-function datastores(agent: string, body: string, updatedAt: number): StatusDatastore[] {
-  let m: Pick<PbsMessage, 'datastores'>;
-  try {
-    m = JSON.parse(body) as Pick<PbsMessage, 'datastores'>;
-  } catch {
-    return [];
-  }
-  return (m.datastores ?? []).map((d) => ({
-    agent,
+/** One PBS agent's datastores as the API shows them (the rules' view, times as ISO like every time here). */
+function datastores(p: PbsView): StatusDatastore[] {
+  return p.datastores.map((d) => ({
+    agent: p.agent,
     name: d.name,
     target: d.target,
-    totalBytes: d.totalBytes ?? null,
-    usedBytes: d.usedBytes ?? null,
-    availBytes: d.availBytes ?? null,
-    estimatedFullAt: d.estimatedFullAt ?? null,
-    gc: d.gc ? { startedAt: d.gc.startedAt ?? null, removedBytes: d.gc.removedBytes ?? null, pendingBytes: d.gc.pendingBytes ?? null, stillBad: d.gc.stillBad ?? null } : null,
-    error: d.error ?? null,
-    maintenance: d.maintenance ?? null,
-    updatedAt: iso(updatedAt)!,
+    totalBytes: d.totalBytes,
+    usedBytes: d.usedBytes,
+    availBytes: d.availBytes,
+    estimatedFullAt: iso(d.estimatedFullAt),
+    gc: d.gc && { startedAt: iso(d.gc.startedAt), removedBytes: d.gc.removedBytes, pendingBytes: d.gc.pendingBytes, stillBad: d.gc.stillBad },
+    error: d.error,
+    maintenance: d.maintenance,
+    updatedAt: iso(p.updatedAt)!,
   }));
 }
