@@ -34,6 +34,7 @@ test('a batch arriving while another process holds the write lock waits for it a
 
   // From the checkout's root, where better-sqlite3 is installed.
   const holder = spawn(process.execPath, ['-e', HOLDER, file], { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = once(holder, 'exit'); // listened to from the start: 'exit' may come before the last line is read
   const lines = createInterface({ input: holder.stdout! })[Symbol.asyncIterator]();
   assert.equal((await lines.next()).value, 'locked');
 
@@ -42,7 +43,7 @@ test('a batch arriving while another process holds the write lock waits for it a
   const ack = await store(agentId, [agent.msg(run('etc', runId), new Date(receivedAt - 1000))], receivedAt);
   assert.deepEqual(ack, { accepted: 1, duplicates: 0 });
   assert.equal((await lines.next()).value, 'committed');
-  const [code] = await once(holder, 'exit');
+  const [code] = await exited;
   assert.equal(code, 0);
 
   // Both writes are there: the other connection's and the batch.
