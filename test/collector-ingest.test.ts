@@ -35,6 +35,28 @@ test('a hello replaces the job catalog; jobs it no longer lists become inactive,
   assert.deepEqual(jobs(db).filter((j) => (j as { active: number }).active), [{ name: 'etc', active: 1, tier: 1 }]);
 });
 
+test("the gatherer's job list sees a catalog change made in the same millisecond as the one before", () => {
+  const { agent, db, ingest } = setup(); // every ingest here is received at the same ms
+  const names = () => createGatherer(db).listJobs().map((j) => `${j.agent}/${j.job} ${j.schedule}`).sort();
+  ingest(hello([catalogJob('etc'), catalogJob('pg')]));
+  assert.deepEqual(names(), ['pve1/etc 0 2 * * *', 'pve1/pg 0 2 * * *']);
+  // A job retired at the same ms: the count of jobs and the newest change time stay the same.
+  ingest(hello([catalogJob('etc')]));
+  assert.deepEqual(names(), ['pve1/etc 0 2 * * *']);
+  // Another agent's catalog changed at the ms the first one last changed.
+  const other = new TestAgent('pbs1');
+  syncConfigAgents(db, [{ name: agent.name, publicKey: agent.publicKey }, { name: other.name, publicKey: other.publicKey }], 0);
+  const otherId = (db.prepare(`SELECT id FROM agents WHERE name = 'pbs1'`).get() as { id: number }).id;
+  const at = Date.parse('2025-01-03T00:00:00Z');
+  createIngest(db)(otherId, [other.msg(hello([catalogJob('vols')]), new Date(at - 2000))], at - 1000);
+  assert.deepEqual(names(), ['pbs1/vols 0 2 * * *', 'pve1/etc 0 2 * * *']);
+  createIngest(db)(otherId, [other.msg(hello([catalogJob('vols', { schedule: '0 4 * * *' })]), new Date(at - 1000))], at);
+  assert.deepEqual(names(), ['pbs1/vols 0 4 * * *', 'pve1/etc 0 2 * * *']);
+  // One agent taken out of the config as another is put in: as many agents as before.
+  syncConfigAgents(db, [{ name: agent.name, publicKey: agent.publicKey }, { name: 'pbs2', publicKey: new TestAgent('pbs2').publicKey }], 0);
+  assert.deepEqual(names(), ['pve1/etc 0 2 * * *']);
+});
+
 test('a hello that arrives after a newer one does not roll the catalog back', () => {
   const { agent, db } = setup();
   const ingest = createIngest(db);

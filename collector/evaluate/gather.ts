@@ -86,9 +86,13 @@ function newGatherer(db: Db) {
      FROM jobs j JOIN agents a ON a.id = j.agent_id
      WHERE j.active = 1 AND a.source <> 'removed'`,
   );
-  // The job list changes only with a hello (or an agent removed): re-read when this moves.
-  const jobsVersion = db.prepare<[], { n: number; updated: number | null; agents: number }>(
-    `SELECT count(*) AS n, max(updated_at) AS updated, (SELECT count(*) FROM agents WHERE source <> 'removed') AS agents FROM jobs`,
+  // The job list changes only with a hello (or an agent removed): re-read when this moves. A
+  // hello stamps every job it lists (and retires the others) with its time, so the sum of the
+  // stamps moves with it; the newest stamp alone does not when two hellos share a millisecond,
+  // and a job retired then is told by the count of active ones. Agents by the sum of their ids:
+  // one removed and another added (a new id, above all others) leave their count the same.
+  const jobsVersion = db.prepare<[], { n: number; active: number | null; stamps: number; agents: number }>(
+    `SELECT count(*) AS n, sum(active) AS active, total(updated_at) AS stamps, (SELECT total(id) FROM agents WHERE source <> 'removed') AS agents FROM jobs`,
   );
   // Jobs whose runs or inventory changed since the highest version (row id) seen: a range of the table.
   const changedSince = db.prepare<[number], { agentId: number; job: string; version: number }>(
@@ -165,7 +169,7 @@ function newGatherer(db: Db) {
   /** The active jobs, as the rows `gather` takes (the same array while the job list is unchanged). */
   function listJobs(): JobRow[] {
     const v = jobsVersion.get()!;
-    const key = `${v.n}|${v.updated}|${v.agents}`;
+    const key = `${v.n}|${v.active}|${v.stamps}|${v.agents}`;
     if (key !== jobsKey) {
       jobRows = jobs.all();
       jobsKey = key;
