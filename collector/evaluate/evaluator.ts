@@ -31,6 +31,7 @@ export interface PassResult extends PlanResult {
 }
 
 const jobKey = (agent: string, job: string) => `${agent}\0${job}`;
+const deadlineKey = (agentId: number, job: string) => `${agentId}\0${job}`;
 
 /**
  * A report is stamped when it is received but committed a little later (the group commit, a
@@ -65,6 +66,8 @@ export class Evaluator {
   private timer?: NodeJS.Timeout;
   private readonly dueJobs;
   private readonly storeCheckAt;
+  /** What job_deadlines holds, by deadlineKey; null: not known (read it). */
+  private stored: Map<string, number> | null = null;
   // Incremental state: the findings of the last pass and when the last (full) pass ran. Only
   // jobs whose agent reported since, or whose stored check_at has come (and the other jobs of
   // their assets), are read and evaluated again.
@@ -91,14 +94,36 @@ export class Evaluator {
     // A job never evaluated has no row: it is new since the last pass, so its agent reported
     // (its hello), and the pass looks at it for that.
     this.dueJobs = opts.db.prepare<[number], { agentId: number; job: string }>(`SELECT agent_id AS agentId, job FROM job_deadlines WHERE check_at <= ?`);
-    const clear = opts.db.prepare('DELETE FROM job_deadlines');
+    const readStored = opts.db.prepare<[], { agentId: number; job: string; checkAt: number }>('SELECT agent_id AS agentId, job, check_at AS checkAt FROM job_deadlines');
     const upsert = opts.db.prepare<[number, string, number]>(
       'INSERT INTO job_deadlines (agent_id, job, check_at) VALUES (?, ?, ?) ON CONFLICT (agent_id, job) DO UPDATE SET check_at = excluded.check_at',
     );
+    const remove = opts.db.prepare<[number, string]>('DELETE FROM job_deadlines WHERE agent_id = ? AND job = ?');
+    // Only changed deadlines are written: most stay put from pass to pass, and rewriting all of
+    // them (and their index) was a quarter of a warm full pass. What the table holds is read
+    // again at each full pass, and whenever a write failed.
     this.storeCheckAt = opts.db.transaction((due: Map<JobRow, number>, full: boolean) => {
-      if (full) clear.run(); // jobs gone from the catalog leave no deadline behind
-      // "Never by time alone" is stored as the largest safe time (an INTEGER column).
-      for (const [row, at] of due) upsert.run(row.agentId, row.job, Number.isFinite(at) ? at : Number.MAX_SAFE_INTEGER);
+      const stored = full || !this.stored ? new Map(readStored.all().map((d) => [deadlineKey(d.agentId, d.job), d.checkAt])) : this.stored;
+      this.stored = null; // unknown until this transaction commits
+      const seen = new Set<string>();
+      for (const [row, at] of due) {
+        const key = deadlineKey(row.agentId, row.job);
+        // "Never by time alone" is stored as the largest safe time (an INTEGER column).
+        const checkAt = Number.isFinite(at) ? at : Number.MAX_SAFE_INTEGER;
+        seen.add(key);
+        if (stored.get(key) !== checkAt) upsert.run(row.agentId, row.job, checkAt);
+        stored.set(key, checkAt);
+      }
+      // Jobs gone from the catalog leave no deadline behind.
+      if (full) {
+        for (const key of stored.keys()) {
+          if (seen.has(key)) continue;
+          const cut = key.indexOf('\0');
+          remove.run(Number(key.slice(0, cut)), key.slice(cut + 1));
+          stored.delete(key);
+        }
+      }
+      return stored;
     });
   }
 
@@ -119,9 +144,9 @@ export class Evaluator {
     let wanted: JobRow[] = jobs;
     if (!full) {
       const reported = new Set(this.activeAgents.all(this.lastPassAt! - REPORT_COMMIT_SLACK_MS).map((a) => a.name));
-      const due = new Set(this.dueJobs.all(now).map((d) => `${d.agentId}\0${d.job}`));
+      const due = new Set(this.dueJobs.all(now).map((d) => deadlineKey(d.agentId, d.job)));
       const assets = new Set<string>();
-      for (const j of jobs) if (reported.has(j.agent) || due.has(`${j.agentId}\0${j.job}`)) assets.add(j.asset);
+      for (const j of jobs) if (reported.has(j.agent) || due.has(deadlineKey(j.agentId, j.job))) assets.add(j.asset);
       // Copies of copies: an asset's derived copies are read from its own jobs and the link jobs,
       // and a link's finding names every asset with a copy at its source: all of them together.
       if (this.chain.size && [...this.chain].some((a) => assets.has(a))) for (const a of this.chain) assets.add(a);
@@ -150,7 +175,7 @@ export class Evaluator {
       if (replaced) this.findings.delete(key);
     }
     for (const f of fresh) this.findings.set(f.key, f);
-    this.storeCheckAt.immediate(this.deadlines(wanted, { ...input, jobs: evaluated }, now), full);
+    this.stored = this.storeCheckAt.immediate(this.deadlines(wanted, { ...input, jobs: evaluated }, now), full);
 
     const findings = sortFindings([...this.findings.values(), ...this.hostFindings]);
     const plan = this.store.evaluate(findings, now, { reminderMs: this.opts.reminderMs, flapMs: this.opts.flapMs });
