@@ -77,7 +77,8 @@ const time = (fn: () => unknown) => {
   fn();
   return performance.now() - s;
 };
-const firstPassMs = [1, 2].map(() => {
+// The first start of a collector on this database (no deadline stored yet), then restarts.
+const [firstStartMs, ...restartMs] = [1, 2, 3].map(() => {
   const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1], '--first-pass', db.name], { encoding: 'utf8' });
   if (child.status !== 0) throw new Error(`first pass failed: ${child.stderr}`);
   return Number(child.stdout.trim());
@@ -110,6 +111,6 @@ const f = (xs: number[]) => `${Math.min(...xs).toFixed(0)} ms (runs: ${xs.map((x
 console.log(`evaluation benchmark: ${agents * jobsPerAgent} jobs, ${agents * jobsPerAgent * runsPerJob} runs (seeded in ${(seeded / 1000).toFixed(1)} s), ${process.version}`);
 console.log(`  gather from SQLite:     cold ${coldGatherMs.toFixed(0)} ms, warm ${f(gatherMs)}`);
 console.log(`  rules over the input:   cold ${coldRulesMs.toFixed(0)} ms, warm ${f(rulesMs)}  (${findings} findings)`);
-console.log(`  full pass (gather + rules + incidents + outbox): first after start ${f(firstPassMs)}, fresh connection ${freshConnectionPassMs.toFixed(0)} ms, warm ${f(passMs)}  (target ≤ 1,000 ms)`);
+console.log(`  full pass (gather + rules + incidents + outbox): first after start ${firstStartMs.toFixed(0)} ms, after a restart ${f(restartMs)}, fresh connection ${freshConnectionPassMs.toFixed(0)} ms, warm ${f(passMs)}  (target ≤ 1,000 ms)`);
 console.log(`  incremental (due-at driven) pass, 1 agent reported: ${f(incrementalMs)}, ${evaluatedJobs} jobs read  (target ≤ 50 ms)`);
 db.close();
