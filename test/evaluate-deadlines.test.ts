@@ -5,9 +5,9 @@ import type { Db } from '../collector/db';
 import { Evaluator } from '../collector/evaluate/evaluator';
 import { TestAgent, catalogJob, hello, testCollector } from './collector-helpers';
 
-// The evaluator writes job_deadlines (each job's stored check_at) only where a pass changed it,
-// and keeps in memory what the table holds: these tests check that memory never drifts from
-// the table (a job dropped, a row changed by someone else, a write that failed).
+// The evaluator writes job_deadlines (each job's stored check_at) only where a pass changed it.
+// The table stays right all the same: a job dropped from the catalog, a row changed by someone
+// else, a write that failed.
 
 const MINUTE = 60_000;
 const DAY = 86_400_000;

@@ -66,8 +66,6 @@ export class Evaluator {
   private timer?: NodeJS.Timeout;
   private readonly dueJobs;
   private readonly storeCheckAt;
-  /** What job_deadlines holds, by deadlineKey; null: not known (read it). */
-  private stored: Map<string, number> | null = null;
   // Incremental state: the findings of the last pass and when the last (full) pass ran. Only
   // jobs whose agent reported since, or whose stored check_at has come (and the other jobs of
   // their assets), are read and evaluated again.
@@ -94,36 +92,23 @@ export class Evaluator {
     // A job never evaluated has no row: it is new since the last pass, so its agent reported
     // (its hello), and the pass looks at it for that.
     this.dueJobs = opts.db.prepare<[number], { agentId: number; job: string }>(`SELECT agent_id AS agentId, job FROM job_deadlines WHERE check_at <= ?`);
-    const readStored = opts.db.prepare<[], { agentId: number; job: string; checkAt: number }>('SELECT agent_id AS agentId, job, check_at AS checkAt FROM job_deadlines');
-    const upsert = opts.db.prepare<[number, string, number]>(
-      'INSERT INTO job_deadlines (agent_id, job, check_at) VALUES (?, ?, ?) ON CONFLICT (agent_id, job) DO UPDATE SET check_at = excluded.check_at',
+    // A pass hands its deadlines as one JSON array [[agentId, job, checkAt], …]. Only rows whose
+    // time changed are written: most stay put from pass to pass, and rewriting every row (and its
+    // index entry) was a quarter of a warm full pass.
+    const upsert = opts.db.prepare<[string]>(
+      `INSERT INTO job_deadlines (agent_id, job, check_at)
+       SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(?) WHERE true
+       ON CONFLICT (agent_id, job) DO UPDATE SET check_at = excluded.check_at WHERE check_at <> excluded.check_at`,
     );
-    const remove = opts.db.prepare<[number, string]>('DELETE FROM job_deadlines WHERE agent_id = ? AND job = ?');
-    // Only changed deadlines are written: most stay put from pass to pass, and rewriting all of
-    // them (and their index) was a quarter of a warm full pass. What the table holds is read
-    // again at each full pass, and whenever a write failed.
+    // A full pass lists every job: the other rows are jobs gone from the catalog.
+    const dropOthers = opts.db.prepare<[string]>(
+      `DELETE FROM job_deadlines WHERE (agent_id, job) NOT IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))`,
+    );
     this.storeCheckAt = opts.db.transaction((due: Map<JobRow, number>, full: boolean) => {
-      const stored = full || !this.stored ? new Map(readStored.all().map((d) => [deadlineKey(d.agentId, d.job), d.checkAt])) : this.stored;
-      this.stored = null; // unknown until this transaction commits
-      const seen = new Set<string>();
-      for (const [row, at] of due) {
-        const key = deadlineKey(row.agentId, row.job);
-        // "Never by time alone" is stored as the largest safe time (an INTEGER column).
-        const checkAt = Number.isFinite(at) ? at : Number.MAX_SAFE_INTEGER;
-        seen.add(key);
-        if (stored.get(key) !== checkAt) upsert.run(row.agentId, row.job, checkAt);
-        stored.set(key, checkAt);
-      }
-      // Jobs gone from the catalog leave no deadline behind.
-      if (full) {
-        for (const key of stored.keys()) {
-          if (seen.has(key)) continue;
-          const cut = key.indexOf('\0');
-          remove.run(Number(key.slice(0, cut)), key.slice(cut + 1));
-          stored.delete(key);
-        }
-      }
-      return stored;
+      // "Never by time alone" is stored as the largest safe time (an INTEGER column).
+      const rows = JSON.stringify(Array.from(due, ([row, at]) => [row.agentId, row.job, Number.isFinite(at) ? at : Number.MAX_SAFE_INTEGER]));
+      upsert.run(rows);
+      if (full) dropOthers.run(rows);
     });
   }
 
@@ -175,7 +160,7 @@ export class Evaluator {
       if (replaced) this.findings.delete(key);
     }
     for (const f of fresh) this.findings.set(f.key, f);
-    this.stored = this.storeCheckAt.immediate(this.deadlines(wanted, { ...input, jobs: evaluated }, now), full);
+    this.storeCheckAt.immediate(this.deadlines(wanted, { ...input, jobs: evaluated }, now), full);
 
     const findings = sortFindings([...this.findings.values(), ...this.hostFindings]);
     const plan = this.store.evaluate(findings, now, { reminderMs: this.opts.reminderMs, flapMs: this.opts.flapMs });
