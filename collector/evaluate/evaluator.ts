@@ -72,9 +72,8 @@ export class Evaluator {
   private findings = new Map<string, Finding>();
   // The host rules' findings (every agent, its Proxmox view) run on every pass: replaced whole.
   private hostFindings: Finding[] = [];
-  // The job list of the last pass and each row's key (the gatherer hands the same list until it changes).
+  // The job list of the last pass (the gatherer hands the same list until it changes) and its keys.
   private jobs: JobRow[] = [];
-  private keys = new Map<JobRow, string>();
   private existing = new Set<string>();
   // The assets on chains of copies in the job list (see chainAssets), and the derived copies'
   // names (agent\0"link via source") seen since the last full pass: their findings are the asset's.
@@ -121,8 +120,7 @@ export class Evaluator {
     const listChanged = jobs !== this.jobs;
     if (listChanged) {
       this.jobs = jobs;
-      this.keys = new Map(jobs.map((j) => [j, jobKey(j.agent, j.job)]));
-      this.existing = new Set(this.keys.values());
+      this.existing = new Set(jobs.map((j) => jobKey(j.agent, j.job)));
       this.chain = chainAssets(jobs);
     }
     const existing = this.existing;
@@ -175,11 +173,17 @@ export class Evaluator {
    * alone. A derived copy (copies of copies) is looked at through its link job, on the chain.
    */
   private deadlines(rows: readonly JobRow[], input: EvaluationInput, now: number): Map<JobRow, number> {
-    const rowOf = new Map(rows.map((r) => [this.keys.get(r)!, r]));
+    // By agent, then job: no key string made per job.
+    const rowOf = new Map<string, Map<string, JobRow>>();
+    for (const r of rows) {
+      const jobs = rowOf.get(r.agent);
+      if (jobs) jobs.set(r.job, r);
+      else rowOf.set(r.agent, new Map([[r.job, r]]));
+    }
     const out = new Map<JobRow, number>();
     for (const j of input.jobs) {
-      const via = j.derivedVia?.at(-1);
-      const row = rowOf.get(via ? jobKey(via.agent, via.job) : jobKey(j.agent, j.job));
+      const { agent, job } = j.derivedVia?.at(-1) ?? j;
+      const row = rowOf.get(agent)?.get(job);
       if (row) out.set(row, Math.min(out.get(row) ?? Infinity, nextCheckAt(j, input, now)));
     }
     return out;
