@@ -1,5 +1,5 @@
 import type { EvaluationInput, JobView, TargetView, Tier } from './types';
-import { assetTier, copyJobs, isCopyJob, jobsByAsset } from './util';
+import { assetTier, copiesByAsset, isCopyJob } from './util';
 
 /**
  * The state of one asset's copies at `now`: what the RPO and 3-2-1 rules judge, as numbers the
@@ -19,7 +19,7 @@ export interface AssetState {
   rpoOk: boolean;
   copies: CopyCount;
   /** Every job of the asset given, server (maintenance) jobs included; only copy jobs count above. */
-  jobs: JobView[];
+  jobs: readonly JobView[];
 }
 
 export interface CopyCount {
@@ -79,11 +79,11 @@ export function newestCopy(jobs: readonly JobView[]): JobView | null {
  */
 export function assetStates(input: EvaluationInput, now: number): AssetState[] {
   const out: AssetState[] = [];
-  for (const [asset, jobs] of jobsByAsset(copyJobs(input.jobs))) out.push(assetState(input, asset, jobs, now));
+  for (const [asset, jobs] of copiesByAsset(input.jobs)) out.push(assetState(input, asset, jobs, now));
   return out;
 }
 
-export function assetState(input: EvaluationInput, asset: string, all: JobView[], now: number): AssetState {
+export function assetState(input: EvaluationInput, asset: string, all: readonly JobView[], now: number): AssetState {
   const tier = assetTier(input, asset);
   const { rpoMs, rtoMs } = input.tiers[tier];
   const jobs = all.every(isCopyJob) ? all : all.filter(isCopyJob);

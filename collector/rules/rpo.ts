@@ -1,7 +1,7 @@
 import { freshUntil, isFresh, newestCopy } from './asset-state';
 import { severityFor } from './severity';
 import type { EvaluationInput, Finding, NextCheckAt } from './types';
-import { assetTier, copyJobs, findingKey, humanDuration, jobFinding, jobsByAsset, localDateTime } from './util';
+import { assetTier, copiesByAsset, findingKey, humanDuration, jobFinding, localDateTime } from './util';
 
 /**
  * Per asset ('rpo'): the newest good copy across all its jobs is older than the tier's RPO.
@@ -17,7 +17,7 @@ export const rpoCheckAt: NextCheckAt = (job, input) => freshUntil(job, input);
 
 export function rpo(input: EvaluationInput, now: number): Finding[] {
   const out: Finding[] = [];
-  for (const [asset, jobs] of jobsByAsset(copyJobs(input.jobs))) {
+  for (const [asset, jobs] of copiesByAsset(input.jobs)) {
     const tier = assetTier(input, asset);
     const rpoMs = input.tiers[tier].rpoMs;
     const newest = newestCopy(jobs);

@@ -1,7 +1,7 @@
 import { countCopies, freshUntil } from './asset-state';
 import { severityFor } from './severity';
 import type { EvaluationInput, Finding, JobView, NextCheckAt } from './types';
-import { assetTier, copyJobs, findingKey, humanDuration, jobsByAsset } from './util';
+import { assetTier, copiesByAsset, findingKey, humanDuration } from './util';
 
 /**
  * 3-2-1 per asset, counting only copies fresh within the tier's RPO: copies = the original +
@@ -14,7 +14,7 @@ export const threeTwoOneCheckAt: NextCheckAt = (job, input) => (job.lastSuccess 
 
 export function threeTwoOne(input: EvaluationInput, now: number): Finding[] {
   const out: Finding[] = [];
-  for (const [asset, jobs] of jobsByAsset(copyJobs(input.jobs))) {
+  for (const [asset, jobs] of copiesByAsset(input.jobs)) {
     const tier = assetTier(input, asset);
     const rpoMs = input.tiers[tier].rpoMs;
     const sourceMedia = input.assets?.find((a) => a.asset === asset)?.sourceMedia ?? 'disk';
@@ -46,7 +46,7 @@ export function threeTwoOne(input: EvaluationInput, now: number): Finding[] {
 }
 
 /** When the copies that are missing went missing: the latest lapse, or when the asset was first seen. */
-function lapsedSince(lapsed: JobView[], jobs: JobView[], rpoMs: number): number {
+function lapsedSince(lapsed: readonly JobView[], jobs: readonly JobView[], rpoMs: number): number {
   const lapses = lapsed.map((j) => (j.lastSuccess ?? j.knownSince) + rpoMs);
   return lapses.length ? Math.max(...lapses) : Math.min(...jobs.map((j) => j.knownSince));
 }

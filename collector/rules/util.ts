@@ -159,17 +159,22 @@ export const isCopyJob = (j: Pick<JobView, 'role'>): boolean => j.role !== 'main
 /** A copy derived through a chain (rules/derived-copies.ts): no runs of its own to judge. */
 export const isDerived = (j: Pick<JobView, 'derivedVia'>): boolean => j.derivedVia !== undefined;
 
-/** The jobs that make copies: what the RPO, 3-2-1 and asset rules count. */
-export const copyJobs = (jobs: readonly JobView[]): JobView[] => jobs.filter(isCopyJob);
+// The copies per asset, built once per job list: the RPO and 3-2-1 rules and the asset states
+// each walk them on every pass.
+const byAsset = new WeakMap<readonly JobView[], ReadonlyMap<string, readonly JobView[]>>();
 
-/** Jobs grouped by asset, in first-seen order. */
-export function jobsByAsset(jobs: readonly JobView[]): Map<string, JobView[]> {
-  const out = new Map<string, JobView[]>();
+/** The jobs that make copies (what the RPO, 3-2-1 and asset rules count), by asset in first-seen order. */
+export function copiesByAsset(jobs: readonly JobView[]): ReadonlyMap<string, readonly JobView[]> {
+  let out = byAsset.get(jobs);
+  if (out) return out;
+  const groups = new Map<string, JobView[]>();
   for (const j of jobs) {
-    const list = out.get(j.asset);
+    if (!isCopyJob(j)) continue;
+    const list = groups.get(j.asset);
     if (list) list.push(j);
-    else out.set(j.asset, [j]);
+    else groups.set(j.asset, [j]);
   }
+  byAsset.set(jobs, (out = groups));
   return out;
 }
 
