@@ -146,6 +146,24 @@ test('a host message replaces the host facts without the envelope fields', () =>
   assert.deepEqual(facts, { filesystems: [{ ...fs, usedBytes: 60 }] });
 });
 
+test("the gatherer's agent view follows each host message and each heartbeat", () => {
+  const { agent, db } = setup();
+  const ingest = createIngest(db);
+  const view = () => createGatherer(db).gather(tierPolicies(collectorConfig({})), rulesConfig(collectorConfig({}))).agents[0];
+  const fs = { mount: '/', fs: '/dev/sda1', type: 'ext4', sizeBytes: 100, usedBytes: 50 };
+  const at = Date.parse('2025-01-03T00:00:00Z');
+  ingest(1, [agent.msg({ kind: 'host', filesystems: [fs] } as Omit<HostMessage, 'agent' | 'seq' | 'sentAt'>, new Date(at - 1000))], at);
+  assert.deepEqual(view().filesystems, [{ mount: '/', sizeBytes: 100, usedBytes: 50, history: [{ at: at - 1000, usedBytes: 50 }] }]);
+  ingest(1, [agent.msg(heartbeat(3, 0), new Date(at + 59_000))], at + 60_000);
+  assert.equal(view().lastSeen, at + 60_000);
+  assert.deepEqual(view().spool, undefined);
+  ingest(1, [agent.msg({ kind: 'host', filesystems: [{ ...fs, usedBytes: 60 }], disks: [{ device: '/dev/sda', smartOk: false }] } as Omit<HostMessage, 'agent' | 'seq' | 'sentAt'>, new Date(at + 119_000))], at + 120_000);
+  const later = view();
+  assert.deepEqual(later.filesystems[0].history, [{ at: at - 1000, usedBytes: 50 }, { at: at + 119_000, usedBytes: 60 }]);
+  assert.deepEqual(later.disks, [{ device: '/dev/sda', smartOk: false }]);
+  assert.equal(later.lastSeen, at + 120_000);
+});
+
 test('the same seq twice in one batch is stored once', () => {
   const { agent, db } = setup();
   const m = agent.msg(heartbeat());

@@ -1,6 +1,6 @@
 import type { Db } from '../db';
 import type { ProxmoxMessage } from '../../shared/protocol';
-import type { AgentView, BackupSummary, EvaluationInput, InventoryView, JobView, ProxmoxView, RulesConfig, RunView, Tier, TierPolicyView, VerifyState } from '../rules/types';
+import type { AgentView, BackupSummary, EvaluationInput, FilesystemView, InventoryView, JobView, PbsView, ProxmoxView, RulesConfig, RunView, Tier, TierPolicyView, VerifyState } from '../rules/types';
 import { inventoryOf } from '../rules/util';
 import { withDerivedCopies } from '../rules/derived-copies';
 import { withVerifiedCopies } from '../rules/verified-copies';
@@ -124,32 +124,39 @@ function newGatherer(db: Db) {
     .pluck();
   const listingOf = (agentId: number, job: string, target: string, seq: number) => () => snapshotsOf.get(agentId, job, target, seq) ?? null;
   const agents = db.prepare<[], AgentRow>(
-    `SELECT a.id, a.name AS agent, a.last_seen AS lastSeen, a.heartbeat_ms AS heartbeatMs, h.facts,
+    `SELECT a.id AS agentId, a.name AS agent, a.last_seen AS lastSeen, a.heartbeat_ms AS heartbeatMs, h.seq AS factsSeq, h.updated_at AS factsAt,
             a.clock_skew_ms AS clockSkewMs, a.spool_rejected AS rejected, a.spool_lost AS lost, a.spool_error AS spoolError
      FROM agents a LEFT JOIN host_facts h ON h.agent_id = a.id WHERE a.source <> 'removed'`,
   );
   const usage = db.prepare<[number, string], { at: number; usedBytes: number }>(
     `SELECT at, used_bytes AS usedBytes FROM fs_usage WHERE agent_id = ? AND mount = ? ORDER BY at`,
   );
+  // Each agent's host facts with their usage history, read again only when a host message
+  // replaced them (every few minutes per agent): a fleet has thousands of agents, and every gather
+  // wants them all. Samples pruned or stored late since are seen with the next one, as in the
+  // PBS views.
+  const factsOf = db.prepare<[number], string>(`SELECT facts FROM host_facts WHERE agent_id = ?`).pluck();
+  const hosts = versionedViews<AgentRow, HostView>(
+    (a) => `${a.factsSeq}|${a.factsAt}`,
+    (a) => hostView(parse<HostFacts>(factsOf.get(a.agentId) ?? null) ?? {}, (mount) => usage.all(a.agentId, mount)),
+  );
   // Each agent's Proxmox view: versions first (one small row each), the body only when it moved.
-  const proxmoxVersions = db.prepare<[], { agentId: number; agent: string; timezone: string | null; seq: number; updatedAt: number }>(
+  const proxmoxVersions = db.prepare<[], VersionRow & { timezone: string | null }>(
     `SELECT p.agent_id AS agentId, a.name AS agent, a.timezone, p.seq, p.updated_at AS updatedAt
      FROM proxmox p JOIN agents a ON a.id = p.agent_id WHERE a.source <> 'removed' ORDER BY a.name`,
   );
   const proxmoxBody = db.prepare<[number], { body: string }>(`SELECT body FROM proxmox WHERE agent_id = ?`);
-  const proxmoxViews = versionedViews(
-    () => proxmoxVersions.all(),
+  const proxmoxViews = versionedViews<VersionRow & { timezone: string | null }, ProxmoxView>(
     (v) => `${v.seq}|${v.updatedAt}|${v.agent}|${v.timezone}`,
     (v) => proxmoxView(v.agent, v.timezone ?? 'UTC', proxmoxBody.get(v.agentId)?.body ?? null, v.updatedAt),
   );
   // Each agent's PBS view, the same way.
-  const pbsVersions = db.prepare<[], { agentId: number; agent: string; seq: number; updatedAt: number }>(
+  const pbsVersions = db.prepare<[], VersionRow>(
     `SELECT p.agent_id AS agentId, a.name AS agent, p.seq, p.updated_at AS updatedAt
      FROM pbs p JOIN agents a ON a.id = p.agent_id WHERE a.source <> 'removed' ORDER BY a.name`,
   );
   const pbsBody = db.prepare<[number], { body: string }>(`SELECT body FROM pbs WHERE agent_id = ?`);
-  const pbsViews = versionedViews(
-    () => pbsVersions.all(),
+  const pbsViews = versionedViews<VersionRow, PbsView>(
     (v) => `${v.seq}|${v.updatedAt}|${v.agent}`,
     (v) => pbsView(v.agent, pbsBody.get(v.agentId)?.body ?? null, v.updatedAt, (mount) => usage.all(v.agentId, mount)),
   );
@@ -256,45 +263,54 @@ function newGatherer(db: Db) {
     // Then the copies of copies, from the adjusted copies (an asset's derived copies need its own
     // jobs and every link job in full: the evaluator and the asset page ask for them together).
     const jobViews = withDerivedCopies(withVerifiedCopies(rows.map((j) => full.get(j) ?? staticOf(j))));
-    const agentViews = agents.all().map((a): AgentView => {
-      const facts = parse<HostFacts>(a.facts) ?? {};
+    const agentRows = agents.all();
+    const hostViews = hosts(agentRows);
+    const agentViews = agentRows.map((a, i): AgentView => {
+      const { clockOffsetMs, ...host } = hostViews[i]!;
       return {
         agent: a.agent,
         lastSeen: a.lastSeen,
         heartbeatMs: a.heartbeatMs ?? 60_000,
-        clockSkewMs: a.clockSkewMs ?? (typeof facts.clockOffsetMs === 'number' ? -facts.clockOffsetMs : null),
+        clockSkewMs: a.clockSkewMs ?? (clockOffsetMs === null ? null : -clockOffsetMs),
         ...(a.rejected || a.lost || a.spoolError ? { spool: { rejected: a.rejected ?? 0, lost: a.lost ?? 0, error: a.spoolError } } : {}),
-        filesystems: (facts.filesystems ?? []).map((f) => ({
-          mount: f.mount,
-          sizeBytes: f.sizeBytes,
-          usedBytes: f.usedBytes,
-          history: usage.all(a.id, f.mount),
-        })),
-        disks: (facts.disks ?? []).map((d) => ({ device: d.device, smartOk: d.smartOk ?? null, ...(d.detail ? { detail: d.detail } : {}) })),
-        ...(facts.pools ? { pools: facts.pools.map((p) => ({ ...p, devices: p.devices ?? [] })) } : {}),
+        ...host,
       };
     });
-    return { jobs: jobViews, agents: agentViews, tiers, config, proxmox: proxmoxViews(), pbs: pbsViews() };
+    return { jobs: jobViews, agents: agentViews, tiers, config, proxmox: proxmoxViews(proxmoxVersions.all()).filter(present), pbs: pbsViews(pbsVersions.all()).filter(present) };
   }
   // One read transaction: the job list, what changed and the history agree with each other.
   return { gather: db.transaction(gather), listJobs };
 }
 
-/** Per agent, a view built from its stored message, built again only when its version moves. */
-function versionedViews<R extends { agentId: number }, V>(list: () => R[], version: (r: R) => string, build: (r: R) => V | null): () => V[] {
+/**
+ * Per agent, a view built from what it last sent, built again only when its version moves: the
+ * returned function maps the rows of one read to their views (null: unreadable), in order.
+ */
+function versionedViews<R extends { agentId: number }, V>(version: (r: R) => string, build: (r: R) => V | null): (rows: readonly R[]) => (V | null)[] {
   const cache = new Map<number, { version: string; view: V | null }>();
-  return () => {
-    const out: V[] = [];
+  return (rows) => {
     const seen = new Set<number>();
-    for (const r of list()) {
+    const out = rows.map((r) => {
       seen.add(r.agentId);
       const v = version(r);
       let c = cache.get(r.agentId);
       if (!c || c.version !== v) cache.set(r.agentId, (c = { version: v, view: build(r) }));
-      if (c.view) out.push(c.view);
-    }
+      return c.view;
+    });
     for (const id of cache.keys()) if (!seen.has(id)) cache.delete(id);
     return out;
+  };
+}
+
+const present = <V>(v: V | null): v is V => v !== null;
+
+/** An agent's host facts as its view shows them, with each filesystem's usage history. */
+function hostView(facts: HostFacts, history: (mount: string) => FilesystemView['history']): HostView {
+  return {
+    clockOffsetMs: typeof facts.clockOffsetMs === 'number' ? facts.clockOffsetMs : null,
+    filesystems: (facts.filesystems ?? []).map((f) => ({ mount: f.mount, sizeBytes: f.sizeBytes, usedBytes: f.usedBytes, history: history(f.mount) })),
+    disks: (facts.disks ?? []).map((d) => ({ device: d.device, smartOk: d.smartOk ?? null, ...(d.detail ? { detail: d.detail } : {}) })),
+    ...(facts.pools ? { pools: facts.pools.map((p) => ({ ...p, devices: p.devices ?? [] })) } : {}),
   };
 }
 
@@ -354,18 +370,31 @@ function parseInventory(load: () => string | null, times: string | null, verifie
   };
 }
 
+/** An agent's stored message, by its version. */
+interface VersionRow {
+  agentId: number;
+  agent: string;
+  seq: number;
+  updatedAt: number;
+}
+
 interface AgentRow {
-  id: number;
+  agentId: number;
   agent: string;
   lastSeen: number | null;
   heartbeatMs: number | null;
-  facts: string | null;
+  /** The stored host facts' version (null: none yet). */
+  factsSeq: number | null;
+  factsAt: number | null;
   /** Measured on each request (agent minus collector); older agents only report it in host facts. */
   clockSkewMs: number | null;
   rejected: number | null;
   lost: number | null;
   spoolError: string | null;
 }
+
+/** What an agent's view takes from its host facts (the clock offset only where skew was not measured). */
+type HostView = Pick<AgentView, 'filesystems' | 'disks' | 'pools'> & { clockOffsetMs: number | null };
 
 interface HostFacts {
   /** Collector clock minus agent clock, as the agent measured it from the collector's Date header. */
