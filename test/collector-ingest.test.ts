@@ -164,6 +164,24 @@ test("the gatherer's agent view follows each host message and each heartbeat", (
   assert.equal(later.lastSeen, at + 120_000);
 });
 
+test('a whole gather in which no job changed hands the same job list; a stored run, a gather of a few or a new hello make a new one', () => {
+  const { db, ingest } = setup();
+  const gather = (wanted?: (agent: string, job: string) => boolean) =>
+    createGatherer(db).gather(tierPolicies(collectorConfig({})), rulesConfig(collectorConfig({})), undefined, wanted).jobs;
+  ingest(hello([catalogJob('etc'), catalogJob('pg')]));
+  const first = gather();
+  assert.equal(gather(), first);
+  ingest(run('etc', randomUUID(), { startedAt: '2025-01-02T02:00:00Z', finishedAt: '2025-01-02T02:01:00Z', status: 'success' }));
+  const afterRun = gather((_, job) => job === 'etc'); // an incremental gather reads the run first
+  assert.notEqual(afterRun, first);
+  const whole = gather();
+  assert.notEqual(whole, first);
+  assert.equal(whole.find((j) => j.job === 'etc')!.lastBackup?.status, 'success');
+  assert.equal(gather(), whole);
+  ingest(hello([catalogJob('etc')]));
+  assert.deepEqual(gather().map((j) => j.job), ['etc']);
+});
+
 test('the same seq twice in one batch is stored once', () => {
   const { agent, db } = setup();
   const m = agent.msg(heartbeat());

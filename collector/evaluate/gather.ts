@@ -169,6 +169,9 @@ function newGatherer(db: Db) {
     return v;
   };
   const cache = new Map<string, Cached>();
+  // Full views made so far, and the last whole list handed out (see gather).
+  let viewsMade = 0;
+  let lastList: { rows: readonly JobRow[]; viewsMade: number; jobs: JobView[] } | null = null;
   let seenVersion = 0;
   let jobRows: JobRow[] = [];
   let jobsKey = '';
@@ -244,6 +247,7 @@ function newGatherer(db: Db) {
   function remember(key: string, row: JobRow, history: History): JobView {
     const view: JobView = { ...staticOf(row), ...history };
     cache.set(key, { history, row, view });
+    viewsMade++;
     return view;
   }
 
@@ -262,7 +266,14 @@ function newGatherer(db: Db) {
     // An incremental pass wants whole assets, so every listing of an asset is among the full views.
     // Then the copies of copies, from the adjusted copies (an asset's derived copies need its own
     // jobs and every link job in full: the evaluator and the asset page ask for them together).
-    const jobViews = withDerivedCopies(withVerifiedCopies(rows.map((j) => full.get(j) ?? staticOf(j))));
+    // A whole list in which no view changed is the same list again: what the rules remember per
+    // list (each asset's tier and copies) then holds from one full pass or page to the next.
+    let jobViews: JobView[];
+    if (!wanted && lastList?.rows === rows && lastList.viewsMade === viewsMade) jobViews = lastList.jobs;
+    else {
+      jobViews = withDerivedCopies(withVerifiedCopies(rows.map((j) => full.get(j) ?? staticOf(j))));
+      if (!wanted) lastList = { rows, viewsMade, jobs: jobViews };
+    }
     const agentRows = agents.all();
     const hostViews = hosts(agentRows);
     const agentViews = agentRows.map((a, i): AgentView => {
