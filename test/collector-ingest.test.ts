@@ -182,6 +182,19 @@ test('a whole gather in which no job changed hands the same job list; a stored r
   assert.deepEqual(gather().map((j) => j.job), ['etc']);
 });
 
+test("a gather of some jobs (an asset page's) leaves the other jobs' views for the next whole gather", () => {
+  const { db, ingest } = setup();
+  const gatherer = createGatherer(db);
+  const cfg = collectorConfig({});
+  const gather = (rows?: ReturnType<typeof gatherer.listJobs>) => gatherer.gather(tierPolicies(cfg), rulesConfig(cfg), rows).jobs;
+  ingest(hello([catalogJob('etc', { asset: 'etc' }), catalogJob('pg', { asset: 'pg' })]));
+  const whole = gather();
+  gather(gatherer.listJobs().filter((j) => j.asset === 'etc'));
+  const again = gather();
+  assert.equal(again, whole, 'the same list');
+  assert.equal(again.find((j) => j.job === 'pg'), whole.find((j) => j.job === 'pg'), 'the same view, not read again');
+});
+
 test('the same seq twice in one batch is stored once', () => {
   const { agent, db } = setup();
   const m = agent.msg(heartbeat());

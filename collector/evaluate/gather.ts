@@ -258,8 +258,10 @@ function newGatherer(db: Db) {
    */
   function gather(tiers: Record<Tier, TierPolicyView>, config: RulesConfig, rows: readonly JobRow[] = listJobs(), wanted?: (agent: string, job: string) => boolean): EvaluationInput {
     const full = fullViews(wanted ? rows.filter((j) => wanted(j.agent, j.job)) : rows);
-    // Forget jobs no longer listed.
-    if (!wanted && cache.size > rows.length) {
+    // The whole job list in full (a full pass, the overview, the status), not some jobs of it
+    // (an incremental pass, an asset page): only then are views of jobs left out of date.
+    const whole = !wanted && rows === jobRows;
+    if (whole && cache.size > rows.length) {
       for (const [key, c] of cache) if (!full.has(c.row)) cache.delete(key);
     }
     // A snapshot whose verification failed is no good copy: judged here once, for every reader.
@@ -269,10 +271,10 @@ function newGatherer(db: Db) {
     // A whole list in which no view changed is the same list again: what the rules remember per
     // list (each asset's tier and copies) then holds from one full pass or page to the next.
     let jobViews: JobView[];
-    if (!wanted && lastList?.rows === rows && lastList.viewsMade === viewsMade) jobViews = lastList.jobs;
+    if (whole && lastList?.rows === rows && lastList.viewsMade === viewsMade) jobViews = lastList.jobs;
     else {
       jobViews = withDerivedCopies(withVerifiedCopies(rows.map((j) => full.get(j) ?? staticOf(j))));
-      if (!wanted) lastList = { rows, viewsMade, jobs: jobViews };
+      if (whole) lastList = { rows, viewsMade, jobs: jobViews };
     }
     const agentRows = agents.all();
     const hostViews = hosts(agentRows);
