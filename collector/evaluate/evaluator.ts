@@ -31,7 +31,6 @@ export interface PassResult extends PlanResult {
 }
 
 const jobKey = (agent: string, job: string) => `${agent}\0${job}`;
-const deadlineKey = (agentId: number, job: string) => `${agentId}\0${job}`;
 
 /**
  * A report is stamped when it is received but committed a little later (the group commit, a
@@ -90,7 +89,9 @@ export class Evaluator {
     this.channelFailures = channelFailuresReader(opts.db);
     // A job never evaluated has no row: it is new since the last pass, so its agent reported
     // (its hello), and the pass looks at it for that.
-    this.dueJobs = opts.db.prepare<[number], { agentId: number; job: string }>(`SELECT agent_id AS agentId, job FROM job_deadlines WHERE check_at <= ?`);
+    this.dueJobs = opts.db.prepare<[number], { agent: string; job: string }>(
+      `SELECT a.name AS agent, d.job FROM job_deadlines d JOIN agents a ON a.id = d.agent_id WHERE d.check_at <= ?`,
+    );
     // A pass hands its deadlines as one JSON array [[agentId, job, checkAt], …]. Only rows whose
     // time changed are written: most stay put from pass to pass, and rewriting every row (and its
     // index entry) was a quarter of a warm full pass.
@@ -117,8 +118,7 @@ export class Evaluator {
     // A clock stepped back leaves the stored deadlines ahead of it: everything is looked at again.
     full ||= this.lastPassAt === null || now < this.lastPassAt || now - this.lastFullAt >= (this.opts.fullEveryMs ?? 3_600_000);
     const jobs = this.gatherer.listJobs();
-    const listChanged = jobs !== this.jobs;
-    if (listChanged) {
+    if (jobs !== this.jobs) {
       this.jobs = jobs;
       this.existing = new Set(jobs.map((j) => jobKey(j.agent, j.job)));
       this.chain = chainAssets(jobs);
@@ -127,9 +127,9 @@ export class Evaluator {
     let wanted: JobRow[] = jobs;
     if (!full) {
       const reported = new Set(this.activeAgents.all(this.lastPassAt! - REPORT_COMMIT_SLACK_MS).map((a) => a.name));
-      const due = new Set(this.dueJobs.all(now).map((d) => deadlineKey(d.agentId, d.job)));
+      const due = new Set(this.dueJobs.all(now).map((d) => jobKey(d.agent, d.job)));
       const assets = new Set<string>();
-      for (const j of jobs) if (reported.has(j.agent) || due.has(deadlineKey(j.agentId, j.job))) assets.add(j.asset);
+      for (const j of jobs) if (reported.has(j.agent) || due.has(jobKey(j.agent, j.job))) assets.add(j.asset);
       // Copies of copies: an asset's derived copies are read from its own jobs and the link jobs,
       // and a link's finding names every asset with a copy at its source: all of them together.
       if (this.chain.size && [...this.chain].some((a) => assets.has(a))) for (const a of this.chain) assets.add(a);
