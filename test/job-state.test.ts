@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import type { Db } from '../collector/db';
 import { EMPTY_JOB_STATE, KEPT_BACKUPS, nextJobState, type BackupEntry, type JobState, type RunKey } from '../collector/evaluate/job-state';
-import { decodeBackups, encodeBackups } from '../collector/evaluate/job-state-codec';
+import { decodeBackupColumns, decodeBackups, encodeBackups } from '../collector/evaluate/job-state-codec';
 import { createJobStateStore } from '../collector/evaluate/job-state-store';
 import { createIngest } from '../collector/ingest';
 import { MIGRATIONS, migrate } from '../collector/migrations';
@@ -94,6 +94,20 @@ test('kept backups survive the compact encoding exactly, at the edges of the num
     const bytes = encodeBackups([b(1, T)]);
     assert.throws(() => decodeBackups(bytes.subarray(0, bytes.length - 1)), /cut short/);
     assert.throws(() => decodeBackups(Uint8Array.of(9, 0)), /unknown job state format/);
+  });
+  await t.test('as columns, read like the entries: by index, from the end, and a selection of them', () => {
+    const entries = [e({ id: 9, status: 'running', finishedAt: null }), e({ id: 8, status: 'failure' }), e({ id: 7, status: 'running', finishedAt: null }), e({ id: 6 })];
+    const cols = decodeBackupColumns(encodeBackups(entries));
+    assert.deepEqual([...cols], entries);
+    assert.deepEqual([cols.at(0), cols.at(-1), cols.at(4), cols.at(-5)], [entries[0], entries[3], undefined, undefined]);
+    assert.equal(cols.indexOf((s) => s === 'success'), 3);
+    assert.equal(cols.indexOf((s) => s === 'timeout'), -1);
+    const finished = (s: string) => s !== 'running';
+    assert.deepEqual([...cols.select(finished, 20)], [entries[1], entries[3]]);
+    assert.deepEqual([...cols.select(finished, 1)], [entries[1]]);
+    assert.deepEqual([...cols.select(() => true, 2)], entries.slice(0, 2));
+    assert.equal(cols.select(() => true, 20), cols, 'all of them: the same columns');
+    assert.throws(() => decodeBackupColumns(Uint8Array.of(1, 1, 6, 0, 0, 0, 0, 0, 0)), /unknown run status code/);
   });
 });
 
@@ -215,7 +229,7 @@ test('the state kept at ingest equals the runs table through reordered, re-deliv
     if (step % 10 === 0) {
       for (const v of createGatherer(db).gather(tiers, rulesConfig(cfg)).jobs) {
         const { lastBackup, lastOutcome, lastSuccess, recentBackups, lastVerify, lastRestoreTest, lastPrune } = v;
-        assert.deepEqual({ lastBackup, lastOutcome, lastSuccess, recentBackups, lastVerify, lastRestoreTest, lastPrune }, expectedView(db, agentId, v.job), `step ${step}, view of ${v.job}`);
+        assert.deepEqual({ lastBackup, lastOutcome, lastSuccess, recentBackups: [...recentBackups], lastVerify, lastRestoreTest, lastPrune }, expectedView(db, agentId, v.job), `step ${step}, view of ${v.job}`);
       }
     }
   }

@@ -1,11 +1,12 @@
 import type { Db } from '../db';
 import type { ProxmoxMessage } from '../../shared/protocol';
-import type { AgentView, BackupSummary, EvaluationInput, FilesystemView, InventoryView, JobView, PbsView, ProxmoxView, RulesConfig, RunView, Tier, TierPolicyView, VerifyState } from '../rules/types';
+import type { AgentView, EvaluationInput, FilesystemView, InventoryView, JobView, PbsView, ProxmoxView, RulesConfig, RunState, RunView, Tier, TierPolicyView, VerifyState } from '../rules/types';
 import { inventoryOf } from '../rules/util';
 import { withDerivedCopies } from '../rules/derived-copies';
 import { withVerifiedCopies } from '../rules/verified-copies';
-import { EMPTY_JOB_STATE, RECENT_BACKUPS, type BackupEntry, type RunKey } from './job-state';
-import { parseJobState, type StateRow } from './job-state-store';
+import { EMPTY_JOB_STATE, RECENT_BACKUPS } from './job-state';
+import { decodeBackupColumns, encodeBackups } from './job-state-codec';
+import { parseKeys } from './job-state-store';
 import { pbsView } from './pbs-view';
 import { decodeVerified } from './verified-codec';
 
@@ -65,7 +66,8 @@ interface Cached {
 
 const keyOf = (agentId: number, job: string) => `${agentId}\0${job}`;
 /** A backup whose status counts: finished, not skipped. */
-const hasOutcome = (b: BackupEntry) => b.status !== 'running' && b.status !== 'skipped';
+const hasOutcome = (s: RunState) => s !== 'running' && s !== 'skipped';
+const NO_BACKUPS = decodeBackupColumns(encodeBackups([]));
 
 // One gatherer per connection: its cache of parsed job history is shared by every caller
 // (evaluator, page, metrics), so only jobs that changed since any of them last asked are parsed.
@@ -207,36 +209,31 @@ function newGatherer(db: Db) {
     // same as a join over the whole jobs table (bench/evaluate.ts).
     const stored = contents.all(JSON.stringify([...missing.values()].map((j) => [j.agentId, j.job, j.targetName])));
     const read = stored.map((r) => {
-      const state = r.backups === null ? EMPTY_JOB_STATE : parseJobState(r as StateRow);
-      return { r, state, outcome: state.backups.find(hasOutcome) };
+      const backups = r.backups === null ? NO_BACKUPS : decodeBackupColumns(r.backups);
+      return { r, backups, keys: r.backups === null ? EMPTY_JOB_STATE : parseKeys(r), outcome: backups.indexOf(hasOutcome) };
     });
     const ids = new Set<number>();
-    for (const { state: s, outcome } of read) {
-      for (const k of [s.backups[0], outcome, s.lastVerify, s.lastRestoreTest, s.lastPrune]) if (k) ids.add(k.id);
+    for (const { backups, keys: k, outcome } of read) {
+      if (backups.length) ids.add(backups.id(0));
+      if (outcome >= 0) ids.add(backups.id(outcome));
+      for (const key of [k.lastVerify, k.lastRestoreTest, k.lastPrune]) if (key) ids.add(key.id);
     }
     const byId = new Map<number, RunView>();
     for (const [id, runId, operation, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal, error, retryAt, attempt, exitCode, files, snapshotId, hasLog] of ids.size ? runs.all(JSON.stringify([...ids])) : []) {
       byId.set(id, { runId, operation, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal, error, retryAt, attempt, exitCode, files, snapshotId, hasLog: hasLog === 1 });
     }
-    const view = (k: RunKey | undefined | null) => (k ? (byId.get(k.id) ?? null) : null);
-    for (const { r, state, outcome } of read) {
+    const view = (id: number | undefined) => (id === undefined ? null : (byId.get(id) ?? null));
+    for (const { r, backups, keys, outcome } of read) {
       const key = keyOf(r.agentId, r.job);
       const row = missing.get(key)!;
-      // The decoded entries themselves (their row id rides along): no copy per run.
-      const recentBackups: BackupSummary[] = [];
-      for (const b of state.backups) {
-        if (b.status === 'running') continue;
-        if (recentBackups.length === RECENT_BACKUPS) break;
-        recentBackups.push(b);
-      }
       const history: History = {
-        lastBackup: view(state.backups[0]),
-        lastOutcome: view(outcome),
-        lastSuccess: state.lastSuccess,
-        recentBackups,
-        lastVerify: view(state.lastVerify),
-        lastRestoreTest: view(state.lastRestoreTest),
-        lastPrune: view(state.lastPrune),
+        lastBackup: view(backups.length ? backups.id(0) : undefined),
+        lastOutcome: view(outcome >= 0 ? backups.id(outcome) : undefined),
+        lastSuccess: keys.lastSuccess,
+        recentBackups: backups.select((s) => s !== 'running', RECENT_BACKUPS),
+        lastVerify: view(keys.lastVerify?.id),
+        lastRestoreTest: view(keys.lastRestoreTest?.id),
+        lastPrune: view(keys.lastPrune?.id),
         inventory: r.invSeq === null ? null : parseInventory(listingOf(r.agentId, r.job, row.targetName, r.invSeq), r.times, r.verified, r.invAt!),
       };
       out.set(row, remember(key, row, history));

@@ -1,4 +1,4 @@
-import type { RunState } from '../rules/types';
+import type { BackupSummaries, RunState } from '../rules/types';
 import { KEPT_BACKUPS, type BackupEntry } from './job-state';
 
 // The kept backups of a job's state as bytes: ingest rewrites the state row with every batch,
@@ -53,7 +53,8 @@ export function encodeBackups(entries: readonly BackupEntry[]): Buffer {
   return out.subarray(0, at);
 }
 
-export function decodeBackups(bytes: Uint8Array): BackupEntry[] {
+/** The stored kept backups, as columns (what the gatherer keeps) or as entries (what ingest steps). */
+export function decodeBackupColumns(bytes: Uint8Array): BackupColumns {
   let at = 0;
   const get = () => {
     let v = 0;
@@ -69,25 +70,76 @@ export function decodeBackups(bytes: Uint8Array): BackupEntry[] {
   const format = get();
   if (format !== FORMAT) throw new RangeError(`unknown job state format ${format}`);
   const n = get();
-  const out: BackupEntry[] = new Array(n);
+  const codes = new Uint8Array(n);
+  const numbers = new Float64Array(n * WIDTH);
   let id = 0;
   let startedAt = 0;
-  for (let i = 0; i < n; i++) {
-    const status = STATUSES[get()] ?? fail('unknown run status code');
-    id -= unzig(get());
-    startedAt -= unzig(get());
+  for (let i = 0, o = 0; i < n; i++, o += WIDTH) {
+    const code = get();
+    codes[i] = code < STATUSES.length ? code : fail('unknown run status code');
+    numbers[o] = id -= unzig(get());
+    numbers[o + 1] = startedAt -= unzig(get());
     const finish = get();
-    out[i] = {
-      id,
-      startedAt,
-      status,
-      finishedAt: finish === 0 ? null : startedAt + unzig(finish - 1),
-      durationMs: unopt(get()),
-      bytesAdded: unopt(get()),
-      bytesTotal: unopt(get()),
-    };
+    numbers[o + 2] = finish === 0 ? Number.NaN : startedAt + unzig(finish - 1);
+    for (let k = 3; k < WIDTH; k++) numbers[o + k] = unopt(get()) ?? Number.NaN;
   }
-  return out;
+  return new BackupColumns(codes, numbers);
+}
+
+export const decodeBackups = (bytes: Uint8Array): BackupEntry[] => [...decodeBackupColumns(bytes)];
+
+/** Numbers per backup in BackupColumns: id, start, finish, duration, bytes added, bytes total (NaN: null). */
+const WIDTH = 6;
+const orNull = (v: number) => (Number.isNaN(v) ? null : v);
+
+/**
+ * Kept backups, newest first, as two typed arrays instead of an object each: a first pass holds
+ * 10,000 jobs × 21 backups, and as objects with their boxed numbers they cost it about a sixth of
+ * its time in garbage collection. Read like an array; each entry is made when asked for.
+ */
+export class BackupColumns implements BackupSummaries {
+  constructor(
+    private readonly codes: Uint8Array,
+    private readonly numbers: Float64Array,
+    readonly length = codes.length,
+  ) {}
+
+  status(i: number): RunState {
+    return STATUSES[this.codes[i]];
+  }
+
+  id(i: number): number {
+    return this.numbers[i * WIDTH];
+  }
+
+  at(i: number): BackupEntry | undefined {
+    if (i < 0) i += this.length;
+    if (!(i >= 0 && i < this.length)) return undefined;
+    const n = this.numbers.subarray(i * WIDTH, (i + 1) * WIDTH);
+    return { id: n[0], startedAt: n[1], status: this.status(i), finishedAt: orNull(n[2]), durationMs: orNull(n[3]), bytesAdded: orNull(n[4]), bytesTotal: orNull(n[5]) };
+  }
+
+  *[Symbol.iterator](): IterableIterator<BackupEntry> {
+    for (let i = 0; i < this.length; i++) yield this.at(i)!;
+  }
+
+  /** The index of the first backup whose status passes `test`, -1 when none does. */
+  indexOf(test: (s: RunState) => boolean): number {
+    for (let i = 0; i < this.length; i++) if (test(this.status(i))) return i;
+    return -1;
+  }
+
+  /** The first `max` backups whose status passes `test` (this same object when that is all of them). */
+  select(test: (s: RunState) => boolean, max: number): BackupColumns {
+    const keep: number[] = [];
+    for (let i = 0; i < this.length && keep.length < max; i++) if (test(this.status(i))) keep.push(i);
+    if (keep.length === this.length) return this;
+    if (keep.every((k, i) => k === i)) return new BackupColumns(this.codes, this.numbers, keep.length);
+    return new BackupColumns(
+      Uint8Array.from(keep, (k) => this.codes[k]),
+      Float64Array.from(keep.flatMap((k) => [...this.numbers.subarray(k * WIDTH, (k + 1) * WIDTH)])),
+    );
+  }
 }
 
 function fail(message: string): never {

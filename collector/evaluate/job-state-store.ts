@@ -112,8 +112,12 @@ const parseKey = (s: string | null): RunKey | null => {
 
 /** A stored row as JobState. */
 export function parseJobState(row: StateRow): JobState {
+  return { backups: decodeBackups(row.backups), ...parseKeys(row) };
+}
+
+/** A stored row's newest success and runs of the other operations. */
+export function parseKeys(row: Omit<StateRow, 'backups'>): Omit<JobState, 'backups'> {
   return {
-    backups: decodeBackups(row.backups),
     lastSuccess: row.lastSuccess,
     lastVerify: parseKey(row.lastVerify),
     lastRestoreTest: parseKey(row.lastRestoreTest),

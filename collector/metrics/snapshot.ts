@@ -129,7 +129,7 @@ export function metricsSnapshot(input: MetricsInput, now: number, limits: Series
 
 function addJob(add: (f: FamilyName, l: Labels, v: number) => void, j: JobView, labels: Labels, next: number | null): void {
   if (j.lastSuccess !== null) add('job_last_success_timestamp_seconds', labels, seconds(j.lastSuccess));
-  const finished = j.recentBackups[0];
+  const finished = j.recentBackups.at(0);
   if (finished) {
     if (finished.durationMs !== null) add('job_last_run_duration_seconds', labels, seconds(finished.durationMs));
     if (finished.bytesAdded !== null) add('job_last_run_added_bytes', labels, finished.bytesAdded);

@@ -1,4 +1,4 @@
-import type { BackupSummary, EvaluationInput, Finding } from './types';
+import type { BackupSummaries, BackupSummary, EvaluationInput, Finding } from './types';
 import { humanBytes, humanDuration, isCopyJob, isGood, jobFinding, localDateTime, median } from './util';
 
 /**
@@ -57,14 +57,14 @@ interface Medians {
 
 // The medians depend only on the run list (the gatherer hands the same array again until the
 // job's history changes): remembered, so an unchanged job costs a lookup per pass.
-const medians = new WeakMap<readonly BackupSummary[], Map<number, Medians | null>>();
+const medians = new WeakMap<BackupSummaries, Map<number, Medians | null>>();
 
-function mediansOf(recent: readonly BackupSummary[], minRuns: number): Medians | null {
+function mediansOf(recent: BackupSummaries, minRuns: number): Medians | null {
   let byMin = medians.get(recent);
   if (!byMin) medians.set(recent, (byMin = new Map()));
   let m = byMin.get(minRuns);
   if (m === undefined) {
-    const good = recent.filter(isGood);
+    const good = [...recent].filter(isGood);
     const newest = good[0];
     if (!newest || good.length - 1 < minRuns) m = null;
     else {

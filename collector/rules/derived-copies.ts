@@ -41,7 +41,7 @@ export function linkBroken(link: JobView): 'verify-failed' | 'never' | null {
 export function linkRuns(link: JobView): { startedAt: number; finishedAt: number }[] {
   if (linkBroken(link)) return [];
   const last = link.lastSuccess as number;
-  const runs = link.recentBackups.filter((b) => isGood(b) && b.finishedAt !== null && b.startedAt <= last).map((b) => ({ startedAt: b.startedAt, finishedAt: b.finishedAt as number }));
+  const runs = [...link.recentBackups].filter((b) => isGood(b) && b.finishedAt !== null && b.startedAt <= last).map((b) => ({ startedAt: b.startedAt, finishedAt: b.finishedAt as number }));
   // Older than the kept history (20 runs): its finish is all we know; counted as its start too.
   return runs.length ? runs : [{ startedAt: last, finishedAt: last }];
 }

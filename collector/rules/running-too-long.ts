@@ -8,7 +8,7 @@ import { humanDuration, isGood, jobFinding, localDateTime, median } from './util
  */
 /** How long the job's running backup may run: its timeout, or runningFactor × its median, if lower. */
 function runningLimit(job: JobView, config: RulesConfig): { limit: number; med: number | null; timeout: number } {
-  const durations = job.recentBackups.filter(isGood).flatMap((r) => (r.durationMs === null ? [] : [r.durationMs]));
+  const durations = [...job.recentBackups].filter(isGood).flatMap((r) => (r.durationMs === null ? [] : [r.durationMs]));
   const med = durations.length >= config.minRunsForAnomaly ? median(durations) : null;
   const timeout = job.timeoutMs > 0 ? job.timeoutMs : Number.POSITIVE_INFINITY;
   return { limit: Math.min(timeout, med === null ? Number.POSITIVE_INFINITY : config.runningFactor * med), med, timeout };

@@ -90,6 +90,9 @@ export interface RunView {
 /** What the rules compare of a past backup: its outcome and numbers (no ids or texts). */
 export type BackupSummary = Pick<RunView, 'status' | 'startedAt' | 'finishedAt' | 'durationMs' | 'bytesAdded' | 'bytesTotal'>;
 
+/** Past backups, newest first, read by index and iteration only: the gatherer keeps them as columns, not objects. */
+export type BackupSummaries = Pick<readonly BackupSummary[], 'length' | 'at' | typeof Symbol.iterator>;
+
 export interface TargetView {
   /** Target name from the agent config. */
   name: string;
@@ -185,7 +188,7 @@ export interface JobView {
   /** Newest backup that finished with an outcome (not running, not skipped). */
   lastOutcome: RunView | null;
   /** Finished backups (skipped ones too), newest first, up to 20. */
-  recentBackups: BackupSummary[];
+  recentBackups: BackupSummaries;
   /** Newest verify run. */
   lastVerify: RunView | null;
   /** Newest restore drill. */

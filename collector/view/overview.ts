@@ -398,7 +398,8 @@ export function recentRuns(jobs: readonly JobView[]): RecentRun[] {
   const all: RecentRun[] = [];
   for (const j of jobs) {
     if (j.derivedVia) continue;
-    for (const r of j.recentBackups.slice(0, RECENT_RUNS)) {
+    for (let i = 0; i < Math.min(RECENT_RUNS, j.recentBackups.length); i++) {
+      const r = j.recentBackups.at(i)!;
       if (r.status === 'running') continue;
       all.push({ status: r.status, job: j.job, at: new Date(r.finishedAt ?? r.startedAt).toISOString() });
     }
