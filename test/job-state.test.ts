@@ -97,7 +97,8 @@ test('kept backups survive the compact encoding exactly, at the edges of the num
   });
   await t.test('as columns, read like the entries: by index, from the end, and a selection of them', () => {
     const entries = [e({ id: 9, status: 'running', finishedAt: null }), e({ id: 8, status: 'failure' }), e({ id: 7, status: 'running', finishedAt: null }), e({ id: 6 })];
-    const cols = decodeBackupColumns(encodeBackups(entries));
+    const [none, cols, one] = decodeBackupColumns([null, encodeBackups(entries), encodeBackups([entries[3]])]);
+    assert.deepEqual([[...none], [...one]], [[], [entries[3]]], 'several jobs decoded together keep their own');
     assert.deepEqual([...cols], entries);
     assert.deepEqual([cols.at(0), cols.at(-1), cols.at(4), cols.at(-5)], [entries[0], entries[3], undefined, undefined]);
     assert.equal(cols.indexOf((s) => s === 'success'), 3);
@@ -106,8 +107,9 @@ test('kept backups survive the compact encoding exactly, at the edges of the num
     assert.deepEqual([...cols.select(finished, 20)], [entries[1], entries[3]]);
     assert.deepEqual([...cols.select(finished, 1)], [entries[1]]);
     assert.deepEqual([...cols.select(() => true, 2)], entries.slice(0, 2));
+    assert.deepEqual([...cols.select((s) => s !== 'success', 20)], entries.slice(0, 3));
     assert.equal(cols.select(() => true, 20), cols, 'all of them: the same columns');
-    assert.throws(() => decodeBackupColumns(Uint8Array.of(1, 1, 6, 0, 0, 0, 0, 0, 0)), /unknown run status code/);
+    assert.throws(() => decodeBackupColumns([Uint8Array.of(1, 1, 6, 0, 0, 0, 0, 0, 0)]), /unknown run status code/);
   });
 });
 

@@ -5,7 +5,7 @@ import { inventoryOf } from '../rules/util';
 import { withDerivedCopies } from '../rules/derived-copies';
 import { withVerifiedCopies } from '../rules/verified-copies';
 import { EMPTY_JOB_STATE, RECENT_BACKUPS } from './job-state';
-import { decodeBackupColumns, encodeBackups } from './job-state-codec';
+import { decodeBackupColumns } from './job-state-codec';
 import { parseKeys } from './job-state-store';
 import { pbsView } from './pbs-view';
 import { decodeVerified } from './verified-codec';
@@ -67,7 +67,6 @@ interface Cached {
 const keyOf = (agentId: number, job: string) => `${agentId}\0${job}`;
 /** A backup whose status counts: finished, not skipped. */
 const hasOutcome = (s: RunState) => s !== 'running' && s !== 'skipped';
-const NO_BACKUPS = decodeBackupColumns(encodeBackups([]));
 
 // One gatherer per connection: its cache of parsed job history is shared by every caller
 // (evaluator, page, metrics), so only jobs that changed since any of them last asked are parsed.
@@ -208,8 +207,9 @@ function newGatherer(db: Db) {
     // One statement for any number of jobs: a first pass reading all 10,000 by key measured the
     // same as a join over the whole jobs table (bench/evaluate.ts).
     const stored = contents.all(JSON.stringify([...missing.values()].map((j) => [j.agentId, j.job, j.targetName])));
-    const read = stored.map((r) => {
-      const backups = r.backups === null ? NO_BACKUPS : decodeBackupColumns(r.backups);
+    const columns = decodeBackupColumns(stored.map((r) => r.backups));
+    const read = stored.map((r, i) => {
+      const backups = columns[i];
       return { r, backups, keys: r.backups === null ? EMPTY_JOB_STATE : parseKeys(r), outcome: backups.indexOf(hasOutcome) };
     });
     const ids = new Set<number>();

@@ -53,10 +53,10 @@ export function encodeBackups(entries: readonly BackupEntry[]): Buffer {
   return out.subarray(0, at);
 }
 
-/** The stored kept backups, as columns (what the gatherer keeps) or as entries (what ingest steps). */
-export function decodeBackupColumns(bytes: Uint8Array): BackupColumns {
+/** A reader of the varints in `bytes`, one per call. */
+function reader(bytes: Uint8Array): () => number {
   let at = 0;
-  const get = () => {
+  return () => {
     let v = 0;
     let scale = 1;
     for (;;) {
@@ -67,56 +67,80 @@ export function decodeBackupColumns(bytes: Uint8Array): BackupColumns {
       scale *= 128;
     }
   };
-  const format = get();
-  if (format !== FORMAT) throw new RangeError(`unknown job state format ${format}`);
-  const n = get();
-  const codes = new Uint8Array(n);
-  const numbers = new Float64Array(n * WIDTH);
-  let id = 0;
-  let startedAt = 0;
-  for (let i = 0, o = 0; i < n; i++, o += WIDTH) {
-    const code = get();
-    codes[i] = code < STATUSES.length ? code : fail('unknown run status code');
-    numbers[o] = id -= unzig(get());
-    numbers[o + 1] = startedAt -= unzig(get());
-    const finish = get();
-    numbers[o + 2] = finish === 0 ? Number.NaN : startedAt + unzig(finish - 1);
-    for (let k = 3; k < WIDTH; k++) numbers[o + k] = unopt(get()) ?? Number.NaN;
-  }
-  return new BackupColumns(codes, numbers);
 }
 
-export const decodeBackups = (bytes: Uint8Array): BackupEntry[] => [...decodeBackupColumns(bytes)];
+/** Reads the format and the number of backups. */
+function header(get: () => number): number {
+  const format = get();
+  if (format !== FORMAT) throw new RangeError(`unknown job state format ${format}`);
+  return get();
+}
+
+/**
+ * Several jobs' stored kept backups (null: none) as columns, all in one pair of typed arrays:
+ * making a typed array costs more than decoding one job's backups into it.
+ */
+export function decodeBackupColumns(stored: readonly (Uint8Array | null)[]): BackupColumns[] {
+  let total = 0;
+  for (const bytes of stored) if (bytes) total += header(reader(bytes));
+  const codes = new Uint8Array(total);
+  const numbers = new Float64Array(total * WIDTH);
+  let start = 0;
+  return stored.map((bytes) => {
+    if (!bytes) return new BackupColumns(codes, numbers, start, 0);
+    const get = reader(bytes);
+    const n = header(get);
+    let id = 0;
+    let startedAt = 0;
+    for (let i = start, o = start * WIDTH; i < start + n; i++, o += WIDTH) {
+      const code = get();
+      codes[i] = code < STATUSES.length ? code : fail('unknown run status code');
+      numbers[o] = id -= unzig(get());
+      numbers[o + 1] = startedAt -= unzig(get());
+      const finish = get();
+      numbers[o + 2] = finish === 0 ? Number.NaN : startedAt + unzig(finish - 1);
+      for (let k = 3; k < WIDTH; k++) numbers[o + k] = unopt(get()) ?? Number.NaN;
+    }
+    const columns = new BackupColumns(codes, numbers, start, n);
+    start += n;
+    return columns;
+  });
+}
+
+export const decodeBackups = (bytes: Uint8Array): BackupEntry[] => [...decodeBackupColumns([bytes])[0]];
 
 /** Numbers per backup in BackupColumns: id, start, finish, duration, bytes added, bytes total (NaN: null). */
 const WIDTH = 6;
 const orNull = (v: number) => (Number.isNaN(v) ? null : v);
 
 /**
- * Kept backups, newest first, as two typed arrays instead of an object each: a first pass holds
+ * Kept backups, newest first, as typed arrays instead of an object each: a first pass holds
  * 10,000 jobs × 21 backups, and as objects with their boxed numbers they cost it about a sixth of
- * its time in garbage collection. Read like an array; each entry is made when asked for.
+ * its time in garbage collection. Read like an array; each entry is made when asked for. The
+ * arrays may hold other jobs' backups too (decoded together): this job's are `length` from `start`.
  */
 export class BackupColumns implements BackupSummaries {
   constructor(
     private readonly codes: Uint8Array,
     private readonly numbers: Float64Array,
-    readonly length = codes.length,
+    private readonly start: number,
+    readonly length: number,
   ) {}
 
   status(i: number): RunState {
-    return STATUSES[this.codes[i]];
+    return STATUSES[this.codes[this.start + i]];
   }
 
   id(i: number): number {
-    return this.numbers[i * WIDTH];
+    return this.numbers[(this.start + i) * WIDTH];
   }
 
   at(i: number): BackupEntry | undefined {
     if (i < 0) i += this.length;
     if (!(i >= 0 && i < this.length)) return undefined;
-    const n = this.numbers.subarray(i * WIDTH, (i + 1) * WIDTH);
-    return { id: n[0], startedAt: n[1], status: this.status(i), finishedAt: orNull(n[2]), durationMs: orNull(n[3]), bytesAdded: orNull(n[4]), bytesTotal: orNull(n[5]) };
+    const n = this.numbers;
+    const o = (this.start + i) * WIDTH;
+    return { id: n[o], startedAt: n[o + 1], status: this.status(i), finishedAt: orNull(n[o + 2]), durationMs: orNull(n[o + 3]), bytesAdded: orNull(n[o + 4]), bytesTotal: orNull(n[o + 5]) };
   }
 
   *[Symbol.iterator](): IterableIterator<BackupEntry> {
@@ -134,11 +158,11 @@ export class BackupColumns implements BackupSummaries {
     const keep: number[] = [];
     for (let i = 0; i < this.length && keep.length < max; i++) if (test(this.status(i))) keep.push(i);
     if (keep.length === this.length) return this;
-    if (keep.every((k, i) => k === i)) return new BackupColumns(this.codes, this.numbers, keep.length);
-    return new BackupColumns(
-      Uint8Array.from(keep, (k) => this.codes[k]),
-      Float64Array.from(keep.flatMap((k) => [...this.numbers.subarray(k * WIDTH, (k + 1) * WIDTH)])),
-    );
+    // A run of backups together (usually all but a running one first) is a part of the same arrays.
+    if (keep.every((k, i) => k === keep[0] + i)) return new BackupColumns(this.codes, this.numbers, this.start + (keep[0] ?? 0), keep.length);
+    const rows = keep.map((k) => this.start + k);
+    const numbers = Float64Array.from(rows.flatMap((r) => [...this.numbers.subarray(r * WIDTH, (r + 1) * WIDTH)]));
+    return new BackupColumns(Uint8Array.from(rows, (r) => this.codes[r]), numbers, 0, keep.length);
   }
 }
 
