@@ -55,37 +55,37 @@ interface Medians {
   durationMedian: number | null;
 }
 
-// The medians depend only on the run list (the gatherer hands the same array again until the
-// job's history changes): remembered, so an unchanged job costs a lookup per pass.
-const medians = new WeakMap<BackupSummaries, Map<number, Medians | null>>();
+// The medians depend only on the run list (the gatherer hands the same one again until the
+// job's history changes): remembered with the minimum they were taken for (one setting), so an
+// unchanged job costs a lookup per pass.
+const medians = new WeakMap<BackupSummaries, { minRuns: number; m: Medians | null }>();
 
 function mediansOf(recent: BackupSummaries, minRuns: number): Medians | null {
-  let byMin = medians.get(recent);
-  if (!byMin) medians.set(recent, (byMin = new Map()));
-  let m = byMin.get(minRuns);
-  if (m === undefined) {
-    const good = [...recent].filter(isGood);
-    const newest = good[0];
-    if (!newest || good.length - 1 < minRuns) m = null;
-    else {
-      const field = newest.bytesTotal !== null ? 'bytesTotal' : newest.bytesAdded !== null ? 'bytesAdded' : null;
-      // Plain loops: a first pass computes this for every job.
-      const sizes: number[] = [];
-      const durations: number[] = [];
-      for (let k = 1; k < good.length; k++) {
-        const size = field ? good[k][field] : null;
-        if (size !== null) sizes.push(size);
-        if (good[k].durationMs !== null) durations.push(good[k].durationMs!);
-      }
-      m = {
-        newest,
-        field,
-        sizes: sizes.length,
-        sizeMedian: sizes.length >= minRuns ? median(sizes) : null,
-        durationMedian: durations.length >= minRuns ? median(durations) : null,
-      };
-    }
-    byMin.set(minRuns, m);
-  }
+  const known = medians.get(recent);
+  if (known?.minRuns === minRuns) return known.m;
+  const m = computeMedians(recent, minRuns);
+  medians.set(recent, { minRuns, m });
   return m;
+}
+
+function computeMedians(recent: BackupSummaries, minRuns: number): Medians | null {
+  const good = [...recent].filter(isGood);
+  const newest = good[0];
+  if (!newest || good.length - 1 < minRuns) return null;
+  const field = newest.bytesTotal !== null ? 'bytesTotal' : newest.bytesAdded !== null ? 'bytesAdded' : null;
+  // Plain loops: a first pass computes this for every job.
+  const sizes: number[] = [];
+  const durations: number[] = [];
+  for (let k = 1; k < good.length; k++) {
+    const size = field ? good[k][field] : null;
+    if (size !== null) sizes.push(size);
+    if (good[k].durationMs !== null) durations.push(good[k].durationMs!);
+  }
+  return {
+    newest,
+    field,
+    sizes: sizes.length,
+    sizeMedian: sizes.length >= minRuns ? median(sizes) : null,
+    durationMedian: durations.length >= minRuns ? median(durations) : null,
+  };
 }

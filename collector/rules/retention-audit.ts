@@ -78,16 +78,17 @@ function expectedKept(job: JobView, until: number, semantics: RetentionSemantics
 }
 
 // The audit of one inventory under one policy depends on nothing else: remembered per parsed
-// inventory (the gatherer hands the same array again while the inventory is unchanged), so a
-// pass re-plans only the inventories that changed. Pure: the memo only remembers answers.
-const audits = new WeakMap<readonly number[], Map<string, TimesAudit>>();
+// inventory (the gatherer hands the same array again while the inventory is unchanged) with the
+// policy it was made for, so a pass re-plans only the inventories that changed. Pure: the memo
+// only remembers answers.
+const audits = new WeakMap<readonly number[], { key: string; audit: TimesAudit }>();
 
 function auditInventory(times: readonly number[], policy: Retention, semantics: RetentionSemantics, tz: string): TimesAudit {
   const key = `${semantics}\0${tz}\0${policyKey(policy)}`;
-  let byPolicy = audits.get(times);
-  if (!byPolicy) audits.set(times, (byPolicy = new Map()));
-  let audit = byPolicy.get(key);
-  if (!audit) byPolicy.set(key, (audit = auditTimes(times, policy, { semantics, timeZone: tz })));
+  const known = audits.get(times);
+  if (known?.key === key) return known.audit;
+  const audit = auditTimes(times, policy, { semantics, timeZone: tz });
+  audits.set(times, { key, audit });
   return audit;
 }
 
