@@ -123,7 +123,7 @@ function newGatherer(db: Db) {
   const snapshotsOf = db
     .prepare<[number, string, string, number], string>(`SELECT snapshots FROM inventory WHERE agent_id = ? AND job = ? AND target = ? AND seq = ?`)
     .pluck();
-  const listingOf = (agentId: number, job: string, target: string, seq: number) => () => snapshotsOf.get(agentId, job, target, seq) ?? null;
+  const listing = (l: ListingKey) => snapshotsOf.get(l.agentId, l.job, l.target, l.seq) ?? null;
   const agents = db.prepare<[], AgentRow>(
     `SELECT a.id AS agentId, a.name AS agent, a.last_seen AS lastSeen, a.heartbeat_ms AS heartbeatMs, h.seq AS factsSeq, h.updated_at AS factsAt,
             a.clock_skew_ms AS clockSkewMs, a.spool_rejected AS rejected, a.spool_lost AS lost, a.spool_error AS spoolError
@@ -234,7 +234,7 @@ function newGatherer(db: Db) {
         lastVerify: view(keys.lastVerify?.id),
         lastRestoreTest: view(keys.lastRestoreTest?.id),
         lastPrune: view(keys.lastPrune?.id),
-        inventory: r.invSeq === null ? null : parseInventory(listingOf(r.agentId, r.job, row.targetName, r.invSeq), r.times, r.verified, r.invAt!),
+        inventory: r.invSeq === null ? null : storedInventory({ agentId: r.agentId, job: r.job, target: row.targetName, seq: r.invSeq }, listing, r.times, r.verified, r.invAt!),
       };
       out.set(row, remember(key, row, history));
     }
@@ -358,26 +358,48 @@ export function proxmoxView(agent: string, timezone: string, body: string | null
   };
 }
 
-/** A listing from its stored times; the snapshot list itself (`load`, null when replaced since) is read on first ask. */
-function parseInventory(load: () => string | null, times: string | null, verified: string | null, updatedAt: number): InventoryView {
+/** Which listing a view's snapshot list is read from: pinned to the seq its times came with. */
+interface ListingKey {
+  agentId: number;
+  job: string;
+  target: string;
+  seq: number;
+}
+
+/** A listing from its stored times; the snapshot list itself (`read`, null when replaced since) is read on first ask. */
+function storedInventory(key: ListingKey, read: (key: ListingKey) => string | null, times: string | null, verified: string | null, updatedAt: number): InventoryView {
   type Stored = { id: string; time: string; verified?: 'ok' | 'failed' };
-  const parseAll = () => JSON.parse(load() ?? '[]') as Stored[];
   // Rows stored before migration 7 have no times yet (until their next inventory replaces them).
-  if (times === null) return inventoryOf(parseAll().map((s) => ({ id: s.id, time: Date.parse(s.time), ...(s.verified ? { verified: s.verified } : {}) })), updatedAt);
-  let ids: string[] | undefined;
-  let states: VerifyState[] | undefined;
+  if (times === null) {
+    const all = JSON.parse(read(key) ?? '[]') as Stored[];
+    return inventoryOf(all.map((s) => ({ id: s.id, time: Date.parse(s.time), ...(s.verified ? { verified: s.verified } : {}) })), updatedAt);
+  }
   const parsed = JSON.parse(times) as (number | null)[];
-  return {
-    updatedAt,
-    // JSON has no NaN: an unparseable time was stored as null.
-    times: parsed.includes(null) ? parsed.map((t) => t ?? Number.NaN) : (parsed as number[]),
-    ids: () => {
-      if (ids) return ids;
-      const stored = load();
-      return (ids = stored === null ? parsed.map(() => '(a listing replaced since)') : (JSON.parse(stored) as Stored[]).map((s) => s.id));
-    },
-    verified: () => (verified === null ? null : (states ??= decodeVerified(verified))),
-  };
+  // JSON has no NaN: an unparseable time was stored as null.
+  return new StoredInventory(key, read, parsed.includes(null) ? parsed.map((t) => t ?? Number.NaN) : (parsed as number[]), verified, updatedAt);
+}
+
+// A class, not closures: a first pass keeps 10,000 of them.
+class StoredInventory implements InventoryView {
+  #ids?: readonly string[];
+  #states?: readonly VerifyState[];
+  constructor(
+    private readonly key: ListingKey,
+    private readonly read: (key: ListingKey) => string | null,
+    readonly times: readonly number[],
+    private readonly verifiedText: string | null,
+    readonly updatedAt: number,
+  ) {}
+
+  ids(): readonly string[] {
+    if (this.#ids) return this.#ids;
+    const stored = this.read(this.key);
+    return (this.#ids = stored === null ? this.times.map(() => '(a listing replaced since)') : (JSON.parse(stored) as { id: string }[]).map((s) => s.id));
+  }
+
+  verified(): readonly VerifyState[] | null {
+    return this.verifiedText === null ? null : (this.#states ??= decodeVerified(this.verifiedText));
+  }
 }
 
 /** An agent's stored message, by its version. */
