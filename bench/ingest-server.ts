@@ -1,9 +1,8 @@
 // The server side of bench/ingest.ts, in its own process so the load generator does not share
 // its event loop: `lifeline` is the real collector app, `noop` a bare Fastify route that parses
 // the same JSON and answers, as the baseline measured in the same run.
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import Fastify from 'fastify';
 import { buildApp } from '../collector/app';
 import { collectorConfig } from '../collector/config';
@@ -18,7 +17,7 @@ async function main() {
     app.post('/api/v1/reports', async (req) => ({ accepted: (req.body as { messages: unknown[] }).messages.length, duplicates: 0 }));
   } else {
     const agents = JSON.parse(readFileSync(agentsFile, 'utf8')) as { name: string; publicKey: string }[];
-    const db = openDb(join(mkdtempSync(join(tmpdir(), 'lifeline-bench-')), 'lifeline.db'));
+    const db = openDb(join(dirname(agentsFile), 'lifeline.db')); // beside the agents file: bench/ingest.ts removes both
     app = buildApp({ config: collectorConfig({ agents, limits: { ratePerSecond: 1e9, burst: 1e9, bodyBytes: 2 ** 20 } }), db });
   }
   await app.listen({ host: '127.0.0.1', port: 0 });

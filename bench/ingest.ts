@@ -4,7 +4,7 @@
 // Run: npm run bench (or: node --import tsx bench/ingest.ts [seconds])
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -56,13 +56,15 @@ function prepare(count: number, perRequest: number): Prepared[] {
   return out;
 }
 
-async function startServer(mode: 'lifeline' | 'noop'): Promise<{ url: string; child: ChildProcess }> {
-  const file = join(mkdtempSync(join(tmpdir(), 'lifeline-bench-')), 'agents.json');
+/** A server in its own process; its directory (the agents file, the real app's database) is the caller's to remove. */
+async function startServer(mode: 'lifeline' | 'noop'): Promise<{ url: string; child: ChildProcess; dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'lifeline-bench-'));
+  const file = join(dir, 'agents.json');
   writeFileSync(file, JSON.stringify(agents.map(({ name, publicKey }) => ({ name, publicKey }))));
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'bench/ingest-server.ts', mode, file], { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((res) => createInterface({ input: child.stdout! }).once('line', res));
-  return { url: `http://127.0.0.1:${JSON.parse(line).port}`, child };
+  return { url: `http://127.0.0.1:${JSON.parse(line).port}`, child, dir };
 }
 
 async function load(url: string, prepared: Prepared[], seconds = SECONDS, warnOnReplay = true) {
@@ -94,6 +96,7 @@ async function measure(label: string, mode: 'lifeline' | 'noop', prepared: Prepa
   } finally {
     server.child.kill('SIGTERM');
     await new Promise((r) => server.child.once('exit', r));
+    rmSync(server.dir, { recursive: true, force: true });
   }
 }
 

@@ -1,6 +1,6 @@
 // /metrics cost at 1,000 assets / 3,000 jobs (30 agents x 100 jobs, 3 jobs per asset), 90 days of daily runs.
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { collectorConfig } from '../collector/config';
@@ -13,7 +13,8 @@ import { refillJobStates } from '../collector/evaluate/job-state-store';
 
 const DAY = 86_400_000;
 const now = Date.parse('2026-11-23T12:00:00Z');
-const db = openDb(join(mkdtempSync(join(tmpdir(), 'lifeline-bench-metrics-')), 'lifeline.db'));
+const dir = mkdtempSync(join(tmpdir(), 'lifeline-bench-metrics-'));
+const db = openDb(join(dir, 'lifeline.db'));
 db.transaction(() => {
   const agent = db.prepare(`INSERT INTO agents (name, public_key, source, version, timezone, heartbeat_ms, last_seen, created_at) VALUES (?, 'x', 'config', '0.1.0', 'Europe/Berlin', 60000, ?, ?)`);
   const job = db.prepare(`INSERT INTO jobs (agent_id, name, asset, tier, driver, target_name, target_location, target_media, schedule, timeout_ms, retention, active, updated_at, created_at)
@@ -62,3 +63,5 @@ await measure('/metrics render, cold (read+snapshot+format)', () => cold.render(
 await measure('/metrics render, cached snapshot', () => warm.render());
 const text = await cold.render();
 console.log(`exposition ${(Buffer.byteLength(text) / 1024).toFixed(0)} KiB, ${text.split('\n').filter((l) => l && !l.startsWith('#')).length} samples`);
+db.close();
+rmSync(dir, { recursive: true, force: true });
