@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadAgentConfig } from '../agent/config';
 import { ConfigError } from '../shared/config-file';
 import { DEFAULT_TIERS } from '../shared/tiers';
+import { tempDir } from './helpers/temp';
 
-const dir = mkdtempSync(join(tmpdir(), 'lifeline-config-'));
+const dir = tempDir('lifeline-config-');
 const write = (name: string, text: string) => {
   const file = join(dir, name);
   writeFileSync(file, text);

@@ -1,25 +1,19 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { clockOffsetMs } from '../agent/clock';
 import { collectDisks, collectHostFacts, findSmartctl, listBlockDevices, parseMounts, parseSmartctl, usage } from '../agent/host-facts';
 import { Sender } from '../agent/sender';
 import { Spool } from '../agent/spool';
 import { hostSchema, messageSchema } from '../shared/protocol';
 import { generateKeyPair } from '../shared/signing';
+import { tempDir as tempDirWith } from './helpers/temp';
 
-const roots: string[] = [];
-after(() => roots.forEach((d) => rmSync(d, { recursive: true, force: true })));
-const tempDir = () => {
-  const d = mkdtempSync(join(tmpdir(), 'lifeline-hostfacts-'));
-  roots.push(d);
-  return d;
-};
+const tempDir = () => tempDirWith('lifeline-hostfacts-');
 
 // A Proxmox VE host with Docker: the shape of a real /proc/self/mounts (fields: source, mount
 // point, type, options, dump, pass; spaces in paths escaped as \040).

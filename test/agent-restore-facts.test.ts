@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { z } from 'zod';
@@ -11,8 +10,9 @@ import { withoutPassword } from '../agent/drivers/restore-facts';
 import { publicLocation } from '../agent/drivers/rclone';
 import { ConfigError } from '../shared/config-file';
 import { catalogJobSchema } from '../shared/protocol';
+import { tempDir } from './helpers/temp';
 
-const dir = mkdtempSync(join(tmpdir(), 'lifeline-restore-facts-'));
+const dir = tempDir('lifeline-restore-facts-');
 const PASSWORD = 'hunter2-Secret-Value';
 // Every secret file holds the same recognisable password, in its tool's format.
 const secretFile = (name: string, text: string) => {

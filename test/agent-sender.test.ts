@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +11,7 @@ import { Sender, type LogLevel, type SenderOptions } from '../agent/sender';
 import { Spool } from '../agent/spool';
 import { AGENT_HEADER, SIGNATURE_HEADER, type Message, type Unsequenced } from '../shared/protocol';
 import { generateKeyPair, verifyWithNacl } from '../shared/signing';
+import { tempDir } from './helpers/temp';
 
 // A real HTTP collector stand-in on 127.0.0.1 that verifies each request's signature over the
 // exact bytes received and answers as each test says.
@@ -76,7 +76,7 @@ async function collector(respond: Respond = () => ({ status: 200 }), port = 0) {
 }
 
 function setup(opts: Partial<SenderOptions> & { url: string }) {
-  const dir = mkdtempSync(join(tmpdir(), 'lifeline-sender-'));
+  const dir = tempDir('lifeline-sender-');
   roots.push(dir);
   const spool = new Spool(dir, { maxBytes: 1e9, agent: AGENT });
   const logs: Array<[LogLevel, string]> = [];
@@ -286,7 +286,7 @@ test('stop() aborts a request in flight and its messages stay in the spool', asy
 test('a process whose sender was stopped during a backoff exits on its own', async () => {
   const probe = await collector();
   await probe.close();
-  const dir = mkdtempSync(join(tmpdir(), 'lifeline-sender-'));
+  const dir = tempDir('lifeline-sender-');
   roots.push(dir);
   const fixture = fileURLToPath(new URL('./fixtures/sender-exit.ts', import.meta.url));
   const child = spawn(process.execPath, ['--import', 'tsx', fixture, dir, probe.url], { stdio: ['ignore', 'pipe', 'inherit'] });

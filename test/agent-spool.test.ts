@@ -1,25 +1,18 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { nextDelay } from '../agent/backoff';
 import { acquireLock, withLockSync } from '../agent/file-lock';
 import { Spool } from '../agent/spool';
 import type { RunMessage, Unsequenced } from '../shared/protocol';
+import { tempDir as tempDirWith } from './helpers/temp';
 
 const WRITER = fileURLToPath(new URL('./fixtures/spool-writer.ts', import.meta.url));
-const roots: string[] = [];
-after(() => roots.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'lifeline-spool-'));
-  roots.push(dir);
-  return dir;
-}
+const tempDir = () => tempDirWith('lifeline-spool-');
 
 const heartbeat = (n = 0): Unsequenced => ({ kind: 'heartbeat', uptimeMs: n, spool: { pending: 0, dropped: 0 } });
 const jsonFiles = (dir: string) => readdirSync(dir).filter((f) => /^\d{20}\.json$/.test(f));

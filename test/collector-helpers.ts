@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../collector/app';
@@ -8,21 +6,13 @@ import { collectorConfig } from '../collector/config';
 import { openDb, type Db } from '../collector/db';
 import { AGENT_HEADER, SIGNATURE_HEADER, type CatalogJob, type Message, type Unsequenced } from '../shared/protocol';
 import { generateKeyPair, sign, type KeyPair } from '../shared/signing';
+import { tempDir as tempDirWith } from './helpers/temp';
 
 // Builders for collector tests: real SQLite files in temp dirs, messages valid against
 // shared/protocol.ts, bodies signed with tweetnacl exactly like the agent does.
 
-const dirs: string[] = [];
-process.once('exit', () => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
 /** A fresh temp dir, removed when the test process exits. */
-export function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'lifeline-collector-test-'));
-  dirs.push(dir);
-  return dir;
-}
+export const tempDir = (): string => tempDirWith('lifeline-collector-test-');
 
 export function tempDb(): { db: Db; file: string } {
   const file = join(tempDir(), 'state', 'lifeline.db');

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { restoreRunbook, type RunbookInput } from '../collector/runbook/index';
 import { restoreSnapshot, type ListedSnapshot } from '../collector/runbook/verified';
+import { tempDir } from './helpers/temp';
 
 // The restore runbook of copies on a Proxmox Backup Server: a PVE guest's vzdump copy restores
 // its newest *verified* snapshot; a PBS backup group (driver pbs-group) restores through the PVE
@@ -121,7 +121,7 @@ test('pbs-group vm/ct runbooks say the storage-name assumption; a vm group with 
 });
 
 test('pbs-group host: the password reaches proxmox-backup-client through PBS_PASSWORD_FILE, never its argv', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'lifeline-pbs-runbook-'));
+  const dir = tempDir('lifeline-pbs-runbook-');
   writeFileSync(join(dir, 'args'), '');
   const { commands } = restoreRunbook(group({ backupType: 'host', backupId: 'web', passwordFile: join(dir, 'pbs.pass'), archives: 'etc.pxar:/etc' }, [snap(D1, 'ok', 'host/web/')]));
   const stub = `proxmox-backup-client() { printf '%s\\0' "PBS_PASSWORD_FILE=$PBS_PASSWORD_FILE" "$@" >> "$ARGS"; }`;

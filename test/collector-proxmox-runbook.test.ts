@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { restoreRunbook, RUNBOOK_WRITERS, type RunbookInput } from '../collector/runbook/index';
+import { tempDir } from './helpers/temp';
 
 // The restore runbook of a guest backed up by a Proxmox backup job (driver 'vzdump'). qmrestore,
 // pct, pvesm and pvesh cannot run here: the bash tests replace them with functions that record
@@ -119,7 +119,7 @@ const LISTING = [
 
 /** Runs each command with qmrestore, pct, pvesm and pvesh as recording stand-ins; returns each call's argv. */
 function runStubbed(commands: string[]): { calls: string[][]; dir: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'lifeline-pve-runbook-'));
+  const dir = tempDir('lifeline-pve-runbook-');
   writeFileSync(join(dir, 'listing'), `${LISTING}\n`);
   writeFileSync(join(dir, 'args'), '');
   const stubs = [

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +8,7 @@ import { z } from 'zod';
 import { pbsDriver } from '../agent/drivers/pbs';
 import { restoreRunbook, type RunbookInput } from '../collector/runbook/index';
 import type { PbsWorld } from './fixtures/pbs/world';
+import { tempDir } from './helpers/temp';
 
 // The restore runbook of a `pbs` job: exact commands for given facts, then the commands run
 // against the proxmox-backup-client stand-in (test/fixtures/pbs/bin), which replays
@@ -104,7 +104,7 @@ test('pbs runbook: facts without archives it can read, or without the backup id,
 });
 
 test('pbs runbook: the commands restore the job\'s files through the stand-in client, with the agent\'s own facts', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'lifeline-rb-pbs-'));
+  const dir = tempDir('lifeline-rb-pbs-');
   try {
     const src = join(dir, 'src');
     mkdirSync(join(src, 'sub'), { recursive: true });

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, test } from 'node:test';
 import { countKept, EMPTY_POLICY_REASON, hasKeepRule, planRetention, auditTimes, type RetentionSemantics } from '../shared/retention';
 import type { Retention } from '../shared/retention-policy';
+import { tempDir } from './helpers/temp';
 
 const BERLIN = 'Europe/Berlin';
 
@@ -345,7 +345,7 @@ function berlinWallClock(iso: string): { time: string; tz: string } {
 // key with scrypt on every command), not in the decision itself.
 describe('agrees with the real tools', { concurrency: 2 }, () => {
   it('matches restic forget --dry-run on the same snapshots', { timeout: 300_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'lifeline-retention-restic-'));
+    const dir = tempDir('lifeline-retention-restic-');
     try {
       writeFileSync(join(dir, 'pw'), 'lifeline-test\n');
       mkdirSync(join(dir, 'data'));
@@ -389,7 +389,7 @@ describe('agrees with the real tools', { concurrency: 2 }, () => {
   });
 
   it('matches borg prune --dry-run --list on the same archives', { timeout: 300_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'lifeline-retention-borg-'));
+    const dir = tempDir('lifeline-retention-borg-');
     try {
       mkdirSync(join(dir, 'data'));
       writeFileSync(join(dir, 'data', 'file'), 'hello\n');

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
@@ -9,6 +8,7 @@ import { z } from 'zod';
 import { DRIVERS } from '../agent/drivers';
 import { restoreRunbook, RUNBOOK_WRITERS, shellQuote, type RunbookInput } from '../collector/runbook/index';
 import { driverHarness } from './helpers/driver-harness';
+import { tempDir } from './helpers/temp';
 
 const T = Date.UTC(2026, 10, 23, 2, 0, 0);
 const input = (driver: string, restore: Record<string, string> | null, snapshotId: string | null): RunbookInput => ({
@@ -44,7 +44,7 @@ test('shellQuote leaves plain words as they are and single-quotes everything els
 });
 
 test('every quoted value reaches a program as one word, unchanged, and runs nothing', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'lifeline-quote-'));
+  const dir = tempDir('lifeline-quote-');
   const script = `printf '%s\\0' ${HOSTILE.map(shellQuote).join(' ')}`;
   const r = bash(script, dir);
   assert.equal(r.status, 0, r.stderr);
@@ -262,7 +262,7 @@ const STUBS = STUBBED.map((t) => `${t}() { printf '%s\\0' ${t} "$@" >> "$ARGS"; 
 
 for (const driver of Object.keys(RUNBOOK_WRITERS)) {
   test(`${driver}: agent-supplied values with quotes, $(…) and backticks stay inert words`, () => {
-    const dir = mkdtempSync(join(tmpdir(), 'lifeline-hostile-'));
+    const dir = tempDir('lifeline-hostile-');
     const facts = { ...Object.fromEntries(FACT_KEYS.map((k) => [k, `${EVIL}/${k}`])), ...PICKED[driver] };
     // A hostile pgBin names no stub: that command fails to start, which is inert too.
     writeFileSync(join(dir, 'args'), '');
@@ -284,7 +284,7 @@ for (const driver of Object.keys(RUNBOOK_WRITERS)) {
 }
 
 test('restic: a hostile repository and snapshot id arrive as the environment and one argument', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'lifeline-hostile-'));
+  const dir = tempDir('lifeline-hostile-');
   const [command] = restoreRunbook(input('restic', { repository: EVIL, passwordFile: EVIL }, EVIL)).commands;
   const r = bash(`restic() { printf '%s\\0' "$RESTIC_REPOSITORY" "$@"; }\n${command}`, dir);
   assert.deepEqual(r.stdout.split('\0').slice(0, -1), [EVIL, 'restore', EVIL, '--target', '/restore/web']);
@@ -305,7 +305,7 @@ const agentFacts = (driver: string, options: unknown) => {
 };
 
 test('restic: the runbook restores the snapshot by id and as latest', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'lifeline-rb-restic-'));
+  const dir = tempDir('lifeline-rb-restic-');
   const src = join(dir, 'src');
   mkdirSync(src);
   writeFileSync(join(src, 'index.html'), 'hello from restic\n');
@@ -326,7 +326,7 @@ test('restic: the runbook restores the snapshot by id and as latest', () => {
 });
 
 test("borg: the runbook extracts the job's newest archive through the passphrase file", () => {
-  const dir = mkdtempSync(join(tmpdir(), 'lifeline-rb-borg-'));
+  const dir = tempDir('lifeline-rb-borg-');
   const src = join(dir, 'src');
   mkdirSync(src);
   writeFileSync(join(dir, 'pass'), 'correct horse\n');
@@ -348,7 +348,7 @@ test("borg: the runbook extracts the job's newest archive through the passphrase
 });
 
 test("paths: the runbook extracts the job's newest tar archive", () => {
-  const dir = mkdtempSync(join(tmpdir(), 'lifeline-rb-paths-'));
+  const dir = tempDir('lifeline-rb-paths-');
   const archives = join(dir, 'archives');
   const src = join(dir, 'etc');
   mkdirSync(archives);
@@ -366,7 +366,7 @@ test("paths: the runbook extracts the job's newest tar archive", () => {
 });
 
 test("end to end: a real agent's restic facts, stored by the collector, give a runbook that restores the inventory's newest snapshot", async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'lifeline-rb-e2e-'));
+  const dir = tempDir('lifeline-rb-e2e-');
   const src = join(dir, 'www');
   const repo = join(dir, 'repo');
   const cache = join(dir, 'cache');

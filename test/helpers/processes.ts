@@ -1,8 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { tempDir } from './temp';
 
 // Integration tests run the bundles users run (dist/), built by `npm test` before the suite.
 // LIFELINE_DIST points elsewhere when a bundle was built with `scripts/build.mjs --outdir DIR`.
@@ -10,7 +10,7 @@ const DIST = process.env.LIFELINE_DIST ?? 'dist';
 export const AGENT_BIN = resolve(DIST, 'lifeline-agent.js');
 export const COLLECTOR_BIN = resolve(DIST, 'lifeline-collector.js');
 
-export const tempDir = (prefix = 'lifeline-') => mkdtempSync(join(tmpdir(), prefix));
+export { tempDir };
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function freePort(): Promise<number> {
