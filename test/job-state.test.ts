@@ -94,6 +94,7 @@ test('kept backups survive the compact encoding exactly, at the edges of the num
     const bytes = encodeBackups([b(1, T)]);
     assert.throws(() => decodeBackups(bytes.subarray(0, bytes.length - 1)), /cut short/);
     assert.throws(() => decodeBackups(Uint8Array.of(9, 0)), /unknown job state format/);
+    assert.throws(() => decodeBackups(Uint8Array.of(1, 0xff, 0xff, 0x7f)), /claims 2097151 backups/);
   });
   await t.test('as columns, read like the entries: by index, from the end, and a selection of them', () => {
     const entries = [e({ id: 9, status: 'running', finishedAt: null }), e({ id: 8, status: 'failure' }), e({ id: 7, status: 'running', finishedAt: null }), e({ id: 6 })];

@@ -73,7 +73,10 @@ function reader(bytes: Uint8Array): () => number {
 function header(get: () => number): number {
   const format = get();
   if (format !== FORMAT) throw new RangeError(`unknown job state format ${format}`);
-  return get();
+  const n = get();
+  // Before anything is allocated for them.
+  if (n > KEPT_BACKUPS) throw new RangeError(`job state claims ${n} backups, at most ${KEPT_BACKUPS} are kept`);
+  return n;
 }
 
 /**
