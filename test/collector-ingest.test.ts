@@ -162,12 +162,16 @@ test("the gatherer's agent view follows each host message and each heartbeat", (
   assert.deepEqual(later.filesystems[0].history, [{ at: at - 1000, usedBytes: 50 }, { at: at + 119_000, usedBytes: 60 }]);
   assert.deepEqual(later.disks, [{ device: '/dev/sda', smartOk: false }]);
   assert.equal(later.lastSeen, at + 120_000);
+  // An asset page asks for no agent views (a fleet has thousands); the next whole gather still has them.
+  const gatherer = createGatherer(db);
+  assert.deepEqual(gatherer.gather(tierPolicies(collectorConfig({})), rulesConfig(collectorConfig({})), { hosts: false }).agents, []);
+  assert.deepEqual(view(), later);
 });
 
 test('a whole gather in which no job changed hands the same job list; a stored run, a gather of a few or a new hello make a new one', () => {
   const { db, ingest } = setup();
   const gather = (wanted?: (agent: string, job: string) => boolean) =>
-    createGatherer(db).gather(tierPolicies(collectorConfig({})), rulesConfig(collectorConfig({})), undefined, wanted).jobs;
+    createGatherer(db).gather(tierPolicies(collectorConfig({})), rulesConfig(collectorConfig({})), { wanted }).jobs;
   ingest(hello([catalogJob('etc'), catalogJob('pg')]));
   const first = gather();
   assert.equal(gather(), first);
@@ -186,7 +190,7 @@ test("a gather of some jobs (an asset page's) leaves the other jobs' views for t
   const { db, ingest } = setup();
   const gatherer = createGatherer(db);
   const cfg = collectorConfig({});
-  const gather = (rows?: ReturnType<typeof gatherer.listJobs>) => gatherer.gather(tierPolicies(cfg), rulesConfig(cfg), rows).jobs;
+  const gather = (rows?: ReturnType<typeof gatherer.listJobs>) => gatherer.gather(tierPolicies(cfg), rulesConfig(cfg), { rows }).jobs;
   ingest(hello([catalogJob('etc', { asset: 'etc' }), catalogJob('pg', { asset: 'pg' })]));
   const whole = gather();
   gather(gatherer.listJobs().filter((j) => j.asset === 'etc'));

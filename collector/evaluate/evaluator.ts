@@ -143,7 +143,7 @@ export class Evaluator {
       else byAgent.set(j.agent, new Set([j.job]));
     }
     const isWanted = (agent: string, job: string) => byAgent.get(agent)?.has(job) ?? false;
-    const input = this.gatherer.gather(this.opts.tiers, this.opts.rules, jobs, full ? undefined : isWanted);
+    const input = this.gatherer.gather(this.opts.tiers, this.opts.rules, { rows: jobs, wanted: full ? undefined : isWanted });
     const wantedAssets = new Set(wanted.map((j) => j.asset));
     const evaluated = full ? input.jobs : input.jobs.filter((j) => (j.derivedVia ? wantedAssets.has(j.asset) : isWanted(j.agent, j.job)));
     if (full) this.derived.clear();

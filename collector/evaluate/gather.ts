@@ -137,7 +137,7 @@ function newGatherer(db: Db) {
   // wants them all. Samples pruned or stored late since are seen with the next one, as in the
   // PBS views.
   const factsOf = db.prepare<[number], string>(`SELECT facts FROM host_facts WHERE agent_id = ?`).pluck();
-  const hosts = versionedViews<AgentRow, HostView>(
+  const hostsOf = versionedViews<AgentRow, HostView>(
     (a) => `${a.factsSeq}|${a.factsAt}`,
     (a) => hostView(parse<HostFacts>(factsOf.get(a.agentId) ?? null) ?? {}, (mount) => usage.all(a.agentId, mount)),
   );
@@ -249,11 +249,12 @@ function newGatherer(db: Db) {
   }
 
   /**
-   * Everything the rules read. With `wanted`, only those jobs get their history and inventory
-   * (an incremental pass); the others come as what they are, with no history, enough
-   * for the host rules, which only need each agent's tiers.
+   * Everything the rules read, of `rows` (default: every job). With `wanted`, only those jobs get
+   * their history and inventory (an incremental pass); the others come as what they are, with no
+   * history, enough for the host rules, which only need each agent's tiers. Without `hosts`, no
+   * agent's view: an asset page shows none, and a fleet has thousands.
    */
-  function gather(tiers: Record<Tier, TierPolicyView>, config: RulesConfig, rows: readonly JobRow[] = listJobs(), wanted?: (agent: string, job: string) => boolean): EvaluationInput {
+  function gather(tiers: Record<Tier, TierPolicyView>, config: RulesConfig, { rows = listJobs(), wanted, hosts = true }: GatherOptions = {}): EvaluationInput {
     const full = fullViews(wanted ? rows.filter((j) => wanted(j.agent, j.job)) : rows);
     // The whole job list in full (a full pass, the overview, the status), not some jobs of it
     // (an incremental pass, an asset page): only then are views of jobs left out of date.
@@ -273,9 +274,12 @@ function newGatherer(db: Db) {
       jobViews = withDerivedCopies(withVerifiedCopies(rows.map((j) => full.get(j) ?? staticOf(j))));
       if (whole) lastList = { rows, viewsMade, jobs: jobViews };
     }
+    return { jobs: jobViews, agents: hosts ? agentViews() : [], tiers, config, proxmox: proxmoxViews(proxmoxVersions.all()).filter(present), pbs: pbsViews(pbsVersions.all()).filter(present) };
+  }
+  function agentViews(): AgentView[] {
     const agentRows = agents.all();
-    const hostViews = hosts(agentRows);
-    const agentViews = agentRows.map((a, i): AgentView => {
+    const hostViews = hostsOf(agentRows);
+    return agentRows.map((a, i): AgentView => {
       const { clockOffsetMs, ...host } = hostViews[i]!;
       return {
         agent: a.agent,
@@ -286,8 +290,8 @@ function newGatherer(db: Db) {
         ...host,
       };
     });
-    return { jobs: jobViews, agents: agentViews, tiers, config, proxmox: proxmoxViews(proxmoxVersions.all()).filter(present), pbs: pbsViews(pbsVersions.all()).filter(present) };
   }
+
   // One read transaction: the job list, what changed and the history agree with each other.
   return { gather: db.transaction(gather), listJobs };
 }
@@ -400,6 +404,12 @@ class StoredInventory implements InventoryView {
   verified(): readonly VerifyState[] | null {
     return this.verifiedText === null ? null : (this.#states ??= decodeVerified(this.verifiedText));
   }
+}
+
+interface GatherOptions {
+  rows?: readonly JobRow[];
+  wanted?: (agent: string, job: string) => boolean;
+  hosts?: boolean;
 }
 
 /** An agent's stored message, by its version. */

@@ -69,7 +69,8 @@ export function createViewSource(db: Db, config: CollectorConfig) {
         .flatMap((j) => history.all({ agentId: j.agentId, job: j.job }).map((r) => ({ ...r, agent: j.agent, job: j.job, hasLog: r.hasLog === 1 })))
         .sort((a, b) => b.startedAt - a.startedAt);
       const jobFacts: JobFacts[] = facts.all(asset).map((f) => ({ agent: f.agent, job: f.job, restore: parseFacts(f.restore) }));
-      return { evaluation: gatherer.gather(tiers, rules, rows), asset, facts: jobFacts, runs, openIncidents: store.openIncidents() };
+      // No agent views: nothing an asset shows reads them.
+      return { evaluation: gatherer.gather(tiers, rules, { rows, hosts: false }), asset, facts: jobFacts, runs, openIncidents: store.openIncidents() };
     },
 
     /** The agents' hosts, by name (not the checks' pseudo-agent: no host of its own). */
