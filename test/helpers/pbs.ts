@@ -1,12 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PbsWorld, PbsWorldDatastore, PbsWorldJob, PbsWorldSnapshot, PbsWorldTask } from '../fixtures/pbs/world';
 import { tempDir } from './processes';
+import { editLocked } from './world-lock';
 
 // No Proxmox Backup Server can run here. Its stand-ins answer from a world file named by
 // PBS_WORLD (test/fixtures/pbs/world.ts) and replay ../shared/REFERENCE-INTEGRATIONS.md §5:
@@ -40,13 +41,7 @@ export function readWorld(file: string): PbsWorld {
 }
 
 /** Changes the world the way a test needs (the stand-ins read it afresh on every call). */
-export function editWorld(file: string, edit: (w: PbsWorld) => void): void {
-  const w = readWorld(file);
-  edit(w);
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(w, null, 1));
-  renameSync(tmp, file);
-}
+export const editWorld = (file: string, edit: (w: PbsWorld) => void): void => editLocked(file, edit);
 
 /** The environment an agent (and so the stand-ins it spawns) needs to find the world. */
 export const worldEnv = (file: string): NodeJS.ProcessEnv => ({ PBS_WORLD: file });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { World } from '../fixtures/pve/world';
 import { tempDir } from './processes';
+import { editLocked } from './world-lock';
 
 // The Proxmox VE stand-ins (test/fixtures/pve/bin: pvesh, qm, pct) answer from a world file
 // named by PVE_WORLD. They replay the documented formats of ../shared/REFERENCE-INTEGRATIONS.md
@@ -24,11 +25,7 @@ export function readWorld(file: string): World {
 }
 
 /** Changes the world the way a test needs (the stand-ins read it afresh on every call). */
-export function editWorld(file: string, edit: (w: World) => void): void {
-  const w = readWorld(file);
-  edit(w);
-  writeFileSync(file, JSON.stringify(w, null, 1));
-}
+export const editWorld = (file: string, edit: (w: World) => void): void => editLocked(file, edit);
 
 /** The environment an agent (and so the stand-ins it spawns) needs to find the world. */
 export const worldEnv = (file: string): NodeJS.ProcessEnv => ({ PVE_WORLD: file });
