@@ -12,6 +12,7 @@ import { pickArchive } from '../agent/drivers/pbs-restore';
 import type { PbsWorld, PbsWorldSnapshot } from './fixtures/pbs/world';
 import { driverHarness, type Harness } from './helpers/driver-harness';
 import { AGENT_BIN, cli, tempDir, writeAgentConfig } from './helpers/processes';
+import { editLocked } from './helpers/world-lock';
 
 // proxmox-backup-client cannot run here: test/fixtures/pbs/bin/proxmox-backup-client stands in
 // for it, replaying REFERENCE-INTEGRATIONS §5 (its backup lines, `snapshot list` JSON items,
@@ -43,11 +44,7 @@ const keyPassFile = join(dir, 'pbs.key.pass');
 const imageFile = join(src, 'disk.img');
 
 const readWorld = (): PbsWorld => JSON.parse(readFileSync(worldFile, 'utf8'));
-function editWorld(edit: (w: PbsWorld) => void): void {
-  const w = readWorld();
-  edit(w);
-  writeFileSync(worldFile, JSON.stringify(w, null, 1));
-}
+const editWorld = (edit: (w: PbsWorld) => void): void => editLocked(worldFile, edit);
 
 // The pruned group: 16 Wednesdays at noon, two more snapshots in the newest week, and a
 // protected one in a week beyond the 12 weeks tier 2 keeps. Verification states on some.

@@ -5,6 +5,7 @@ import { after, before, test } from 'node:test';
 import { driverHarness, type Harness } from './helpers/driver-harness';
 import { tempDir } from './helpers/processes';
 import { sanoidName, ZFS_BIN, type ZfsWorld, type ZfsWorldSnapshot } from './fixtures/zfs/world';
+import { editLocked } from './helpers/world-lock';
 
 // The zfs driver in the built agent, reporting to a real collector. ZFS cannot run here (no
 // kernel module, no /dev/zfs): zfs, syncoid and ssh are the stand-ins of test/fixtures/zfs,
@@ -134,7 +135,7 @@ test('a send job sends the snapshots the replica lacks as one incremental stream
 });
 
 test('without /dev/zfs the run fails with libzfs\'s own message', async () => {
-  writeFileSync(worldFile, JSON.stringify({ ...read(), noDevZfs: true }));
+  editLocked<ZfsWorld>(worldFile, (w) => void (w.noDevZfs = true));
   await h.agentCli('run', 'data-snap');
   const runs = h.runs('data-snap', 'backup');
   assert.equal(runs.at(-1)!.status, 'failure');

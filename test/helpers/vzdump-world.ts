@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { World } from '../fixtures/pve/world';
 import { AGENT_BIN, tempDir } from './processes';
+import { editLocked } from './world-lock';
 
 // The vzdump stand-in (test/fixtures/pve/bin/vzdump) and a world for it: real vzdump cannot run
 // here, so the stand-in replays pve-manager's documented behaviour (argv, the emptied hook
@@ -65,10 +66,10 @@ export function vzdumpWorld(opts: { fail?: Record<string, string>; script?: stri
 export const readVzdumpWorld = (w: VzdumpWorld): World => JSON.parse(readFileSync(w.file, 'utf8')) as World;
 
 export function setVzdumpScript(w: VzdumpWorld, script: string | undefined): void {
-  const world = readVzdumpWorld(w);
-  if (script) world.vzdumpScript = script;
-  else delete world.vzdumpScript;
-  writeFileSync(w.file, JSON.stringify(world, null, 1));
+  editLocked<World>(w.file, (world) => {
+    if (script) world.vzdumpScript = script;
+    else delete world.vzdumpScript;
+  });
 }
 
 export const hookCalls = (w: VzdumpWorld): HookCallRecord[] =>
