@@ -4,7 +4,7 @@ import type { AgentView, EvaluationInput, FilesystemView, InventoryView, JobView
 import { inventoryOf } from '../rules/util';
 import { withDerivedCopies } from '../rules/derived-copies';
 import { withVerifiedCopies } from '../rules/verified-copies';
-import { EMPTY_JOB_STATE, RECENT_BACKUPS } from './job-state';
+import { RECENT_BACKUPS } from './job-state';
 import { decodeBackupColumns } from './job-state-codec';
 import { parseKeys } from './job-state-store';
 import { pbsView } from './pbs-view';
@@ -210,7 +210,8 @@ function newGatherer(db: Db) {
     const columns = decodeBackupColumns(stored.map((r) => r.backups));
     const read = stored.map((r, i) => {
       const backups = columns[i];
-      return { r, backups, keys: r.backups === null ? EMPTY_JOB_STATE : parseKeys(r), outcome: backups.indexOf(hasOutcome) };
+      // A job without a state row reads as nulls all through (LEFT JOIN).
+      return { r, backups, keys: parseKeys(r), outcome: backups.indexOf(hasOutcome) };
     });
     const ids = new Set<number>();
     for (const { backups, keys: k, outcome } of read) {
