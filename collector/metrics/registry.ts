@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import { FAMILIES, FAMILY_NAMES, METRIC_PREFIX, type Snapshot } from './families';
+import { FAMILIES, FAMILY_NAMES, METRIC_PREFIX, type Sample, type Snapshot } from './families';
 import type { IngestStats } from './ingest-stats';
 import { metricsSnapshot, type MetricsInput } from './snapshot';
 
@@ -10,8 +10,8 @@ export interface MetricsOptions {
   /** Epoch ms the snapshot is computed at. */
   now: () => number;
   ingest: IngestStats;
-  /** Registers more families read at every scrape (the collector's self-watch). */
-  live?: (registry: Registry) => void;
+  /** More families read at every scrape (the collector's self-watch). */
+  live?: readonly LiveFamily[];
   /** How long a snapshot serves scrapes before the state is read again (default 5 s). */
   cacheMs?: number;
 }
@@ -27,7 +27,7 @@ export interface Metrics {
  * apart): one for the state families, formatted once per snapshot, and one for what changes
  * by the second (process metrics, ingest counters), formatted at every scrape.
  */
-export function createMetrics({ read, now, ingest, live: registerLive, cacheMs = 5000 }: MetricsOptions): Metrics {
+export function createMetrics({ read, now, ingest, live: moreLive, cacheMs = 5000 }: MetricsOptions): Metrics {
   const state = new Registry();
   const live = new Registry();
   collectDefaultMetrics({ register: live, prefix: `${METRIC_PREFIX}collector_` });
@@ -36,42 +36,24 @@ export function createMetrics({ read, now, ingest, live: registerLive, cacheMs =
   for (const m of live.getMetricsAsArray()) if (String(m.type) !== 'counter' && m.name.endsWith('_total')) live.removeSingleMetric(m.name);
 
   let snapshot: Snapshot | null = null;
-  for (const family of FAMILY_NAMES) {
-    const spec = FAMILIES[family];
-    new Gauge({
-      name: METRIC_PREFIX + family,
-      help: spec.help,
-      labelNames: spec.labels,
-      registers: [state],
-      collect() {
-        this.reset();
-        for (const s of snapshot?.[family] ?? []) this.set(s.labels, s.value);
-      },
-    });
-  }
-  new Counter({
-    name: `${METRIC_PREFIX}ingest_messages_total`,
-    help: 'Messages in signed, valid reports since the collector started: stored (accepted) or already stored (duplicate).',
-    labelNames: ['outcome'],
-    registers: [live],
-    collect() {
-      this.reset();
-      this.inc({ outcome: 'accepted' }, ingest.accepted);
-      this.inc({ outcome: 'duplicate' }, ingest.duplicates);
+  register(state, FAMILY_NAMES.map((family) => ({ name: family, ...FAMILIES[family], samples: () => snapshot?.[family] ?? [] })));
+  register(live, [
+    {
+      name: 'ingest_messages_total',
+      help: 'Messages in signed, valid reports since the collector started: stored (accepted) or already stored (duplicate).',
+      counter: true,
+      labels: ['outcome'],
+      samples: () => [{ labels: { outcome: 'accepted' }, value: ingest.accepted }, { labels: { outcome: 'duplicate' }, value: ingest.duplicates }],
     },
-  });
-  new Counter({
-    name: `${METRIC_PREFIX}ingest_rejected_requests_total`,
-    help: 'Report requests refused since the collector started, by error code (bad signature, unknown agent, invalid, rate limited, too large...).',
-    labelNames: ['reason'],
-    registers: [live],
-    collect() {
-      this.reset();
-      for (const [reason, n] of ingest.rejected) this.inc({ reason }, n);
+    {
+      name: 'ingest_rejected_requests_total',
+      help: 'Report requests refused since the collector started, by error code (bad signature, unknown agent, invalid, rate limited, too large...).',
+      counter: true,
+      labels: ['reason'],
+      samples: () => [...ingest.rejected].map(([reason, value]) => ({ labels: { reason }, value })),
     },
-  });
-
-  registerLive?.(live);
+    ...(moreLive ?? []),
+  ]);
 
   // A burst of scrapes (several Prometheus servers, a Grafana test query) reads SQLite and
   // formats thousands of series once; a report that changed the stored state makes the next
@@ -96,4 +78,37 @@ export function createMetrics({ read, now, ingest, live: registerLive, cacheMs =
       return `${families}\n${process}`;
     },
   };
+}
+
+/** A family whose samples are read at every collect. */
+export interface LiveFamily {
+  name: string;
+  help: string;
+  labels?: readonly string[];
+  /** A counter (its name ends in _total); else a gauge. */
+  counter?: boolean;
+  samples: () => Iterable<Sample>;
+}
+
+function register(registry: Registry, families: readonly LiveFamily[]): void {
+  for (const f of families) {
+    const spec = { name: METRIC_PREFIX + f.name, help: f.help, labelNames: f.labels ?? [], registers: [registry] };
+    if (f.counter) {
+      new Counter({
+        ...spec,
+        collect() {
+          this.reset();
+          for (const s of f.samples()) this.inc(s.labels, s.value);
+        },
+      });
+    } else {
+      new Gauge({
+        ...spec,
+        collect() {
+          this.reset();
+          for (const s of f.samples()) this.set(s.labels, s.value);
+        },
+      });
+    }
+  }
 }

@@ -3,7 +3,7 @@ import type { AppContext } from '../context';
 import { ingestStats } from './ingest-stats';
 import { createMetricsReader } from './read';
 import { createMetrics } from './registry';
-import { registerSelfWatchMetrics } from './self-watch';
+import { selfWatchFamilies } from './self-watch';
 
 /** GET /metrics: the Prometheus text format, read access like the status page. */
 export function metricsRoute(ctx: AppContext): FastifyPluginAsync {
@@ -12,7 +12,7 @@ export function metricsRoute(ctx: AppContext): FastifyPluginAsync {
       read: createMetricsReader(ctx),
       now: ctx.now,
       ingest: ingestStats(ctx),
-      live: (registry) => registerSelfWatchMetrics(registry, ctx.db, ctx.now),
+      live: selfWatchFamilies(ctx.db, ctx.now),
     });
     scope.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.render()));
   };
