@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { syncConfigAgents } from '../collector/agents';
 import { collectorConfig, rulesConfig, tierPolicies } from '../collector/config';
 import { openDb } from '../collector/db';
-import { createGatherer } from '../collector/evaluate/gather';
+import { createGatherer, type JobRow } from '../collector/evaluate/gather';
 import { createIngest } from '../collector/ingest';
 import type { HostMessage } from '../shared/protocol';
 import { TestAgent, catalogJob, count, heartbeat, hello, run, runStart, tempDb } from './collector-helpers';
@@ -170,13 +170,13 @@ test("the gatherer's agent view follows each host message and each heartbeat", (
 
 test('a whole gather in which no job changed hands the same job list; a stored run, a gather of a few or a new hello make a new one', () => {
   const { db, ingest } = setup();
-  const gather = (wanted?: (agent: string, job: string) => boolean) =>
+  const gather = (wanted?: (job: JobRow) => boolean) =>
     createGatherer(db).gather(tierPolicies(collectorConfig({})), rulesConfig(collectorConfig({})), { wanted }).jobs;
   ingest(hello([catalogJob('etc'), catalogJob('pg')]));
   const first = gather();
   assert.equal(gather(), first);
   ingest(run('etc', randomUUID(), { startedAt: '2025-01-02T02:00:00Z', finishedAt: '2025-01-02T02:01:00Z', status: 'success' }));
-  const afterRun = gather((_, job) => job === 'etc'); // an incremental gather reads the run first
+  const afterRun = gather((j) => j.job === 'etc'); // an incremental gather reads the run first
   assert.notEqual(afterRun, first);
   const whole = gather();
   assert.notEqual(whole, first);

@@ -71,9 +71,9 @@ export class Evaluator {
   private findings = new Map<string, Finding>();
   // The host rules' findings (every agent, its Proxmox view) run on every pass: replaced whole.
   private hostFindings: Finding[] = [];
-  // The job list of the last pass (the gatherer hands the same list until it changes) and its keys.
+  // The job list of the last pass (the gatherer hands the same list until it changes), by agent and job.
   private jobs: JobRow[] = [];
-  private existing = new Set<string>();
+  private rows = new Map<string, Map<string, JobRow>>();
   // The assets on chains of copies in the job list (see chainAssets), and the derived copies'
   // names (agent\0"link via source") seen since the last full pass: their findings are the asset's.
   private chain = new Set<string>();
@@ -120,70 +120,72 @@ export class Evaluator {
     const jobs = this.gatherer.listJobs();
     if (jobs !== this.jobs) {
       this.jobs = jobs;
-      this.existing = new Set(jobs.map((j) => jobKey(j.agent, j.job)));
+      this.rows = new Map();
+      for (const j of jobs) {
+        const byJob = this.rows.get(j.agent);
+        if (byJob) byJob.set(j.job, j);
+        else this.rows.set(j.agent, new Map([[j.job, j]]));
+      }
       this.chain = chainAssets(jobs);
     }
-    const existing = this.existing;
-    let wanted: JobRow[] = jobs;
-    if (!full) {
-      const reported = new Set(this.activeAgents.all(this.lastPassAt! - REPORT_COMMIT_SLACK_MS).map((a) => a.name));
-      const due = new Set(this.dueJobs.all(now).map((d) => jobKey(d.agent, d.job)));
-      const assets = new Set<string>();
-      for (const j of jobs) if (reported.has(j.agent) || due.has(jobKey(j.agent, j.job))) assets.add(j.asset);
-      // Copies of copies: an asset's derived copies are read from its own jobs and the link jobs,
-      // and a link's finding names every asset with a copy at its source: all of them together.
-      if (this.chain.size && [...this.chain].some((a) => assets.has(a))) for (const a of this.chain) assets.add(a);
-      // Asset rules (RPO, 3-2-1) need every copy of the asset.
-      wanted = jobs.filter((j) => assets.has(j.asset));
-    }
-    const byAgent = new Map<string, Set<string>>();
-    for (const j of wanted) {
-      const set = byAgent.get(j.agent);
-      if (set) set.add(j.job);
-      else byAgent.set(j.agent, new Set([j.job]));
-    }
-    const isWanted = (agent: string, job: string) => byAgent.get(agent)?.has(job) ?? false;
-    const input = this.gatherer.gather(this.opts.tiers, this.opts.rules, { rows: jobs, wanted: full ? undefined : isWanted });
-    const wantedAssets = new Set(wanted.map((j) => j.asset));
-    const evaluated = full ? input.jobs : input.jobs.filter((j) => (j.derivedVia ? wantedAssets.has(j.asset) : isWanted(j.agent, j.job)));
+    // null: every asset (a full pass).
+    const assets = full ? null : this.assetsToLookAt(jobs, now);
+    const wanted = assets ? (j: { asset: string }) => assets.has(j.asset) : undefined;
+    const input = this.gatherer.gather(this.opts.tiers, this.opts.rules, { rows: jobs, wanted });
+    const evaluated = wanted ? input.jobs.filter(wanted) : input.jobs;
     if (full) this.derived.clear();
     for (const j of evaluated) if (j.derivedVia) this.derived.add(jobKey(j.agent, j.job));
     const fresh = evaluate({ ...input, jobs: evaluated }, now, 'jobs');
     this.hostFindings = [...evaluate(input, now, 'host'), ...this.channelFindings(now)];
-    const evaluatedAssets = new Set(evaluated.map((j) => j.asset));
-    for (const [key, f] of this.findings) {
-      const k = f.job ? jobKey(f.agent!, f.job) : '';
-      // A derived copy's finding (rpo-target) is its asset's: replaced when the asset is evaluated.
-      const replaced = full || (f.job && !this.derived.has(k) ? isWanted(f.agent!, f.job) || !existing.has(k) : f.asset ? evaluatedAssets.has(f.asset) : true);
-      if (replaced) this.findings.delete(key);
-    }
+    for (const [key, f] of this.findings) if (!assets || this.replaced(f, assets)) this.findings.delete(key);
     for (const f of fresh) this.findings.set(f.key, f);
-    this.storeCheckAt.immediate(this.deadlines(wanted, { ...input, jobs: evaluated }, now), full);
+    this.storeCheckAt.immediate(this.deadlines({ ...input, jobs: evaluated }, now), full);
 
     const findings = sortFindings([...this.findings.values(), ...this.hostFindings]);
     const plan = this.store.evaluate(findings, now, { reminderMs: this.opts.reminderMs, flapMs: this.opts.flapMs });
     this.pruneUsage.run(now - (this.opts.usageRetentionMs ?? 35 * 86_400_000));
     this.lastPassAt = now;
     if (full) this.lastFullAt = now;
-    return { ...plan, findings, evaluatedJobs: wanted.length, full, ms: performance.now() - started };
+    return { ...plan, findings, evaluatedJobs: wanted ? jobs.filter(wanted).length : jobs.length, full, ms: performance.now() - started };
+  }
+
+  /**
+   * An incremental pass's assets: those with a job whose agent reported since the last pass or
+   * whose check_at has come. Whole assets: the asset rules (RPO, 3-2-1) need every copy.
+   */
+  private assetsToLookAt(jobs: readonly JobRow[], now: number): Set<string> {
+    const reported = new Set(this.activeAgents.all(this.lastPassAt! - REPORT_COMMIT_SLACK_MS).map((a) => a.name));
+    const assets = new Set(jobs.filter((j) => reported.has(j.agent)).map((j) => j.asset));
+    for (const d of this.dueJobs.all(now)) {
+      const row = this.rows.get(d.agent)?.get(d.job);
+      if (row) assets.add(row.asset);
+    }
+    // Copies of copies: an asset's derived copies are read from its own jobs and the link jobs,
+    // and a link's finding names every asset with a copy at its source: all of them together.
+    if ([...this.chain].some((a) => assets.has(a))) for (const a of this.chain) assets.add(a);
+    return assets;
+  }
+
+  /** Whether an incremental pass that looked at these assets replaces the finding. */
+  private replaced(f: Finding, assets: ReadonlySet<string>): boolean {
+    // A job's goes with its job's asset, or with the job gone from the catalog. A derived
+    // copy's (rpo-target) and an asset's go with the asset; any other is rerun every pass.
+    if (f.job && !this.derived.has(jobKey(f.agent!, f.job))) {
+      const row = this.rows.get(f.agent!)?.get(f.job);
+      return !row || assets.has(row.asset);
+    }
+    return f.asset ? assets.has(f.asset) : true;
   }
 
   /**
    * Each evaluated job's check_at: the earliest time a rule's answer about it changes by time
    * alone. A derived copy (copies of copies) is looked at through its link job, on the chain.
    */
-  private deadlines(rows: readonly JobRow[], input: EvaluationInput, now: number): Map<JobRow, number> {
-    // By agent, then job: no key string made per job.
-    const rowOf = new Map<string, Map<string, JobRow>>();
-    for (const r of rows) {
-      const jobs = rowOf.get(r.agent);
-      if (jobs) jobs.set(r.job, r);
-      else rowOf.set(r.agent, new Map([[r.job, r]]));
-    }
+  private deadlines(input: EvaluationInput, now: number): Map<JobRow, number> {
     const out = new Map<JobRow, number>();
     for (const j of input.jobs) {
       const { agent, job } = j.derivedVia?.at(-1) ?? j;
-      const row = rowOf.get(agent)?.get(job);
+      const row = this.rows.get(agent)?.get(job);
       if (row) out.set(row, Math.min(out.get(row) ?? Infinity, nextCheckAt(j, input, now)));
     }
     return out;

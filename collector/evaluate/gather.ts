@@ -256,7 +256,7 @@ function newGatherer(db: Db) {
    * agent's view: an asset page shows none, and a fleet has thousands.
    */
   function gather(tiers: Record<Tier, TierPolicyView>, config: RulesConfig, { rows = listJobs(), wanted, hosts = true }: GatherOptions = {}): EvaluationInput {
-    const full = fullViews(wanted ? rows.filter((j) => wanted(j.agent, j.job)) : rows);
+    const full = fullViews(wanted ? rows.filter(wanted) : rows);
     // The whole job list in full (a full pass, the overview, the status), not some jobs of it
     // (an incremental pass, an asset page): only then are views of jobs left out of date.
     const whole = !wanted && rows === jobRows;
@@ -409,7 +409,7 @@ class StoredInventory implements InventoryView {
 
 interface GatherOptions {
   rows?: readonly JobRow[];
-  wanted?: (agent: string, job: string) => boolean;
+  wanted?: (job: JobRow) => boolean;
   hosts?: boolean;
 }
 
