@@ -1,6 +1,6 @@
 import type { Db } from '../db';
 import type { ProxmoxMessage } from '../../shared/protocol';
-import type { AgentView, EvaluationInput, FilesystemView, InventoryView, JobView, PbsView, ProxmoxView, RulesConfig, RunState, RunView, Tier, TierPolicyView, VerifyState } from '../rules/types';
+import type { AgentView, EvaluationInput, FilesystemView, InventoryView, JobView, ProxmoxView, RulesConfig, RunState, RunView, Tier, TierPolicyView, VerifyState } from '../rules/types';
 import { inventoryOf } from '../rules/util';
 import { withDerivedCopies } from '../rules/derived-copies';
 import { withVerifiedCopies } from '../rules/verified-copies';
@@ -141,26 +141,21 @@ function newGatherer(db: Db) {
     (a) => `${a.factsSeq}|${a.factsAt}`,
     (a) => hostView(parse<HostFacts>(factsOf.get(a.agentId) ?? null) ?? {}, (mount) => usage.all(a.agentId, mount)),
   );
-  // Each agent's Proxmox view: versions first (one small row each), the body only when it moved.
-  const proxmoxVersions = db.prepare<[], VersionRow & { timezone: string | null }>(
-    `SELECT p.agent_id AS agentId, a.name AS agent, a.timezone, p.seq, p.updated_at AS updatedAt
-     FROM proxmox p JOIN agents a ON a.id = p.agent_id WHERE a.source <> 'removed' ORDER BY a.name`,
-  );
-  const proxmoxBody = db.prepare<[number], { body: string }>(`SELECT body FROM proxmox WHERE agent_id = ?`);
-  const proxmoxViews = versionedViews<VersionRow & { timezone: string | null }, ProxmoxView>(
-    (v) => `${v.seq}|${v.updatedAt}|${v.agent}|${v.timezone}`,
-    (v) => proxmoxView(v.agent, v.timezone ?? 'UTC', proxmoxBody.get(v.agentId)?.body ?? null, v.updatedAt),
-  );
-  // Each agent's PBS view, the same way.
-  const pbsVersions = db.prepare<[], VersionRow>(
-    `SELECT p.agent_id AS agentId, a.name AS agent, p.seq, p.updated_at AS updatedAt
-     FROM pbs p JOIN agents a ON a.id = p.agent_id WHERE a.source <> 'removed' ORDER BY a.name`,
-  );
-  const pbsBody = db.prepare<[number], { body: string }>(`SELECT body FROM pbs WHERE agent_id = ?`);
-  const pbsViews = versionedViews<VersionRow, PbsView>(
-    (v) => `${v.seq}|${v.updatedAt}|${v.agent}`,
-    (v) => pbsView(v.agent, pbsBody.get(v.agentId)?.body ?? null, v.updatedAt, (mount) => usage.all(v.agentId, mount)),
-  );
+  // Each agent's Proxmox and PBS views: versions first (one small row each), the body only when it moved.
+  const messageViews = <V>(table: 'proxmox' | 'pbs', build: (v: VersionRow, body: string | null) => V | null) => {
+    const versions = db.prepare<[], VersionRow>(
+      `SELECT p.agent_id AS agentId, a.name AS agent, a.timezone, p.seq, p.updated_at AS updatedAt
+       FROM ${table} p JOIN agents a ON a.id = p.agent_id WHERE a.source <> 'removed' ORDER BY a.name`,
+    );
+    const body = db.prepare<[number], string>(`SELECT body FROM ${table} WHERE agent_id = ?`).pluck();
+    const views = versionedViews<VersionRow, V>(
+      (v) => `${v.seq}|${v.updatedAt}|${v.agent}|${v.timezone}`,
+      (v) => build(v, body.get(v.agentId) ?? null),
+    );
+    return () => views(versions.all()).filter(present);
+  };
+  const proxmoxViews = messageViews('proxmox', (v, body) => proxmoxView(v.agent, v.timezone ?? 'UTC', body, v.updatedAt));
+  const pbsViews = messageViews('pbs', (v, body) => pbsView(v.agent, body, v.updatedAt, (mount) => usage.all(v.agentId, mount)));
 
   // What a job is (from its catalog row) is rebuilt only when the job list is re-read.
   const statics = new WeakMap<JobRow, JobView>();
@@ -275,7 +270,7 @@ function newGatherer(db: Db) {
       jobViews = withDerivedCopies(withVerifiedCopies(rows.map((j) => full.get(j) ?? staticOf(j))));
       if (whole) lastList = { rows, viewsMade, jobs: jobViews };
     }
-    return { jobs: jobViews, agents: hosts ? agentViews() : [], tiers, config, proxmox: proxmoxViews(proxmoxVersions.all()).filter(present), pbs: pbsViews(pbsVersions.all()).filter(present) };
+    return { jobs: jobViews, agents: hosts ? agentViews() : [], tiers, config, proxmox: proxmoxViews(), pbs: pbsViews() };
   }
   function agentViews(): AgentView[] {
     const agentRows = agents.all();
@@ -417,6 +412,7 @@ interface GatherOptions {
 interface VersionRow {
   agentId: number;
   agent: string;
+  timezone: string | null;
   seq: number;
   updatedAt: number;
 }
