@@ -1,5 +1,6 @@
 import { fullDisk, storageFailure, unwritable, type Db, type FailureKind, type StorageFailure } from './db';
 import { httpError, type HttpError } from './errors';
+import { memoByObject } from './memo';
 
 // The collector's view of its database's health while it runs: storage failures seen by requests,
 // the evaluator or the start check (db-repair.ts) make /healthz degraded and turn into 503s with
@@ -93,14 +94,8 @@ export class DbHealth {
   }
 }
 
-const healths = new WeakMap<Db, DbHealth>();
-
 /** The health record of an open database (one per connection, created on first use). */
-export function healthOf(db: Db): DbHealth {
-  let h = healths.get(db);
-  if (!h) healths.set(db, (h = new DbHealth(db.name)));
-  return h;
-}
+export const healthOf = memoByObject((db: Db) => new DbHealth(db.name));
 
 /** The 503 answer (with Retry-After) for a storage failure; `code` says what could not be done. */
 export function refusal(failure: StorageFailure, code: 'E_CANNOT_STORE' | 'E_DATABASE'): HttpError {

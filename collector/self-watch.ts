@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { formatDuration } from '../shared/duration';
 import type { Db } from './db';
 import { healthOf, type HealthReport } from './db-health';
+import { memoByObject } from './memo';
 
 // The collector watching itself: what the evaluator worker and the outbox sender did lately,
 // kept in the main thread (the worker posts each pass), read by /metrics, /healthz and the
@@ -52,14 +53,8 @@ export class SelfWatch {
   }
 }
 
-const watches = new WeakMap<Db, SelfWatch>();
-
 /** The watch of an open database (one per connection, like its DbHealth). */
-export function selfWatchOf(db: Db): SelfWatch {
-  let w = watches.get(db);
-  if (!w) watches.set(db, (w = new SelfWatch()));
-  return w;
-}
+export const selfWatchOf: (db: Db) => SelfWatch = memoByObject(() => new SelfWatch());
 
 export interface OutboxChannelState {
   channel: string;

@@ -2,6 +2,7 @@ import type { CollectorConfig } from './config';
 import { rulesConfig, tierPolicies } from './config';
 import type { Db } from './db';
 import { createGatherer } from './evaluate/gather';
+import { memoByObject } from './memo';
 import type { InventoryView, JobView, PbsView, RunView } from './rules/types';
 
 // GET /api/v1/status: every job's newest runs and inventory summary, the agents, the open
@@ -32,12 +33,7 @@ export function createStatusReader(db: Db, config: CollectorConfig) {
      ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, opened_at`,
   );
   // A listing is summarized once per parsed inventory (the gatherer hands the same object until it changes).
-  const summaries = new WeakMap<InventoryView, InventorySummary>();
-  const summaryOf = (inv: InventoryView) => {
-    let s = summaries.get(inv);
-    if (!s) summaries.set(inv, (s = summarize(inv)));
-    return s;
-  };
+  const summaryOf = memoByObject(summarize);
   const job = (j: JobView) => ({
     agent: j.agent,
     name: j.job,

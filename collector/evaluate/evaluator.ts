@@ -1,4 +1,5 @@
 import type { Db } from '../db';
+import { groupBy } from '../group-by';
 import { IncidentStore, type PlanResult } from '../incidents/store';
 import type { ChannelConfig } from '../notify/routing';
 import { channelFailingFindings, channelFailuresReader } from '../notify/channel-health';
@@ -120,12 +121,7 @@ export class Evaluator {
     const jobs = this.gatherer.listJobs();
     if (jobs !== this.jobs) {
       this.jobs = jobs;
-      this.rows = new Map();
-      for (const j of jobs) {
-        const byJob = this.rows.get(j.agent);
-        if (byJob) byJob.set(j.job, j);
-        else this.rows.set(j.agent, new Map([[j.job, j]]));
-      }
+      this.rows = new Map([...groupBy(jobs, (j) => j.agent)].map(([agent, rows]) => [agent, new Map(rows.map((r) => [r.job, r]))]));
       this.chain = chainAssets(jobs);
     }
     // null: every asset (a full pass).

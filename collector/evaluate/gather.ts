@@ -1,6 +1,7 @@
 import type { Db } from '../db';
 import type { ProxmoxMessage } from '../../shared/protocol';
 import type { AgentView, EvaluationInput, FilesystemView, InventoryView, JobView, ProxmoxView, RulesConfig, RunState, RunView, Tier, TierPolicyView, VerifyState } from '../rules/types';
+import { memoByObject } from '../memo';
 import { inventoryOf } from '../rules/util';
 import { withDerivedCopies } from '../rules/derived-copies';
 import { withVerifiedCopies } from '../rules/verified-copies';
@@ -70,13 +71,7 @@ const hasOutcome = (s: RunState) => s !== 'running' && s !== 'skipped';
 
 // One gatherer per connection: its cache of parsed job history is shared by every caller
 // (evaluator, page, metrics), so only jobs that changed since any of them last asked are parsed.
-const gatherers = new WeakMap<Db, ReturnType<typeof newGatherer>>();
-
-export function createGatherer(db: Db): ReturnType<typeof newGatherer> {
-  let g = gatherers.get(db);
-  if (!g) gatherers.set(db, (g = newGatherer(db)));
-  return g;
-}
+export const createGatherer = memoByObject(newGatherer);
 
 function newGatherer(db: Db) {
   const jobs = db.prepare<[], JobRow>(
@@ -158,12 +153,7 @@ function newGatherer(db: Db) {
   const pbsViews = messageViews('pbs', (v, body) => pbsView(v.agent, body, v.updatedAt, (mount) => usage.all(v.agentId, mount)));
 
   // What a job is (from its catalog row) is rebuilt only when the job list is re-read.
-  const statics = new WeakMap<JobRow, JobView>();
-  const staticOf = (j: JobRow) => {
-    let v = statics.get(j);
-    if (!v) statics.set(j, (v = staticView(j)));
-    return v;
-  };
+  const staticOf = memoByObject(staticView);
   const cache = new Map<string, Cached>();
   // Full views made so far, and the last whole list handed out (see gather).
   let viewsMade = 0;

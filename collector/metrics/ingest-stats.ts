@@ -2,6 +2,7 @@ import type { FastifyError } from 'fastify';
 import type { ReportAck } from '../../shared/protocol';
 import type { AppContext } from '../context';
 import { HttpError } from '../errors';
+import { memoByObject } from '../memo';
 
 /**
  * What the reports route accepted and refused, counted in memory since the collector started.
@@ -34,10 +35,4 @@ export function rejectReason(err: { code?: unknown }): string {
   return typeof err.code === 'string' && /^FST_ERR_[A-Z_]{1,60}$/.test(err.code) ? err.code : 'other';
 }
 
-const byApp = new WeakMap<AppContext, IngestStats>();
-
-export function ingestStats(ctx: AppContext): IngestStats {
-  let s = byApp.get(ctx);
-  if (!s) byApp.set(ctx, (s = new IngestStats()));
-  return s;
-}
+export const ingestStats: (ctx: AppContext) => IngestStats = memoByObject(() => new IngestStats());

@@ -1,4 +1,6 @@
 import { nextRunMs } from '../../shared/schedule';
+import { groupBy } from '../group-by';
+import { memoByObject } from '../memo';
 import type { EvaluationInput, GuestView, JobView, ProxmoxView, PveJobView, Tier } from './types';
 import { DAY_MS } from './util';
 
@@ -53,36 +55,28 @@ export interface GuestCover {
 
 // Indexes built once per view and per job list (the same arrays are handed around a pass):
 // asking per guest by scanning every job's VMID list would be quadratic in large clusters.
-const jobsByVmid = new WeakMap<ProxmoxView, Map<number, PveJobView[]>>();
-const agentJobsByAsset = new WeakMap<readonly JobView[], Map<string, JobView[]>>();
+const jobsByVmid = memoByObject((view: ProxmoxView) => {
+  const byVmid = new Map<number, PveJobView[]>();
+  for (const j of view.backupJobs) {
+    for (const vmid of new Set(j.vmids)) {
+      const list = byVmid.get(vmid);
+      if (list) list.push(j);
+      else byVmid.set(vmid, [j]);
+    }
+  }
+  return byVmid;
+});
+// A derived copy (copies of copies) needs the guest's own backup first: no cover of its own.
+const agentJobsByAsset = memoByObject((jobs: readonly JobView[]) =>
+  groupBy(
+    jobs.filter((j) => j.driver !== 'vzdump' && j.driver !== 'pbs-group' && j.role !== 'maintenance' && !j.derivedVia),
+    (j) => j.asset,
+  ),
+);
 
 export function coverOf(view: ProxmoxView, guest: GuestView, jobs: readonly JobView[]): GuestCover {
-  let byVmid = jobsByVmid.get(view);
-  if (!byVmid) {
-    byVmid = new Map();
-    for (const j of view.backupJobs) {
-      for (const vmid of new Set(j.vmids)) {
-        const list = byVmid.get(vmid);
-        if (list) list.push(j);
-        else byVmid.set(vmid, [j]);
-      }
-    }
-    jobsByVmid.set(view, byVmid);
-  }
-  let byAsset = agentJobsByAsset.get(jobs);
-  if (!byAsset) {
-    byAsset = new Map();
-    for (const j of jobs) {
-      // A derived copy (copies of copies) needs the guest's own backup first: no cover of its own.
-      if (j.driver === 'vzdump' || j.driver === 'pbs-group' || j.role === 'maintenance' || j.derivedVia) continue;
-      const list = byAsset.get(j.asset);
-      if (list) list.push(j);
-      else byAsset.set(j.asset, [j]);
-    }
-    agentJobsByAsset.set(jobs, byAsset);
-  }
-  const including = byVmid.get(guest.vmid) ?? [];
-  return { enabled: including.filter((j) => j.enabled), disabled: including.filter((j) => !j.enabled), agentJobs: byAsset.get(guestAsset(guest)) ?? [] };
+  const including = jobsByVmid(view).get(guest.vmid) ?? [];
+  return { enabled: including.filter((j) => j.enabled), disabled: including.filter((j) => !j.enabled), agentJobs: agentJobsByAsset(jobs).get(guestAsset(guest)) ?? [] };
 }
 
 export const isCovered = (c: GuestCover): boolean => c.enabled.length > 0 || c.agentJobs.length > 0;

@@ -1,6 +1,7 @@
 import { auditTimes, countKept, hasKeepRule, type RetentionSemantics, type TimesAudit } from '../../shared/retention';
 import { pruneSemanticsOf } from '../../shared/prune-semantics';
 import type { Retention } from '../../shared/retention-policy';
+import { memoByObject } from '../memo';
 import type { EvaluationInput, Finding, JobView, NextCheckAt } from './types';
 import { DAY_MS, isCopyJob, jobFinding, localDateTime, nextDue } from './util';
 
@@ -51,13 +52,7 @@ export function expectedSnapshotTimes(job: JobView, from: number, until: number)
 // answer; the memos only remember it.
 const expectedMemo = new Map<string, number>();
 const walkMemo = new Map<string, number>();
-const policyKeys = new WeakMap<Retention, string>();
-
-function policyKey(policy: Retention): string {
-  let key = policyKeys.get(policy);
-  if (key === undefined) policyKeys.set(policy, (key = JSON.stringify(policy)));
-  return key;
-}
+const policyKey = memoByObject((policy: Retention) => JSON.stringify(policy));
 
 function expectedKept(job: JobView, until: number, semantics: RetentionSemantics, tz: string): number {
   const base = `${job.schedule}\0${tz}\0${semantics}\0${policyKey(job.retention)}`;

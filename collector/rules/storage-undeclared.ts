@@ -1,6 +1,7 @@
 import { scaleTier } from './proxmox';
+import { groupBy } from '../group-by';
 import { severityFor } from './severity';
-import type { EvaluationInput, Finding, PveJobView, Tier } from './types';
+import type { EvaluationInput, Finding, Tier } from './types';
 import { findingKey } from './util';
 
 // The media kind a Proxmox storage type most likely is, as a hint for the target to declare.
@@ -26,13 +27,10 @@ const MEDIA_HINT: Record<string, string> = {
 export function storageUndeclared(input: EvaluationInput): Finding[] {
   const out: Finding[] = [];
   for (const view of input.proxmox ?? []) {
-    const users = new Map<string, PveJobView[]>();
-    for (const j of view.backupJobs) {
-      if (!j.enabled || j.storage === null) continue;
-      const list = users.get(j.storage);
-      if (list) list.push(j);
-      else users.set(j.storage, [j]);
-    }
+    const users = groupBy(
+      view.backupJobs.filter((j) => j.enabled && j.storage !== null),
+      (j) => j.storage!,
+    );
     for (const [id, jobs] of users) {
       const storage = view.storages.find((s) => s.id === id);
       if (!storage || storage.declared !== false) continue;

@@ -1,4 +1,6 @@
 import { nextRunMs, previousRunMs } from '../../shared/schedule';
+import { groupBy } from '../group-by';
+import { memoByObject } from '../memo';
 import type { EvaluationInput, Finding, InventoryView, JobView, RuleName, RunView, SnapshotView, Tier, VerifyState } from './types';
 import { severityFor } from './severity';
 
@@ -133,20 +135,15 @@ export function assetTier(input: EvaluationInput, asset: string): Tier {
 
 // The most critical tier per asset and per agent, built once per job list: asking per asset
 // or agent by scanning every job made a pass quadratic in the number of jobs.
-const tierIndexes = new WeakMap<readonly JobView[], { byAsset: Map<string, Tier>; byAgent: Map<string, Tier> }>();
-function tierIndex(jobs: readonly JobView[]) {
-  let idx = tierIndexes.get(jobs);
-  if (!idx) {
-    idx = { byAsset: new Map(), byAgent: new Map() };
-    for (const j of jobs) {
-      if (j.tier < (idx.byAsset.get(j.asset) ?? 5)) idx.byAsset.set(j.asset, j.tier);
-      // A derived copy is the link's agent's job only by name: its tier is the asset's.
-      if (j.tier < (idx.byAgent.get(j.agent) ?? 5) && !j.derivedVia) idx.byAgent.set(j.agent, j.tier);
-    }
-    tierIndexes.set(jobs, idx);
+const tierIndex = memoByObject((jobs: readonly JobView[]) => {
+  const idx = { byAsset: new Map<string, Tier>(), byAgent: new Map<string, Tier>() };
+  for (const j of jobs) {
+    if (j.tier < (idx.byAsset.get(j.asset) ?? 5)) idx.byAsset.set(j.asset, j.tier);
+    // A derived copy is the link's agent's job only by name: its tier is the asset's.
+    if (j.tier < (idx.byAgent.get(j.agent) ?? 5) && !j.derivedVia) idx.byAgent.set(j.agent, j.tier);
   }
   return idx;
-}
+});
 
 /** The most critical tier of the jobs an agent runs (2 when it runs none we know of). */
 export function agentTier(input: EvaluationInput, agent: string): Tier {
@@ -159,24 +156,13 @@ export const isCopyJob = (j: Pick<JobView, 'role'>): boolean => j.role !== 'main
 /** A copy derived through a chain (rules/derived-copies.ts): no runs of its own to judge. */
 export const isDerived = (j: Pick<JobView, 'derivedVia'>): boolean => j.derivedVia !== undefined;
 
-// The copies per asset, built once per job list: the RPO and 3-2-1 rules and the asset states
-// each walk them on every pass.
-const byAsset = new WeakMap<readonly JobView[], ReadonlyMap<string, readonly JobView[]>>();
-
-/** The jobs that make copies (what the RPO, 3-2-1 and asset rules count), by asset in first-seen order. */
-export function copiesByAsset(jobs: readonly JobView[]): ReadonlyMap<string, readonly JobView[]> {
-  let out = byAsset.get(jobs);
-  if (out) return out;
-  const groups = new Map<string, JobView[]>();
-  for (const j of jobs) {
-    if (!isCopyJob(j)) continue;
-    const list = groups.get(j.asset);
-    if (list) list.push(j);
-    else groups.set(j.asset, [j]);
-  }
-  byAsset.set(jobs, (out = groups));
-  return out;
-}
+/**
+ * The jobs that make copies (what the RPO, 3-2-1 and asset rules count), by asset in first-seen
+ * order; built once per job list: those rules and the asset states each walk them on every pass.
+ */
+export const copiesByAsset: (jobs: readonly JobView[]) => ReadonlyMap<string, readonly JobView[]> = memoByObject((jobs) =>
+  groupBy(jobs.filter(isCopyJob), (j) => j.asset),
+);
 
 /** An inventory view of snapshots already parsed. */
 export function inventoryOf(snapshots: readonly SnapshotView[], updatedAt: number): InventoryView {

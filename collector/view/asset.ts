@@ -1,3 +1,4 @@
+import { groupBy } from '../group-by';
 import { restoreRunbook } from '../runbook/index';
 import { restoreSnapshot } from '../runbook/verified';
 import type { IncidentRow } from '../incidents/types';
@@ -306,14 +307,10 @@ function rowOf(r: HistoryRun, note: string | null): RunRow {
  * the slot they served. Pure: `zoneOf` gives each run's job's time zone.
  */
 export function runNotes(runs: readonly HistoryRun[], zoneOf: (r: HistoryRun) => string, now: number): Map<string, string> {
-  const slots = new Map<string, HistoryRun[]>();
-  for (const r of runs) {
-    if (r.operation !== 'backup' || r.scheduledFor === null || r.scheduledFor === undefined) continue;
-    const key = `${r.agent}\0${r.job}\0${r.scheduledFor}`;
-    const group = slots.get(key);
-    if (group) group.push(r);
-    else slots.set(key, [r]);
-  }
+  const slots = groupBy(
+    runs.filter((r) => r.operation === 'backup' && r.scheduledFor !== null && r.scheduledFor !== undefined),
+    (r) => `${r.agent}\0${r.job}\0${r.scheduledFor}`,
+  );
   const out = new Map<string, string>();
   for (const group of slots.values()) {
     group.sort((a, b) => (a.attempt ?? 1) - (b.attempt ?? 1) || a.startedAt - b.startedAt);

@@ -1,3 +1,4 @@
+import { groupBy } from '../group-by';
 import { assetStates } from '../rules/asset-state';
 import { retentionAudit } from '../rules/retention-audit';
 import type { JobView, RunState, RunView, Tier } from '../rules/types';
@@ -161,16 +162,6 @@ export function reportView(input: ReportInput, shown: <F extends { mount: string
     failures: groupFailures(input.failures),
     capacity: capacityRows(input, shown),
   };
-}
-
-function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
-  const out = new Map<string, T[]>();
-  for (const item of items) {
-    const list = out.get(key(item));
-    if (list) list.push(item);
-    else out.set(key(item), [item]);
-  }
-  return out;
 }
 
 /** The newest run of one kind among the jobs. */
