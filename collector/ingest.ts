@@ -2,7 +2,7 @@ import type { Db } from './db';
 import type { HelloMessage, Message, ReportAck } from '../shared/protocol';
 import { createJobStateStore } from './evaluate/job-state-store';
 import { CHECK_DRIVER } from './rules/types';
-import { datastoreMount } from './evaluate/pbs-view';
+import { datastoreMount } from './evaluate/agent-messages';
 import { encodeVerified } from './evaluate/verified-codec';
 
 const ms = (iso: string) => Date.parse(iso);

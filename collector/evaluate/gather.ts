@@ -1,14 +1,13 @@
 import type { Db } from '../db';
-import type { ProxmoxMessage } from '../../shared/protocol';
-import type { AgentView, EvaluationInput, FilesystemView, InventoryView, JobView, ProxmoxView, RulesConfig, RunState, RunView, Tier, TierPolicyView, VerifyState } from '../rules/types';
+import type { AgentView, EvaluationInput, InventoryView, JobView, RulesConfig, RunState, RunView, Tier, TierPolicyView, VerifyState } from '../rules/types';
 import { memoByObject } from '../memo';
 import { inventoryOf } from '../rules/util';
 import { withDerivedCopies } from '../rules/derived-copies';
 import { withVerifiedCopies } from '../rules/verified-copies';
+import { hostView, parse, pbsView, proxmoxView, type HostView } from './agent-messages';
 import { RECENT_BACKUPS } from './job-state';
 import { decodeBackupColumns } from './job-state-codec';
 import { parseKeys } from './job-state-store';
-import { pbsView } from './pbs-view';
 import { decodeVerified } from './verified-codec';
 
 // Reads what the rules need from SQLite into plain data. The rules themselves never touch the
@@ -134,7 +133,7 @@ function newGatherer(db: Db) {
   const factsOf = db.prepare<[number], string>(`SELECT facts FROM host_facts WHERE agent_id = ?`).pluck();
   const hostsOf = versionedViews<AgentRow, HostView>(
     (a) => `${a.factsSeq}|${a.factsAt}`,
-    (a) => hostView(parse<HostFacts>(factsOf.get(a.agentId) ?? null) ?? {}, (mount) => usage.all(a.agentId, mount)),
+    (a) => hostView(factsOf.get(a.agentId) ?? null, (mount) => usage.all(a.agentId, mount)),
   );
   // Each agent's Proxmox and PBS views: versions first (one small row each), the body only when it moved.
   const messageViews = <V>(table: 'proxmox' | 'pbs', build: (v: VersionRow, body: string | null) => V | null) => {
@@ -304,15 +303,6 @@ function versionedViews<R extends { agentId: number }, V>(version: (r: R) => str
 
 const present = <V>(v: V | null): v is V => v !== null;
 
-/** An agent's host facts as its view shows them, with each filesystem's usage history. */
-function hostView(facts: HostFacts, history: (mount: string) => FilesystemView['history']): HostView {
-  return {
-    clockOffsetMs: typeof facts.clockOffsetMs === 'number' ? facts.clockOffsetMs : null,
-    filesystems: (facts.filesystems ?? []).map((f) => ({ mount: f.mount, sizeBytes: f.sizeBytes, usedBytes: f.usedBytes, history: history(f.mount) })),
-    disks: (facts.disks ?? []).map((d) => ({ device: d.device, smartOk: d.smartOk ?? null, ...(d.detail ? { detail: d.detail } : {}) })),
-    ...(facts.pools ? { pools: facts.pools.map((p) => ({ ...p, devices: p.devices ?? [] })) } : {}),
-  };
-}
 
 /** What a job is, from its catalog row, with no history yet. */
 function staticView(j: JobRow): JobView {
@@ -328,25 +318,6 @@ function staticView(j: JobRow): JobView {
   };
 }
 
-/** An agent's stored 'proxmox' message as the rules read it (snapshot times as ms); null when unreadable. */
-export function proxmoxView(agent: string, timezone: string, body: string | null, updatedAt: number): ProxmoxView | null {
-  const m = parse<Omit<ProxmoxMessage, 'agent' | 'seq' | 'sentAt' | 'kind'>>(body);
-  if (!m || !Array.isArray(m.guests)) return null;
-  const time = (iso: string | null) => {
-    // Proxmox says snaptime 0 when it does not know: no time, not 1970.
-    const t = iso === null ? Number.NaN : Date.parse(iso);
-    return Number.isFinite(t) && t > 0 ? t : null;
-  };
-  return {
-    agent,
-    timezone,
-    node: m.node,
-    updatedAt,
-    guests: m.guests.map((g) => ({ ...g, snapshots: g.snapshots.map((s) => ({ name: s.name, time: time(s.time), ...(s.description ? { description: s.description } : {}) })) })),
-    backupJobs: m.backupJobs ?? [],
-    storages: m.storages ?? [],
-  };
-}
 
 /** Which listing a view's snapshot list is read from: pinned to the seq its times came with. */
 interface ListingKey {
@@ -422,22 +393,6 @@ interface AgentRow {
   spoolError: string | null;
 }
 
-/** What an agent's view takes from its host facts (the clock offset only where skew was not measured). */
-type HostView = Pick<AgentView, 'filesystems' | 'disks' | 'pools'> & { clockOffsetMs: number | null };
 
-interface HostFacts {
-  /** Collector clock minus agent clock, as the agent measured it from the collector's Date header. */
-  clockOffsetMs?: number;
-  filesystems?: { mount: string; sizeBytes: number; usedBytes: number }[];
-  disks?: { device: string; smartOk?: boolean | null; detail?: string }[];
-  pools?: (Omit<import('../rules/types').PoolView, 'devices'> & { devices?: string[] })[];
-}
 
-function parse<T>(json: string | null): T | null {
-  if (json === null) return null;
-  try {
-    return JSON.parse(json) as T;
-  } catch {
-    return null;
-  }
-}
+
