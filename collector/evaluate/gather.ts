@@ -192,35 +192,27 @@ function newGatherer(db: Db) {
     // same as a join over the whole jobs table (bench/evaluate.ts).
     const stored = contents.all(JSON.stringify([...missing.values()].map((j) => [j.agentId, j.job, j.targetName])));
     const columns = decodeBackupColumns(stored.map((r) => r.backups));
+    // Per job, the runs its view shows in full: the newest backup and outcome, verify, drill, prune.
     const read = stored.map((r, i) => {
       const backups = columns[i];
       // A job without a state row reads as nulls all through (LEFT JOIN).
-      return { r, backups, keys: parseKeys(r), outcome: backups.indexOf(hasOutcome) };
+      const keys = parseKeys(r);
+      const outcome = backups.indexOf(hasOutcome);
+      const shown = [backups.length ? backups.id(0) : undefined, outcome >= 0 ? backups.id(outcome) : undefined, keys.lastVerify?.id, keys.lastRestoreTest?.id, keys.lastPrune?.id];
+      return { r, backups, lastSuccess: keys.lastSuccess, shown };
     });
-    const ids = new Set<number>();
-    for (const { backups, keys: k, outcome } of read) {
-      if (backups.length) ids.add(backups.id(0));
-      if (outcome >= 0) ids.add(backups.id(outcome));
-      for (const key of [k.lastVerify, k.lastRestoreTest, k.lastPrune]) if (key) ids.add(key.id);
-    }
+    const ids = [...new Set(read.flatMap((j) => j.shown).filter((id) => id !== undefined))];
     const byId = new Map<number, RunView>();
-    for (const [id, runId, operation, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal, error, retryAt, attempt, exitCode, files, snapshotId, hasLog] of ids.size ? runs.all(JSON.stringify([...ids])) : []) {
+    for (const [id, runId, operation, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal, error, retryAt, attempt, exitCode, files, snapshotId, hasLog] of ids.length ? runs.all(JSON.stringify(ids)) : []) {
       byId.set(id, { runId, operation, status, startedAt, finishedAt, durationMs, bytesAdded, bytesTotal, error, retryAt, attempt, exitCode, files, snapshotId, hasLog: hasLog === 1 });
     }
-    const view = (id: number | undefined) => (id === undefined ? null : (byId.get(id) ?? null));
-    for (const { r, backups, keys, outcome } of read) {
+    for (const { r, backups, lastSuccess, shown } of read) {
       const key = keyOf(r.agentId, r.job);
       const row = missing.get(key)!;
-      const history: History = {
-        lastBackup: view(backups.length ? backups.id(0) : undefined),
-        lastOutcome: view(outcome >= 0 ? backups.id(outcome) : undefined),
-        lastSuccess: keys.lastSuccess,
-        recentBackups: backups.select((s) => s !== 'running', RECENT_BACKUPS),
-        lastVerify: view(keys.lastVerify?.id),
-        lastRestoreTest: view(keys.lastRestoreTest?.id),
-        lastPrune: view(keys.lastPrune?.id),
-        inventory: r.invSeq === null ? null : storedInventory({ agentId: r.agentId, job: r.job, target: row.targetName, seq: r.invSeq }, listing, r.times, r.verified, r.invAt!),
-      };
+      const [lastBackup, lastOutcome, lastVerify, lastRestoreTest, lastPrune] = shown.map((id) => (id === undefined ? null : (byId.get(id) ?? null)));
+      const inventory = r.invSeq === null ? null : storedInventory({ agentId: r.agentId, job: r.job, target: row.targetName, seq: r.invSeq }, listing, r.times, r.verified, r.invAt!);
+      const recentBackups = backups.select((s) => s !== 'running', RECENT_BACKUPS);
+      const history: History = { lastBackup, lastOutcome, lastSuccess, recentBackups, lastVerify, lastRestoreTest, lastPrune, inventory };
       out.set(row, remember(key, row, history));
     }
     return out;

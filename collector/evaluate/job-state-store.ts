@@ -61,7 +61,7 @@ export function createJobStateStore(db: Db) {
     if (known && versionOf.get(agentId, job)?.version === known.version) return known.state;
     const row = read.get(agentId, job);
     if (!row) return EMPTY_JOB_STATE;
-    const state = parseJobState(row);
+    const state = { backups: decodeBackups(row.backups), ...parseKeys(row) };
     remember(key, row.version, state);
     return state;
   };
@@ -109,11 +109,6 @@ const parseKey = (s: string | null): RunKey | null => {
   const [id, startedAt] = JSON.parse(s) as KeyJson;
   return { id, startedAt };
 };
-
-/** A stored row as JobState. */
-export function parseJobState(row: StateRow): JobState {
-  return { backups: decodeBackups(row.backups), ...parseKeys(row) };
-}
 
 /** A stored row's newest success and runs of the other operations. */
 export function parseKeys(row: Omit<StateRow, 'backups'>): Omit<JobState, 'backups'> {
