@@ -128,11 +128,14 @@ test('tasks of a job due at the same second start backup first, and a config rel
     s.start([job]);
     const due = (s as unknown as { due: Map<string, { tasks: Set<string> }> }).due;
     await waitFor('the three tasks of the next second gathered', () => due.get('docs')?.tasks.size === 3, 3000, 2);
+    // On a loaded machine a timer can fire after its second's gathering was handed over, which
+    // then held fewer tasks: only those of the gathering seen here are checked.
+    const before = fired.length;
     s.start([job]); // a reload while they wait
     assert.equal(due.get('docs')?.tasks.size, 3, 'still waiting their turn after the reload');
-    await waitFor('the gathered tasks handed over', () => fired.length >= 3, 2000, 10);
+    await waitFor('the gathered tasks handed over', () => fired.length >= before + 3, 2000, 10);
+    assert.deepEqual(fired.slice(before, before + 3), ['docs:backup', 'docs:verify', 'docs:restore-test']);
   } finally {
     s.stop();
   }
-  assert.deepEqual(fired.slice(0, 3), ['docs:backup', 'docs:verify', 'docs:restore-test']);
 });
