@@ -1,6 +1,7 @@
 import { markdownText } from '../shared/display-text';
 import type { CollectorConfig } from './config';
 import type { Db } from './db';
+import { memoByObject } from './memo';
 import type { NotificationMessage } from './notify/types';
 import { bytes, duration } from './page/format';
 import { shownFilesystems } from './view/overview';
@@ -14,14 +15,11 @@ import { createReportSource } from './view/report-source';
 export type { AssetReport, CapacityRow, Report, ReportPeriod, TierReport } from './view/report';
 
 // Statements prepared once per connection and config (the tiers' RPO and RTO come from the config).
-const sources = new WeakMap<Db, { config: CollectorConfig; source: ReturnType<typeof createReportSource> }>();
+const sourceOf = memoByObject((db: Db) => memoByObject((config: CollectorConfig) => createReportSource(db, config)));
 
 /** The report for the period ending at `now`. */
-export function buildReport(db: Db, config: CollectorConfig, period: ReportPeriod, now: number): Report {
-  let cached = sources.get(db);
-  if (cached?.config !== config) sources.set(db, (cached = { config, source: createReportSource(db, config) }));
-  return reportView(cached.source.read(period, now), shownFilesystems);
-}
+export const buildReport = (db: Db, config: CollectorConfig, period: ReportPeriod, now: number): Report =>
+  reportView(sourceOf(db)(config).read(period, now), shownFilesystems);
 
 /** Failure causes listed (the most frequent first); the JSON lists them all. */
 export const CAUSES_SHOWN = { markdown: 20, page: 100 };

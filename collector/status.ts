@@ -98,17 +98,8 @@ const operation = (r: RunView) => ({
   error: r.error,
 });
 
-interface InventorySummary {
-  snapshots: number;
-  newest: string | null;
-  oldest: string | null;
-  updatedAt: string;
-  /** Snapshots by their last verification, when the tool says (PBS). */
-  verification?: { ok: number; failed: number; unverified: number };
-}
-
-/** What the tool listed at the target after the last backup or prune. */
-function summarize(inv: InventoryView): InventorySummary {
+/** What the tool listed at the target after the last backup or prune; by last verification when the tool says (PBS). */
+function summarize(inv: InventoryView) {
   let newest = -Infinity;
   let oldest = Infinity;
   let count = 0;
@@ -124,23 +115,19 @@ function summarize(inv: InventoryView): InventorySummary {
     else if (state === 'failed') states.failed++;
     else states.unverified++;
   });
-  const summary: InventorySummary = { snapshots: count, newest: count ? iso(newest) : null, oldest: count ? iso(oldest) : null, updatedAt: iso(inv.updatedAt)! };
-  return states.ok + states.failed > 0 ? { ...summary, verification: states } : summary;
+  return {
+    snapshots: count, newest: count ? iso(newest) : null, oldest: count ? iso(oldest) : null, updatedAt: iso(inv.updatedAt)!,
+    ...(states.ok + states.failed > 0 ? { verification: states } : {}),
+  };
 }
 
-/** One PBS agent's datastores as the rules read them, times as ISO; updatedAt: when the collector received them. */
+/** One PBS agent's datastores as the rules read them (without the usage samples), times as ISO; updatedAt: when the collector received them. */
 const datastores = (p: PbsView) =>
-  p.datastores.map((d) => ({
+  p.datastores.map(({ history: _samples, ...d }) => ({
     agent: p.agent,
-    name: d.name,
-    target: d.target,
-    totalBytes: d.totalBytes,
-    usedBytes: d.usedBytes,
-    availBytes: d.availBytes,
+    ...d,
     // PBS's own estimate of when it is full; null when it has none.
     estimatedFullAt: iso(d.estimatedFullAt),
-    gc: d.gc && { startedAt: iso(d.gc.startedAt), removedBytes: d.gc.removedBytes, pendingBytes: d.gc.pendingBytes, stillBad: d.gc.stillBad },
-    error: d.error,
-    maintenance: d.maintenance,
+    gc: d.gc && { ...d.gc, startedAt: iso(d.gc.startedAt) },
     updatedAt: iso(p.updatedAt)!,
   }));

@@ -1,5 +1,5 @@
-import type { PbsMessage, ProxmoxMessage } from '../../shared/protocol';
-import type { AgentView, DatastoreView, FilesystemView, PoolView, ProxmoxView, PbsView } from '../rules/types';
+import type { HostMessage, PbsMessage, ProxmoxMessage } from '../../shared/protocol';
+import type { AgentView, DatastoreView, FilesystemView, ProxmoxView, PbsView } from '../rules/types';
 
 // An agent's stored messages (host facts, Proxmox, PBS) as the rules read them: times as ms, and
 // null for a body that cannot be read (the rules then go on without it).
@@ -18,25 +18,18 @@ export function parse<T>(json: string | null): T | null {
   }
 }
 
-const time = (iso: string | null | undefined) => {
+/** An ISO time as ms; null when absent, unreadable or not after `after`. */
+const time = (iso: string | null | undefined, after = -Infinity) => {
   const t = iso ? Date.parse(iso) : Number.NaN;
-  return Number.isFinite(t) ? t : null;
+  return Number.isFinite(t) && t > after ? t : null;
 };
 
 /** What an agent's view takes from its host facts (the clock offset only where skew was not measured). */
 export type HostView = Pick<AgentView, 'filesystems' | 'disks' | 'pools'> & { clockOffsetMs: number | null };
 
-interface HostFacts {
-  /** Collector clock minus agent clock, as the agent measured it from the collector's Date header. */
-  clockOffsetMs?: number;
-  filesystems?: { mount: string; sizeBytes: number; usedBytes: number }[];
-  disks?: { device: string; smartOk?: boolean | null; detail?: string }[];
-  pools?: (Omit<PoolView, 'devices'> & { devices?: string[] })[];
-}
-
 /** An agent's host facts as its view shows them, with each filesystem's usage history. */
 export function hostView(body: string | null, history: (mount: string) => FilesystemView['history']): HostView {
-  const facts = parse<HostFacts>(body) ?? {};
+  const facts = parse<Partial<Body<HostMessage>>>(body) ?? {};
   return {
     clockOffsetMs: typeof facts.clockOffsetMs === 'number' ? facts.clockOffsetMs : null,
     filesystems: (facts.filesystems ?? []).map((f) => ({ mount: f.mount, sizeBytes: f.sizeBytes, usedBytes: f.usedBytes, history: history(f.mount) })),
@@ -49,17 +42,13 @@ export function hostView(body: string | null, history: (mount: string) => Filesy
 export function proxmoxView(agent: string, timezone: string, body: string | null, updatedAt: number): ProxmoxView | null {
   const m = parse<Body<ProxmoxMessage>>(body);
   if (!m || !Array.isArray(m.guests)) return null;
-  // Proxmox says snaptime 0 when it does not know: no time, not 1970.
-  const snaptime = (iso: string | null) => {
-    const t = time(iso);
-    return t !== null && t > 0 ? t : null;
-  };
   return {
     agent,
     timezone,
     node: m.node,
     updatedAt,
-    guests: m.guests.map((g) => ({ ...g, snapshots: g.snapshots.map((s) => ({ name: s.name, time: snaptime(s.time), ...(s.description ? { description: s.description } : {}) })) })),
+    // Proxmox says snaptime 0 when it does not know: no time, not 1970.
+    guests: m.guests.map((g) => ({ ...g, snapshots: g.snapshots.map((s) => ({ name: s.name, time: time(s.time, 0), ...(s.description ? { description: s.description } : {}) })) })),
     backupJobs: m.backupJobs ?? [],
     storages: m.storages ?? [],
   };

@@ -33,12 +33,9 @@ export interface PassResult extends PlanResult {
 
 const jobKey = (agent: string, job: string) => `${agent}\0${job}`;
 
-/**
- * A report is stamped when it is received but committed a little later (the group commit, a
- * wait for the write lock): one received just before a pass began can land after that pass
- * read. Agents heard from within this margin (three times the 5 s the group commit may wait for
- * the write lock) before the previous pass count as reported again.
- */
+// A report is stamped when received but committed later (the group commit waits up to 5 s for
+// the write lock), maybe after a pass read: agents heard from within three times that before
+// the previous pass count as reported again.
 const REPORT_COMMIT_SLACK_MS = 15_000;
 
 /**
@@ -63,15 +60,11 @@ export class Evaluator {
   private readonly activeAgents;
   private readonly pruneUsage;
   private readonly channelFailures;
-  private timer?: NodeJS.Timeout;
   private readonly dueJobs;
   private readonly storeCheckAt;
-  // Incremental state: the findings of the last pass and when the last (full) pass ran. Only
-  // jobs whose agent reported since, or whose stored check_at has come (and the other jobs of
-  // their assets), are read and evaluated again.
+  // The job rules' findings of the last passes, by key: an incremental pass replaces those of the
+  // assets it looked at. (The host rules run over every agent on every pass.)
   private findings = new Map<string, Finding>();
-  // The host rules' findings (every agent, its Proxmox view) run on every pass: replaced whole.
-  private hostFindings: Finding[] = [];
   // The job list of the last pass (the gatherer hands the same list until it changes), by agent and job.
   private jobs: JobRow[] = [];
   private rows = new Map<string, Map<string, JobRow>>();
@@ -132,12 +125,11 @@ export class Evaluator {
     if (full) this.derived.clear();
     for (const j of evaluated) if (j.derivedVia) this.derived.add(jobKey(j.agent, j.job));
     const fresh = evaluate({ ...input, jobs: evaluated }, now, 'jobs');
-    this.hostFindings = [...evaluate(input, now, 'host'), ...this.channelFindings(now)];
     for (const [key, f] of this.findings) if (!assets || this.replaced(f, assets)) this.findings.delete(key);
     for (const f of fresh) this.findings.set(f.key, f);
     this.storeCheckAt.immediate(this.deadlines({ ...input, jobs: evaluated }, now), full);
 
-    const findings = sortFindings([...this.findings.values(), ...this.hostFindings]);
+    const findings = sortFindings([...this.findings.values(), ...evaluate(input, now, 'host'), ...this.channelFindings(now)]);
     const plan = this.store.evaluate(findings, now, { reminderMs: this.opts.reminderMs, flapMs: this.opts.flapMs });
     this.pruneUsage.run(now - (this.opts.usageRetentionMs ?? 35 * 86_400_000));
     this.lastPassAt = now;
@@ -192,25 +184,5 @@ export class Evaluator {
     const configured = new Set(this.opts.channels.map((c) => c.name));
     if (configured.size < 2) return []; // with one channel, nobody would hear of it
     return channelFailingFindings(this.channelFailures(now), configured, this.opts.channelFailures ?? 3);
-  }
-
-  /** Evaluates every `everyMs` (timer unref'd, so it never keeps the process alive). */
-  start(everyMs: number, clock: () => number, onQueued: () => void, onError: (err: unknown) => void, onPass?: (r: PassResult, at: number) => void): void {
-    const tick = () => {
-      try {
-        const r = this.pass(clock());
-        onPass?.(r, clock());
-        if (r.queued > 0) onQueued();
-      } catch (err) {
-        onError(err);
-      }
-    };
-    tick();
-    this.timer = setInterval(tick, everyMs);
-    this.timer.unref();
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
   }
 }

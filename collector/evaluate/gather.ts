@@ -81,11 +81,9 @@ function newGatherer(db: Db) {
      FROM jobs j JOIN agents a ON a.id = j.agent_id
      WHERE j.active = 1 AND a.source <> 'removed'`,
   );
-  // The job list changes only with a hello (or an agent removed): re-read when this moves. A
-  // hello stamps every job it lists (and retires the others) with its time, so the sum of the
-  // stamps moves with it; the newest stamp alone does not when two hellos share a millisecond,
-  // and a job retired then is told by the count of active ones. Agents by the sum of their ids:
-  // one removed and another added (a new id, above all others) leave their count the same.
+  // The job list changes only with a hello (it stamps every job it lists or retires) or an agent
+  // removed: re-read when this moves. Sums, not the newest stamp or the count: two hellos can share
+  // a millisecond, and an agent removed and another added (a new, higher id) leave the count alone.
   const jobsVersion = db.prepare<[], { n: number; active: number | null; stamps: number; agents: number }>(
     `SELECT count(*) AS n, sum(active) AS active, total(updated_at) AS stamps, (SELECT total(id) FROM agents WHERE source <> 'removed') AS agents FROM jobs`,
   );
@@ -93,9 +91,8 @@ function newGatherer(db: Db) {
   const changedSince = db.prepare<[number], { agentId: number; job: string; version: number }>(
     `SELECT agent_id AS agentId, job, id AS version FROM job_state WHERE id > ?`,
   );
-  // The runs a view shows in full (newest backup and outcome, verify, drill, prune), by row id
-  // (JSON [id, …]), in one statement; the other kept backups' numbers come with the state. Rows
-  // as arrays: over thousands of jobs, one object per run instead of two.
+  // The runs views show in full, by row id (JSON [id, …]); the other kept backups' numbers come
+  // with the state. Rows as arrays: over thousands of jobs, one object per run instead of two.
   const runs = db
     .prepare<[string], RunRow>(
       `SELECT id, run_id, operation, status, started_at, finished_at, duration_ms, bytes_added, bytes_total, error, retry_at, attempt,
@@ -111,9 +108,8 @@ function newGatherer(db: Db) {
      FROM k LEFT JOIN job_state s ON s.agent_id = k.agentId AND s.job = k.job
             LEFT JOIN inventory i ON i.agent_id = k.agentId AND i.job = k.job AND i.target = k.target`,
   );
-  // A listing's snapshot ids and names, only for the few findings and pages that print them: the
-  // evaluator reads thousands of listings and needs their times. Pinned to the seq the times came
-  // with; a listing replaced in between has no names for those times.
+  // A listing's snapshot ids, only for the few findings and pages that print them (a pass needs
+  // thousands of listings' times), pinned to the seq the times came with.
   const snapshotsOf = db
     .prepare<[number, string, string, number], string>(`SELECT snapshots FROM inventory WHERE agent_id = ? AND job = ? AND target = ? AND seq = ?`)
     .pluck();
@@ -126,10 +122,9 @@ function newGatherer(db: Db) {
   const usage = db.prepare<[number, string], { at: number; usedBytes: number }>(
     `SELECT at, used_bytes AS usedBytes FROM fs_usage WHERE agent_id = ? AND mount = ? ORDER BY at`,
   );
-  // Each agent's host facts with their usage history, read again only when a host message
-  // replaced them (every few minutes per agent): a fleet has thousands of agents, and every gather
-  // wants them all. Samples pruned or stored late since are seen with the next one, as in the
-  // PBS views.
+  // Each agent's host facts with their usage history, read again only when a host message replaced
+  // them: a fleet has thousands of agents, and every gather wants them all (usage samples pruned
+  // since are seen with the next message, as in the PBS views).
   const factsOf = db.prepare<[number], string>(`SELECT facts FROM host_facts WHERE agent_id = ?`).pluck();
   const hostsOf = versionedViews<AgentRow, HostView>(
     (a) => `${a.factsSeq}|${a.factsAt}`,
@@ -146,7 +141,7 @@ function newGatherer(db: Db) {
       (v) => `${v.seq}|${v.updatedAt}|${v.agent}|${v.timezone}`,
       (v) => build(v, body.get(v.agentId) ?? null),
     );
-    return () => views(versions.all()).filter(present);
+    return () => views(versions.all()).filter((view): view is V => view !== null);
   };
   const proxmoxViews = messageViews('proxmox', (v, body) => proxmoxView(v.agent, v.timezone ?? 'UTC', body, v.updatedAt));
   const pbsViews = messageViews('pbs', (v, body) => pbsView(v.agent, body, v.updatedAt, (mount) => usage.all(v.agentId, mount)));
@@ -239,12 +234,11 @@ function newGatherer(db: Db) {
     if (whole && cache.size > rows.length) {
       for (const [key, c] of cache) if (!full.has(c.row)) cache.delete(key);
     }
-    // A snapshot whose verification failed is no good copy: judged here once, for every reader.
-    // An incremental pass wants whole assets, so every listing of an asset is among the full views.
-    // Then the copies of copies, from the adjusted copies (an asset's derived copies need its own
-    // jobs and every link job in full: the evaluator and the asset page ask for them together).
-    // A whole list in which no view changed is the same list again: what the rules remember per
-    // list (each asset's tier and copies) then holds from one full pass or page to the next.
+    // Judged here once, for every reader: a snapshot that failed verification is no good copy
+    // (every listing of an asset is among the full views: callers want whole assets), then the
+    // copies of copies (an asset's own jobs and every link job: callers ask for them together).
+    // A whole list in which no view changed is the same list again, so what the rules remember
+    // per list (each asset's tier and copies) holds from one full pass or page to the next.
     let jobViews: JobView[];
     if (whole && lastList?.rows === rows && lastList.viewsMade === viewsMade) jobViews = lastList.jobs;
     else {
@@ -293,9 +287,6 @@ function versionedViews<R extends { agentId: number }, V>(version: (r: R) => str
   };
 }
 
-const present = <V>(v: V | null): v is V => v !== null;
-
-
 /** What a job is, from its catalog row, with no history yet. */
 function staticView(j: JobRow): JobView {
   const schedules = { verify: parse<{ schedule: string }>(j.verify), restore: parse<{ schedule: string }>(j.restoreTest) };
@@ -310,14 +301,8 @@ function staticView(j: JobRow): JobView {
   };
 }
 
-
 /** Which listing a view's snapshot list is read from: pinned to the seq its times came with. */
-interface ListingKey {
-  agentId: number;
-  job: string;
-  target: string;
-  seq: number;
-}
+type ListingKey = { agentId: number; job: string; target: string; seq: number };
 
 /** A listing from its stored times; the snapshot list itself (`read`, null when replaced since) is read on first ask. */
 function storedInventory(key: ListingKey, read: (key: ListingKey) => string | null, times: string | null, verified: string | null, updatedAt: number): InventoryView {
@@ -355,20 +340,10 @@ class StoredInventory implements InventoryView {
   }
 }
 
-interface GatherOptions {
-  rows?: readonly JobRow[];
-  wanted?: (job: JobRow) => boolean;
-  hosts?: boolean;
-}
+type GatherOptions = { rows?: readonly JobRow[]; wanted?: (job: JobRow) => boolean; hosts?: boolean };
 
 /** An agent's stored message, by its version. */
-interface VersionRow {
-  agentId: number;
-  agent: string;
-  timezone: string | null;
-  seq: number;
-  updatedAt: number;
-}
+type VersionRow = { agentId: number; agent: string; timezone: string | null; seq: number; updatedAt: number };
 
 interface AgentRow {
   agentId: number;
@@ -384,7 +359,4 @@ interface AgentRow {
   lost: number | null;
   spoolError: string | null;
 }
-
-
-
 

@@ -157,15 +157,14 @@ export class BackupColumns implements BackupSummaries {
   }
 
   /** The first `max` backups whose status passes `test` (this same object when that is all of them). */
-  select(test: (s: RunState) => boolean, max: number): BackupColumns {
+  select(test: (s: RunState) => boolean, max: number): BackupSummaries {
     const keep: number[] = [];
     for (let i = 0; i < this.length && keep.length < max; i++) if (test(this.status(i))) keep.push(i);
     if (keep.length === this.length) return this;
-    // A run of backups together (usually all but a running one first) is a part of the same arrays.
+    // A run of backups together (usually all but a running one first) is a part of the same arrays;
+    // a gap (an older run still running) is rare enough for an object each.
     if (keep.every((k, i) => k === keep[0] + i)) return new BackupColumns(this.codes, this.numbers, this.start + (keep[0] ?? 0), keep.length);
-    const rows = keep.map((k) => this.start + k);
-    const numbers = Float64Array.from(rows.flatMap((r) => [...this.numbers.subarray(r * WIDTH, (r + 1) * WIDTH)]));
-    return new BackupColumns(Uint8Array.from(rows, (r) => this.codes[r]), numbers, 0, keep.length);
+    return keep.map((k) => this.at(k)!);
   }
 }
 

@@ -102,23 +102,20 @@ export function createJobStateStore(db: Db) {
 }
 
 // The other operations' newest run, as JSON [id, started_at].
-type KeyJson = [number, number];
 const json = (k: RunKey | null) => (k === null ? null : JSON.stringify([k.id, k.startedAt]));
 const parseKey = (s: string | null): RunKey | null => {
   if (s === null) return null;
-  const [id, startedAt] = JSON.parse(s) as KeyJson;
+  const [id, startedAt] = JSON.parse(s) as [number, number];
   return { id, startedAt };
 };
 
 /** A stored row's newest success and runs of the other operations. */
-export function parseKeys(row: Omit<StateRow, 'backups'>): Omit<JobState, 'backups'> {
-  return {
-    lastSuccess: row.lastSuccess,
-    lastVerify: parseKey(row.lastVerify),
-    lastRestoreTest: parseKey(row.lastRestoreTest),
-    lastPrune: parseKey(row.lastPrune),
-  };
-}
+export const parseKeys = (row: Omit<StateRow, 'backups'>): Omit<JobState, 'backups'> => ({
+  lastSuccess: row.lastSuccess,
+  lastVerify: parseKey(row.lastVerify),
+  lastRestoreTest: parseKey(row.lastRestoreTest),
+  lastPrune: parseKey(row.lastPrune),
+});
 
 /** Computes every job's state from the runs table (after an upgrade, or runs stored directly). */
 export function refillJobStates(db: Db): void {

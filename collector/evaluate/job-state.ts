@@ -1,16 +1,13 @@
 import type { RunOperation, RunState } from '../rules/types';
 
 // Each job's history as the rules read it, kept up to date at ingest (table job_state), so an
-// evaluation reads one small row per job (and the few runs it names) instead of querying the
-// runs table per job. It must always equal what the runs table says: `nextJobState` is the pure
-// step for the usual changes (a new run, a running one finishing); anything else is recomputed
-// from the runs table (job-state-store.ts).
+// evaluation reads one small row per job instead of querying the runs table per job. It always
+// equals what the runs table says: `nextJobState` is the pure step for a new run or a running one
+// finishing; anything else is recomputed from the runs table (job-state-store.ts).
 //
-// Runs are named by their row id in the runs table, with their start; the order is the runs
-// table's own: newest started_at first, then the later-stored (higher id) first. Each kept backup
-// also carries the numbers the rules compare (status, finish, duration, sizes), so a first pass
-// after start reads full run rows only for the few runs a finding or the page prints. The row is
-// rewritten with every run, so it is stored compactly (job-state-codec.ts): its size is ingest's cost.
+// Runs are named by row id and start, in the runs table's order (newest started_at, then highest
+// id, first). Each kept backup carries the numbers the rules compare, so a first pass reads full
+// run rows only for the few a finding or the page prints (stored compactly: job-state-codec.ts).
 
 /** Finished backups the rules look at (anomaly medians, the newest failure). */
 export const RECENT_BACKUPS = 20;
@@ -42,13 +39,7 @@ export interface JobState {
   lastPrune: RunKey | null;
 }
 
-export const EMPTY_JOB_STATE: Readonly<JobState> = Object.freeze({
-  backups: [],
-  lastSuccess: null,
-  lastVerify: null,
-  lastRestoreTest: null,
-  lastPrune: null,
-});
+export const EMPTY_JOB_STATE: Readonly<JobState> = Object.freeze({ backups: [], lastSuccess: null, lastVerify: null, lastRestoreTest: null, lastPrune: null });
 
 /** A stored run, as much of it as the state needs. */
 export interface StoredRun extends BackupEntry {

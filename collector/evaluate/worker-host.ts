@@ -9,7 +9,7 @@ export interface EvaluatorWorkerOptions {
   /** A pass failed (after it was logged): `code` is SQLite's when the database failed (the collector's health watches these). */
   onError?: (err: { message: string; code?: string }) => void;
   /** A pass completed. */
-  onPass?: (p: { at: number; ms: number; findings: number; full: boolean }) => void;
+  onPass?: (p: Extract<WorkerMessage, { type: 'pass' }>) => void;
   /** Wait before restarting a worker that died (default 5 s). */
   restartDelayMs?: number;
 }

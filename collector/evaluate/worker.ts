@@ -30,24 +30,29 @@ export function openEvaluatorDb(file: string): Db {
   return db;
 }
 
-/** The worker's body: evaluate every `everyMs` until the host posts 'stop'. */
+/** The worker's body: a pass every `everyMs` until the host posts 'stop'. */
 export function runEvaluatorWorker(): void {
   const port = parentPort!;
   const data = workerData as EvaluatorWorkerData;
   const db = openEvaluatorDb(data.database);
   const evaluator = new Evaluator({ db, ...data });
   const send = (m: WorkerMessage) => port.postMessage(m);
+  const tick = () => {
+    try {
+      const r = evaluator.pass(Date.now());
+      send({ type: 'pass', at: Date.now(), ms: r.ms, findings: r.findings.length, full: r.full });
+      if (r.queued > 0) send({ type: 'queued' });
+    } catch (err) {
+      send({ type: 'error', message: (err as Error).message ?? String(err), stack: (err as Error).stack, code: (err as { code?: string }).code });
+    }
+  };
+  tick();
+  // Unref'd: the port, not the timer, keeps the worker alive until 'stop'.
+  const timer = setInterval(tick, data.everyMs).unref();
   port.on('message', (m) => {
     if (m !== 'stop') return;
-    evaluator.stop();
+    clearInterval(timer);
     db.close();
     port.close();
   });
-  evaluator.start(
-    data.everyMs,
-    Date.now,
-    () => send({ type: 'queued' }),
-    (err) => send({ type: 'error', message: (err as Error).message ?? String(err), stack: (err as Error).stack, code: (err as { code?: string }).code }),
-    (r, at) => send({ type: 'pass', at, ms: r.ms, findings: r.findings.length, full: r.full }),
-  );
 }

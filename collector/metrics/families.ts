@@ -8,11 +8,6 @@ export const METRIC_PREFIX = 'lifeline_';
 const JOB = ['agent', 'backup_job', 'asset', 'tier', 'target'] as const;
 const ASSET = ['asset', 'tier'] as const;
 
-export interface FamilySpec {
-  help: string;
-  labels: readonly string[];
-}
-
 export const FAMILIES = {
   job_last_success_timestamp_seconds: { help: 'When the newest successful (or warning) backup of the job finished; absent if none ever did.', labels: JOB },
   job_last_run_duration_seconds: { help: 'Wall time of the newest finished backup run.', labels: JOB },
@@ -55,7 +50,7 @@ export const FAMILIES = {
   incidents_open: { help: 'Open incidents by severity (all severities always present).', labels: ['severity'] },
   collector_build_info: { help: 'Always 1; the version label is the running collector version.', labels: ['version'] },
   metrics_series_dropped: { help: 'Series left out of this scrape by the label bounds (per family, or filesystems beyond the per-agent cap).', labels: ['family'] },
-} as const satisfies Record<string, FamilySpec>;
+} as const satisfies Record<string, { help: string; labels: readonly string[] }>;
 
 export type FamilyName = keyof typeof FAMILIES;
 export const FAMILY_NAMES = Object.keys(FAMILIES) as FamilyName[];

@@ -16,18 +16,12 @@ export interface MetricsOptions {
   cacheMs?: number;
 }
 
-export interface Metrics {
-  /** The text exposition format of every family, from a snapshot at most cacheMs old. */
-  render(): Promise<string>;
-  readonly contentType: string;
-}
-
 /**
  * Registries of our own (never prom-client's global one, so two apps in one process stay
  * apart): one for the state families, formatted once per snapshot, and one for what changes
  * by the second (process metrics, ingest counters), formatted at every scrape.
  */
-export function createMetrics({ read, now, ingest, live: moreLive, cacheMs = 5000 }: MetricsOptions): Metrics {
+export function createMetrics({ read, now, ingest, live: moreLive, cacheMs = 5000 }: MetricsOptions) {
   const state = new Registry();
   const live = new Registry();
   collectDefaultMetrics({ register: live, prefix: `${METRIC_PREFIX}collector_` });
@@ -73,6 +67,7 @@ export function createMetrics({ read, now, ingest, live: moreLive, cacheMs = 500
 
   return {
     contentType: state.contentType,
+    /** The text exposition format of every family, from a snapshot at most cacheMs old. */
     async render() {
       const [families, process] = await Promise.all([stateText(), live.metrics()]);
       return `${families}\n${process}`;
@@ -93,22 +88,12 @@ export interface LiveFamily {
 function register(registry: Registry, families: readonly LiveFamily[]): void {
   for (const f of families) {
     const spec = { name: METRIC_PREFIX + f.name, help: f.help, labelNames: f.labels ?? [], registers: [registry] };
-    if (f.counter) {
-      new Counter({
-        ...spec,
-        collect() {
-          this.reset();
-          for (const s of f.samples()) this.inc(s.labels, s.value);
-        },
-      });
-    } else {
-      new Gauge({
-        ...spec,
-        collect() {
-          this.reset();
-          for (const s of f.samples()) this.set(s.labels, s.value);
-        },
-      });
-    }
+    // The source keeps the count: a counter is reset and raised to it.
+    const collect = function (this: Counter | Gauge) {
+      this.reset();
+      for (const s of f.samples()) if (this instanceof Counter) this.inc(s.labels, s.value); else this.set(s.labels, s.value);
+    };
+    if (f.counter) new Counter({ ...spec, collect });
+    else new Gauge({ ...spec, collect });
   }
 }

@@ -88,6 +88,13 @@ export function metricsSnapshot(input: MetricsInput, now: number, limits: Series
       add('filesystem_size_bytes', { agent, mount }, fs.sizeBytes);
       add('filesystem_used_bytes', { agent, mount }, fs.usedBytes);
     }
+    // Three series per ZFS pool: bounded by the pools agents report.
+    for (const p of a.pools ?? []) {
+      const pool = { agent, pool: labelText(p.name) };
+      add('zfs_pool_size_bytes', pool, p.sizeBytes);
+      add('zfs_pool_allocated_bytes', pool, p.allocBytes);
+      add('zfs_pool_healthy', pool, p.health === 'ONLINE' && p.errors.read + p.errors.write + p.errors.checksum === 0 ? 1 : 0);
+    }
   }
 
   // Three series per agent on a Proxmox VE host: the labels stay bounded by the agent count.
@@ -108,16 +115,6 @@ export function metricsSnapshot(input: MetricsInput, now: number, limits: Series
       // An estimate in the past says "not filling up", not a date.
       if (d.estimatedFullAt !== null && d.estimatedFullAt > now) add('pbs_datastore_estimated_full_timestamp_seconds', labels, seconds(d.estimatedFullAt));
       add('pbs_datastore_up', labels, d.error === null ? 1 : 0);
-    }
-  }
-
-  // Three series per ZFS pool: bounded by the pools agents report.
-  for (const a of evaluation.agents) {
-    for (const p of a.pools ?? []) {
-      const labels = { agent: labelText(a.agent), pool: labelText(p.name) };
-      add('zfs_pool_size_bytes', labels, p.sizeBytes);
-      add('zfs_pool_allocated_bytes', labels, p.allocBytes);
-      add('zfs_pool_healthy', labels, p.health === 'ONLINE' && p.errors.read + p.errors.write + p.errors.checksum === 0 ? 1 : 0);
     }
   }
 
