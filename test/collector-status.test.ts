@@ -148,3 +148,24 @@ test('status shows the newest prune, verify and restore drill apart from the bac
   assert.equal(job.lastPrune, null);
   assert.deepEqual({ ...job.inventory, updatedAt: undefined }, { snapshots: 2, newest: '2025-01-01T02:30:00.000Z', oldest: '2025-01-01T02:00:00.000Z', updatedAt: undefined });
 });
+
+test('hasLog tells a stored log tail, however long, from an empty one or none', async () => {
+  const agent = new TestAgent('pve1');
+  const c = testCollector([agent]);
+  const ids = { long: randomUUID(), empty: randomUUID(), running: randomUUID() };
+  const batch = [
+    agent.msg(hello(Object.keys(ids).map((job) => catalogJob(job)))),
+    agent.msg(run('long', ids.long, { logTail: 'x'.repeat(64 * 1024) })),
+    agent.msg(run('empty', ids.empty, { logTail: '' })),
+    agent.msg(runStart('running', ids.running)), // no log yet: NULL
+  ];
+  const res = await c.app.inject(agent.report({ messages: batch }));
+  assert.equal(res.statusCode, 200, res.body);
+  const status = (await c.app.inject({ method: 'GET', url: '/api/v1/status' })).json();
+  assert.deepEqual(Object.fromEntries(status.jobs.map((j: { name: string; lastRun: { hasLog: boolean } }) => [j.name, j.lastRun.hasLog])), { empty: false, long: true, running: false });
+  // The asset page's run history reads it the same way: a log link for the long one only.
+  for (const [job, id] of Object.entries(ids)) {
+    const page = await c.app.inject({ method: 'GET', url: `/assets/${job}-asset` });
+    assert.equal(page.body.includes(`/api/v1/runs/${id}/log`), job === 'long', job);
+  }
+});

@@ -13,6 +13,10 @@ import { decodeVerified } from './verified-codec';
 // Reads what the rules need from SQLite into plain data. The rules themselves never touch the
 // database or the clock, so the page, the metrics and the alerter can share them.
 
+// Whether a run has a log, as SQL: octet_length reads the row's header, not the log (up to 64 KB,
+// on overflow pages) that `log_tail <> ''` or `IS NOT NULL` read whole (bench/README.md).
+export const HAS_LOG = `coalesce(octet_length(log_tail), 0) > 0`;
+
 export interface JobRow {
   agentId: number;
   agent: string;
@@ -96,7 +100,7 @@ function newGatherer(db: Db) {
   const runs = db
     .prepare<[string], RunRow>(
       `SELECT id, run_id, operation, status, started_at, finished_at, duration_ms, bytes_added, bytes_total, error, retry_at, attempt,
-              exit_code, files, snapshot_id, (log_tail IS NOT NULL AND log_tail <> '')
+              exit_code, files, snapshot_id, ${HAS_LOG}
        FROM runs WHERE id IN (SELECT value FROM json_each(?))`,
     )
     .raw(true);

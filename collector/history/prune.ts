@@ -42,7 +42,7 @@ export function createPruner(db: Db, c: PruneCutoffs, batch = 2000): Pruner {
   let groupList: Group[] | null = null;
   const groups = () => (groupList ??= groupsQuery.all());
   const newestFirst = db.prepare<[number, string, string], { id: number; status: string; startedAt: number; hasLog: number }>(
-    `SELECT id, status, started_at AS startedAt, log_tail IS NOT NULL AS hasLog FROM runs
+    `SELECT id, status, started_at AS startedAt, octet_length(log_tail) IS NOT NULL AS hasLog FROM runs
      WHERE agent_id = ? AND job = ? AND operation = ? ORDER BY started_at DESC, id DESC`,
   );
   /** The group's success logs to drop, oldest first: dropped in that order, the rest stay contiguous with the newest runs. */

@@ -3,7 +3,7 @@ import { CHECKS_AGENT } from '../checks/store';
 import type { CollectorConfig } from '../config';
 import { rulesConfig, tierPolicies } from '../config';
 import type { Db } from '../db';
-import { createGatherer } from '../evaluate/gather';
+import { createGatherer, HAS_LOG } from '../evaluate/gather';
 import { IncidentStore } from '../incidents/store';
 import type { AssetInput, HistoryRun, JobFacts } from './asset';
 import type { IncidentsInput, MuteRow } from './incidents';
@@ -40,7 +40,7 @@ export function createViewSource(db: Db, config: CollectorConfig) {
   const cols = `run_id AS runId, operation, status, started_at AS startedAt, finished_at AS finishedAt, duration_ms AS durationMs,
                 bytes_added AS bytesAdded, bytes_total AS bytesTotal, exit_code AS exitCode, snapshot_id AS snapshotId, error,
                 trigger, scheduled_for AS scheduledFor, attempt, retry_at AS retryAt, clock_ahead_ms AS clockAheadMs,
-                (log_tail IS NOT NULL AND log_tail <> '') AS hasLog`;
+                ${HAS_LOG} AS hasLog`;
   // One index seek per operation (runs_by_job), newest first within each.
   const history = db.prepare<[{ agentId: number; job: string }], Omit<HistoryRun, 'agent' | 'job' | 'hasLog'> & { hasLog: number }>(
     Object.entries(HISTORY)
