@@ -357,6 +357,42 @@ export const MIGRATIONS: readonly Migration[] = [
   DROP INDEX runs_with_log;
   CREATE INDEX runs_unusual_log ON runs (started_at) WHERE log_tail IS NOT NULL AND status <> 'success';
   `,
+  // 16: inventory with its snapshot list last. SQLite reads a row's columns in order, so times and
+  // verification states stored after a listing of a few KB (on overflow pages) made every read of
+  // them read the whole listing: at 10,000 listings of 100 snapshots, 250-310 ms instead of
+  // 190-210. Listings stored before migration 7 get their times here (as ingest writes them:
+  // capped at when they were stored), so every row has them.
+  (db) => {
+    db.exec(`
+    CREATE TABLE inventory_new (
+      agent_id INTEGER NOT NULL REFERENCES agents(id),
+      job TEXT NOT NULL,
+      target TEXT NOT NULL,
+      seq INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL,
+      -- The snapshots' times as epoch ms (JSON, in the snapshots' order; null: unreadable).
+      times TEXT NOT NULL,
+      verified TEXT,
+      -- Read only for the few findings and pages that print snapshot ids.
+      snapshots TEXT NOT NULL,
+      PRIMARY KEY (agent_id, job, target)
+    );
+    INSERT INTO inventory_new SELECT agent_id, job, target, seq, updated_at, times, verified, snapshots FROM inventory WHERE times IS NOT NULL;`);
+    const old = db.prepare<[], { agentId: number; job: string; target: string; snapshots: string; updatedAt: number }>(
+      `SELECT agent_id AS agentId, job, target, snapshots, updated_at AS updatedAt FROM inventory WHERE times IS NULL`,
+    );
+    const insert = db.prepare(`INSERT INTO inventory_new SELECT agent_id, job, target, seq, updated_at, ?, verified, snapshots FROM inventory WHERE agent_id = ? AND job = ? AND target = ?`);
+    for (const r of old.all()) {
+      let times: number[] = [];
+      try {
+        times = (JSON.parse(r.snapshots) as { time: string }[]).map((s) => Math.min(Date.parse(s.time), r.updatedAt));
+      } catch {
+        // an unreadable listing counts no snapshot, as it did
+      }
+      insert.run(JSON.stringify(times), r.agentId, r.job, r.target);
+    }
+    db.exec(`DROP TABLE inventory; ALTER TABLE inventory_new RENAME TO inventory;`);
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

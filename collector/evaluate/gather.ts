@@ -1,7 +1,6 @@
 import type { Db } from '../db';
 import type { AgentView, EvaluationInput, InventoryView, JobView, RulesConfig, RunState, RunView, Tier, TierPolicyView, VerifyState } from '../rules/types';
 import { memoByObject } from '../memo';
-import { inventoryOf } from '../rules/util';
 import { withDerivedCopies } from '../rules/derived-copies';
 import { withVerifiedCopies } from '../rules/verified-copies';
 import { hostView, parse, pbsView, proxmoxView, type HostView } from './agent-messages';
@@ -209,7 +208,7 @@ function newGatherer(db: Db) {
       const key = keyOf(r.agentId, r.job);
       const row = missing.get(key)!;
       const [lastBackup, lastOutcome, lastVerify, lastRestoreTest, lastPrune] = shown.map((id) => (id === undefined ? null : (byId.get(id) ?? null)));
-      const inventory = r.invSeq === null ? null : storedInventory({ agentId: r.agentId, job: r.job, target: row.targetName, seq: r.invSeq }, listing, r.times, r.verified, r.invAt!);
+      const inventory = r.invSeq === null ? null : storedInventory({ agentId: r.agentId, job: r.job, target: row.targetName, seq: r.invSeq }, listing, r.times!, r.verified, r.invAt!);
       const recentBackups = backups.select((s) => s !== 'running', RECENT_BACKUPS);
       const history: History = { lastBackup, lastOutcome, lastSuccess, recentBackups, lastVerify, lastRestoreTest, lastPrune, inventory };
       out.set(row, remember(key, row, history));
@@ -309,13 +308,7 @@ function staticView(j: JobRow): JobView {
 type ListingKey = { agentId: number; job: string; target: string; seq: number };
 
 /** A listing from its stored times; the snapshot list itself (`read`, null when replaced since) is read on first ask. */
-function storedInventory(key: ListingKey, read: (key: ListingKey) => string | null, times: string | null, verified: string | null, updatedAt: number): InventoryView {
-  type Stored = { id: string; time: string; verified?: 'ok' | 'failed' };
-  // Rows stored before migration 7 have no times yet (until their next inventory replaces them).
-  if (times === null) {
-    const all = JSON.parse(read(key) ?? '[]') as Stored[];
-    return inventoryOf(all.map((s) => ({ id: s.id, time: Date.parse(s.time), ...(s.verified ? { verified: s.verified } : {}) })), updatedAt);
-  }
+function storedInventory(key: ListingKey, read: (key: ListingKey) => string | null, times: string, verified: string | null, updatedAt: number): InventoryView {
   const parsed = JSON.parse(times) as (number | null)[];
   // JSON has no NaN: an unparseable time was stored as null.
   return new StoredInventory(key, read, parsed.includes(null) ? parsed.map((t) => t ?? Number.NaN) : (parsed as number[]), verified, updatedAt);
