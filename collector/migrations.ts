@@ -359,9 +359,9 @@ export const MIGRATIONS: readonly Migration[] = [
   `,
   // 16: inventory with its snapshot list last. SQLite reads a row's columns in order, so times and
   // verification states stored after a listing of a few KB (on overflow pages) made every read of
-  // them read the whole listing: at 10,000 listings of 100 snapshots, 250-310 ms instead of
-  // 190-210. Listings stored before migration 7 get their times here (as ingest writes them:
-  // capped at when they were stored), so every row has them.
+  // them read the listing too (bench/big-columns.ts: 10,000 listings of 100 snapshots, 144-167 ms
+  // against 172-205). Listings stored before migration 7 get their times here (as ingest writes
+  // them: capped at when they were stored), so every row has them. One listing in memory at a time.
   (db) => {
     db.exec(`
     CREATE TABLE inventory_new (
@@ -378,18 +378,18 @@ export const MIGRATIONS: readonly Migration[] = [
       PRIMARY KEY (agent_id, job, target)
     );
     INSERT INTO inventory_new SELECT agent_id, job, target, seq, updated_at, times, verified, snapshots FROM inventory WHERE times IS NOT NULL;`);
-    const old = db.prepare<[], { agentId: number; job: string; target: string; snapshots: string; updatedAt: number }>(
-      `SELECT agent_id AS agentId, job, target, snapshots, updated_at AS updatedAt FROM inventory WHERE times IS NULL`,
-    );
-    const insert = db.prepare(`INSERT INTO inventory_new SELECT agent_id, job, target, seq, updated_at, ?, verified, snapshots FROM inventory WHERE agent_id = ? AND job = ? AND target = ?`);
-    for (const r of old.all()) {
+    const old = db.prepare<[], { rowid: number }>(`SELECT rowid FROM inventory WHERE times IS NULL`).all();
+    const listing = db.prepare<[number], { snapshots: string; updatedAt: number }>(`SELECT snapshots, updated_at AS updatedAt FROM inventory WHERE rowid = ?`);
+    const insert = db.prepare(`INSERT INTO inventory_new SELECT agent_id, job, target, seq, updated_at, ?, verified, snapshots FROM inventory WHERE rowid = ?`);
+    for (const { rowid } of old) {
+      const r = listing.get(rowid)!;
       let times: number[] = [];
       try {
         times = (JSON.parse(r.snapshots) as { time: string }[]).map((s) => Math.min(Date.parse(s.time), r.updatedAt));
       } catch {
         // an unreadable listing counts no snapshot, as it did
       }
-      insert.run(JSON.stringify(times), r.agentId, r.job, r.target);
+      insert.run(JSON.stringify(times), rowid);
     }
     db.exec(`DROP TABLE inventory; ALTER TABLE inventory_new RENAME TO inventory;`);
   },
