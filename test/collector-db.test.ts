@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { openDb } from '../collector/db';
-import { migrate, MIGRATIONS, SCHEMA_VERSION } from '../collector/migrations';
-import { tempDir } from './collector-helpers';
+import { migrate, SCHEMA_VERSION } from '../collector/migrations';
+import { databaseAt, tempDir } from './collector-helpers';
 
 test('openDb creates the directory and the database in WAL mode at the latest schema', () => {
   const file = join(tempDir(), 'var', 'lib', 'lifeline.db');
@@ -37,10 +37,7 @@ test('a database from a newer collector is refused instead of being modified', (
 });
 
 test('migration 16 stores listings last in their rows and gives those stored before migration 7 their times', () => {
-  const db = new Database(':memory:');
-  for (const m of MIGRATIONS.slice(0, 15)) typeof m === 'string' ? db.exec(m) : m(db);
-  db.pragma('user_version = 15');
-  db.prepare(`INSERT INTO agents (id, name, public_key, source, created_at) VALUES (1, 'pve1', 'k', 'config', 0)`).run();
+  const db = databaseAt(15);
   const storedAt = Date.parse('2025-01-03T00:00:00Z');
   const insert = db.prepare('INSERT INTO inventory (agent_id, job, target, snapshots, times, verified, seq, updated_at) VALUES (1, ?, ?, ?, ?, ?, 7, ?)');
   const listing = JSON.stringify([{ id: 'a', time: '2025-01-01T00:00:00Z' }, { id: 'b', time: '2025-01-05T00:00:00Z' }]);

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../collector/app';
 import { collectorConfig } from '../collector/config';
 import { openDb, type Db } from '../collector/db';
+import { MIGRATIONS } from '../collector/migrations';
 import { AGENT_HEADER, SIGNATURE_HEADER, type CatalogJob, type Message, type Unsequenced } from '../shared/protocol';
 import { generateKeyPair, sign, type KeyPair } from '../shared/signing';
 import { tempDir as tempDirWith } from './helpers/temp';
@@ -17,6 +19,15 @@ export const tempDir = (): string => tempDirWith('lifeline-collector-test-');
 export function tempDb(): { db: Db; file: string } {
   const file = join(tempDir(), 'state', 'lifeline.db');
   return { db: openDb(file), file };
+}
+
+/** An in-memory database brought to schema `version` only, with agent 1 'pve1': to test a later migration on it. */
+export function databaseAt(version: number): Database.Database {
+  const db = new Database(':memory:');
+  for (const m of MIGRATIONS.slice(0, version)) typeof m === 'string' ? db.exec(m) : m(db);
+  db.pragma(`user_version = ${version}`);
+  db.prepare(`INSERT INTO agents (id, name, public_key, source, created_at) VALUES (1, 'pve1', 'k', 'config', 0)`).run();
+  return db;
 }
 
 export class TestAgent {

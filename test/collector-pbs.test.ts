@@ -2,12 +2,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import Database from 'better-sqlite3';
 import { collectorConfig, rulesConfig, tierPolicies } from '../collector/config';
 import { Evaluator } from '../collector/evaluate/evaluator';
-import { MIGRATIONS, migrate } from '../collector/migrations';
+import { migrate } from '../collector/migrations';
 import type { CatalogJob, PbsDatastore, Unsequenced } from '../shared/protocol';
-import { TestAgent, catalogJob, count, heartbeat, hello, run, testCollector } from './collector-helpers';
+import { TestAgent, catalogJob, count, databaseAt, heartbeat, hello, run, testCollector } from './collector-helpers';
 
 // Proxmox Backup Server through the collector's real HTTP ingest: the agent's 'pbs' message stored
 // (newest seq wins, nothing half-stored), its server jobs judged by the evaluator, snapshots whose
@@ -292,10 +291,7 @@ test('a PBS group pbs-store1-vm-100 counts as the copy of vm-100 at pbs1, once b
 });
 
 test('migration 10 fills the verification states of listings stored before it', () => {
-  const db = new Database(':memory:');
-  for (const m of MIGRATIONS.slice(0, 9)) typeof m === 'string' ? db.exec(m) : m(db);
-  db.pragma('user_version = 9');
-  db.prepare(`INSERT INTO agents (id, name, public_key, source, created_at) VALUES (1, 'pve1', 'k', 'config', 0)`).run();
+  const db = databaseAt(9);
   const insert = db.prepare('INSERT INTO inventory (agent_id, job, target, snapshots, seq, updated_at) VALUES (1, ?, ?, ?, 1, 0)');
   insert.run('with', 'pbs1', JSON.stringify([{ id: 'a', time: '2025-01-01T00:00:00Z', verified: 'ok' }, { id: 'b', time: '2025-01-02T00:00:00Z' }, { id: 'c', time: '2025-01-03T00:00:00Z', verified: 'failed' }]));
   insert.run('without', 'usb', JSON.stringify([{ id: 'a', time: '2025-01-01T00:00:00Z' }]));
