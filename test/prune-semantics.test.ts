@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DRIVERS } from '../agent/drivers';
 import { retentionAudit, semanticsFor } from '../collector/rules/retention-audit';
-import { inventoryOf } from '../collector/rules/util';
 import { PRUNE_SEMANTICS } from '../shared/prune-semantics';
-import { DAY, at, input, job } from './helpers/rules-fixtures';
+import { DAY, at, input, job, inventoryOf } from './helpers/rules-fixtures';
 
 // retention-audit gave every driver it did not list restic's prune semantics, silently. Each
 // driver now declares its semantics in one table the agent and the collector share.

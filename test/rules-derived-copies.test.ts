@@ -5,9 +5,8 @@ import { copyChain } from '../collector/rules/copy-chain';
 import { withDerivedCopies } from '../collector/rules/derived-copies';
 import { evaluate } from '../collector/rules';
 import type { JobView, SnapshotView, TargetView } from '../collector/rules/types';
-import { inventoryOf } from '../collector/rules/util';
 import { withVerifiedCopies } from '../collector/rules/verified-copies';
-import { DAY, HOUR, MIN, at, input, job, run } from './helpers/rules-fixtures';
+import { DAY, HOUR, MIN, at, input, job, run, inventoryOf } from './helpers/rules-fixtures';
 
 // Copies of copies (issue 13): a link job (`source: { target }`) copying what a target holds
 // gives every asset with a copy there a derived copy at the link's target, as fresh as the newest

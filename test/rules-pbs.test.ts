@@ -12,10 +12,9 @@ import { rpo } from '../collector/rules/rpo';
 import { snapshotVerifyFailed } from '../collector/rules/snapshot-verify';
 import { threeTwoOne } from '../collector/rules/three-two-one';
 import type { DatastoreView, JobView, PbsView, SnapshotView, TargetView } from '../collector/rules/types';
-import { inventoryOf } from '../collector/rules/util';
 import { verification } from '../collector/rules/verification';
 import { withVerifiedCopies } from '../collector/rules/verified-copies';
-import { DAY, HOUR, MIN, at, input, job, run } from './helpers/rules-fixtures';
+import { DAY, HOUR, MIN, at, input, job, run, inventoryOf } from './helpers/rules-fixtures';
 
 // Proxmox Backup Server in the rules: datastore capacity and forecast, server (maintenance) jobs
 // judged for their runs but never as copies, and snapshots whose verification failed no longer

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { expectedSnapshotTimes, retentionAudit, semanticsFor } from '../collector/rules/retention-audit';
 import type { JobView } from '../collector/rules/types';
-import { inventoryOf } from '../collector/rules/util';
-import { DAY, MIN, at, input, job } from './helpers/rules-fixtures';
+import { DAY, MIN, at, input, job, inventoryOf } from './helpers/rules-fixtures';
 
 /** `n` daily snapshots at 02:00 UTC, the newest on `newest`. */
 const daily = (n: number, newest: string) =>

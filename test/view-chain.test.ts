@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { withDerivedCopies } from '../collector/rules/derived-copies';
 import type { JobView } from '../collector/rules/types';
-import { inventoryOf } from '../collector/rules/util';
 import { chainRunbook, chainText } from '../collector/view/chain';
-import { HOUR, MIN, at, job, run } from './helpers/rules-fixtures';
+import { HOUR, MIN, at, job, run, inventoryOf } from './helpers/rules-fixtures';
 
 // The asset page's chain of a copy of a copy and its restore runbook in steps (issue 13). Pure.
 

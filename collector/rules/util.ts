@@ -1,7 +1,7 @@
 import { nextRunMs, previousRunMs } from '../../shared/schedule';
 import { groupBy } from '../group-by';
 import { memoByObject } from '../memo';
-import type { EvaluationInput, Finding, InventoryView, JobView, RuleName, RunView, SnapshotView, Tier, VerifyState } from './types';
+import type { EvaluationInput, Finding, JobView, RuleName, RunView, Tier } from './types';
 import { severityFor } from './severity';
 
 export const DAY_MS = 86_400_000;
@@ -163,10 +163,3 @@ export const isDerived = (j: Pick<JobView, 'derivedVia'>): boolean => j.derivedV
 export const copiesByAsset: (jobs: readonly JobView[]) => ReadonlyMap<string, readonly JobView[]> = memoByObject((jobs) =>
   groupBy(jobs.filter(isCopyJob), (j) => j.asset),
 );
-
-/** An inventory view of snapshots already parsed. */
-export function inventoryOf(snapshots: readonly SnapshotView[], updatedAt: number): InventoryView {
-  const ids = snapshots.map((s) => s.id);
-  const verified: VerifyState[] | null = snapshots.some((s) => s.verified) ? snapshots.map((s) => s.verified ?? null) : null;
-  return { updatedAt, times: snapshots.map((s) => s.time), ids: () => ids, verified: () => verified };
-}

@@ -1,5 +1,5 @@
 import { DEFAULT_TIERS } from '../../shared/tiers';
-import type { AgentView, EvaluationInput, JobView, RunView, Tier, TierPolicyView } from '../../collector/rules/types';
+import type { AgentView, EvaluationInput, InventoryView, JobView, RunView, SnapshotView, Tier, TierPolicyView, VerifyState } from '../../collector/rules/types';
 import { DEFAULT_RULES_CONFIG } from '../../collector/rules/types';
 
 // Builders of rule inputs with sensible defaults, for table tests and demos: each test states
@@ -74,4 +74,11 @@ export function tiers(): Record<Tier, TierPolicyView> {
 
 export function input(over: Partial<EvaluationInput> = {}): EvaluationInput {
   return { jobs: [], agents: [], tiers: tiers(), config: { ...DEFAULT_RULES_CONFIG }, ...over };
+}
+
+/** An inventory view of snapshots already parsed (the collector's own come from stored listings: evaluate/gather.ts). */
+export function inventoryOf(snapshots: readonly SnapshotView[], updatedAt: number): InventoryView {
+  const ids = snapshots.map((s) => s.id);
+  const verified: VerifyState[] | null = snapshots.some((s) => s.verified) ? snapshots.map((s) => s.verified ?? null) : null;
+  return { updatedAt, times: snapshots.map((s) => s.time), ids: () => ids, verified: () => verified };
 }
